@@ -1,0 +1,65 @@
+/*
+ * session.h - sealed cookies: the session cookie and the login state cookie.
+ *
+ * AES-256-GCM with keys derived by HKDF-SHA256 from the configured secrets
+ * (first seals, all open).  No server-side session memory: anything that can
+ * open the cookie with a configured secret trusts it.  Not for: setting
+ * cookie attributes or reading HTTP headers (proxy/ does that).
+ */
+#ifndef SSOGATE_SESSION_H
+#define SSOGATE_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/identity.h"
+#include "conf/config.h"
+
+/* Keys derived once per configuration snapshot; read-only afterwards. */
+struct sg_session_keys;
+
+struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets,
+                                            size_t n_secrets);
+void sg_session_keys_free(struct sg_session_keys *keys);
+
+/* Largest cookie value sg_session_seal_new produces (browsers keep 4 KiB). */
+#define SG_SESSION_COOKIE_MAX 3800
+
+/*
+ * Seals identity (session_id, subject, email, name, groups, issued_at,
+ * expires_at) into a cookie-safe base64url string.  Groups that would push
+ * the cookie past SG_SESSION_COOKIE_MAX are dropped and *groups_dropped says
+ * how many.  Returns NULL and sets *reason on failure.
+ */
+char *sg_session_seal_new(const struct sg_session_keys *keys,
+                          const struct sg_identity *identity,
+                          unsigned *groups_dropped, const char **reason);
+
+/*
+ * Opens a session cookie value.  Returns 0 and fills *identity (its strings
+ * owned by identity->storage; release with sg_identity_clear), or -1 with
+ * *reason ("malformed", "bad seal", "expired", ...) when there is no valid
+ * session.  now is unix seconds.  Never allocates more than one buffer.
+ */
+int sg_session_open(const struct sg_session_keys *keys, const char *cookie,
+                    int64_t now, struct sg_identity *identity,
+                    const char **reason);
+
+/* A fresh random session id (SG_SESSION_ID_LEN hex chars + NUL). */
+void sg_session_new_id(char out[SG_SESSION_ID_LEN + 1]);
+
+/*
+ * The login state cookie: the AuthnRequest ID this browser started and the
+ * local path to return to, valid until expires_at.  Sealed with a key of its
+ * own (a session cookie never opens as a state cookie and vice versa).
+ */
+char *sg_state_seal_new(const struct sg_session_keys *keys,
+                        const char *request_id, const char *return_to,
+                        int64_t expires_at, const char **reason);
+
+/* Returns 0 and two allocated strings (free()), or -1 with *reason. */
+int sg_state_open(const struct sg_session_keys *keys, const char *cookie,
+                  int64_t now, char **request_id, char **return_to,
+                  const char **reason);
+
+#endif

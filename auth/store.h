@@ -1,0 +1,51 @@
+/*
+ * store.h - the state several ssogate tasks must share: one-time assertion
+ * ids (replay cache), revoked session ids and login rate-limit buckets.
+ *
+ * "memory" keeps it in this process (one task); "redis://..." shares it.
+ * Every entry has a TTL and every table a cap, so memory is bounded by
+ * configuration, not by traffic.  Thread-safe.  Never logs.
+ */
+#ifndef SSOGATE_STORE_H
+#define SSOGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sg_store;
+
+/* Caps of the memory store (documented in docs/configuration.md). */
+#define SG_STORE_MAX_ONCE 200000
+#define SG_STORE_MAX_REVOKED 200000
+#define SG_STORE_MAX_BUCKETS 100000
+
+struct sg_store *sg_store_new(const char *url, char **error);
+void sg_store_free(struct sg_store *store);
+
+/* 1: key recorded now (first use); 0: seen before (a replay); -1: store error. */
+int sg_store_once(struct sg_store *store, const char *key, int64_t ttl_s);
+
+/* Marks a session id revoked until ttl_s from now; 0 or -1. */
+int sg_store_revoke(struct sg_store *store, const char *session_id, int64_t ttl_s);
+
+/* True when the session id was revoked.  Answers from memory on every store,
+ * so it is cheap enough for every authenticated request and keeps working
+ * when Redis is down. */
+bool sg_store_is_revoked(struct sg_store *store, const char *session_id);
+
+/*
+ * Token bucket per key: rate tokens per period_ms, at most burst saved.
+ * 1: allowed; 0: limited, *retry_after_s says when to come back; -1: store
+ * error (the caller fails closed).
+ */
+int sg_store_take_token(struct sg_store *store, const char *key, unsigned rate,
+                        int64_t period_ms, unsigned burst, int64_t *retry_after_s);
+
+/* 0 when usable, -1 with *reason (static string) when not. */
+int sg_store_check(struct sg_store *store, const char **reason);
+
+/* "memory" or "redis" (for logs and readyz). */
+const char *sg_store_kind(const struct sg_store *store);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * config.h - one immutable, reference-counted configuration snapshot.
+ *
+ * A snapshot is built from the INI file plus SSOGATE_<SECTION>_<KEY>
+ * environment overrides, validated whole, and never changed afterwards.
+ * Every request holds a reference to the snapshot it started with; SIGHUP
+ * builds a new one and swaps it in.  Nothing here speaks HTTP or SAML.
+ */
+#ifndef SSOGATE_CONFIG_H
+#define SSOGATE_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum sg_log_level { SG_LOG_DEBUG, SG_LOG_INFO, SG_LOG_WARN, SG_LOG_ERROR };
+enum sg_log_format { SG_LOG_JSON, SG_LOG_TEXT };
+
+/* A NULL-terminated list of strings (g_strsplit style); never NULL itself. */
+typedef char **sg_strv;
+
+struct sg_secret {
+  unsigned char *bytes; /* decoded from base64, >= 32 bytes */
+  size_t len;
+};
+
+struct sg_config {
+  atomic_uint refs;
+  unsigned generation; /* set by the caller that publishes the snapshot */
+  char *source_path;   /* the INI file it was read from */
+
+  struct {
+    char *listen;         /* "host:port" as configured */
+    char *listen_host;    /* "0.0.0.0", "127.0.0.1", "::" ... */
+    uint16_t listen_port; /* 0 = pick a free port (tests) */
+    char *public_url;     /* no trailing slash */
+    char *public_host;    /* host[:port] of public_url */
+    bool public_https;
+    unsigned trusted_proxies;
+    uint64_t max_body;          /* bytes */
+    uint64_t client_timeout_ms;
+    uint64_t drain_timeout_ms;
+    unsigned max_connections;   /* total over all workers */
+    unsigned workers;           /* 0 = one per CPU */
+  } server;
+
+  struct {
+    sg_strv urls;                /* "http://host:port" each, no trailing slash */
+    uint64_t connect_timeout_ms;
+    uint64_t timeout_ms;         /* time allowed until the response head */
+    char *health_path;           /* probed by /readyz; default "/ping" */
+  } upstream;
+
+  struct {
+    char *idp_metadata;          /* path; NULL/empty = not configured yet */
+    char *sp_entity_id;          /* default <public_url>/ssogate/metadata */
+    char *sp_key;                /* path or NULL */
+    char *sp_cert;               /* path or NULL */
+    uint64_t clock_skew_ms;
+    bool allow_idp_initiated;
+    char *email_attribute;       /* NULL = NameID */
+    char *name_attribute;        /* NULL = none */
+    char *groups_attribute;      /* NULL = none */
+  } saml;
+
+  struct {
+    struct sg_secret *secrets;   /* first seals, all open */
+    size_t n_secrets;
+    uint64_t lifetime_ms;
+    char *cookie_name;
+    bool session_page;
+  } session;
+
+  struct {
+    sg_strv allowed_domains;     /* "*" = anyone the IdP vouches for */
+    sg_strv allowed_emails;
+    sg_strv allowed_groups;
+    sg_strv public_paths;        /* path prefixes that need no session */
+  } access;
+
+  struct {
+    char *user;                  /* NULL = header disabled */
+    char *email;
+    char *groups;
+    char *jwt;                   /* NULL = no JWT */
+    sg_strv jwt_keys;            /* PEM file paths; first signs */
+    char *jwt_issuer;            /* default public_url */
+    char *jwt_audience;
+    uint64_t jwt_ttl_ms;
+  } headers;
+
+  struct {
+    unsigned login_count;        /* tokens per period */
+    uint64_t login_period_ms;    /* "30/m" = 30 per 60000 ms */
+    unsigned burst;
+  } ratelimit;
+
+  struct {
+    char *url;                   /* "memory" or "redis://..." */
+  } store;
+
+  struct {
+    char *listen;                /* NULL = off */
+    char *listen_host;
+    uint16_t listen_port;
+  } metrics;
+
+  struct {
+    enum sg_log_level level;
+    enum sg_log_format format;
+  } log;
+};
+
+/*
+ * Reads path (may be NULL: environment and defaults only), applies the
+ * environment envp (NULL-terminated "NAME=value" list, usually environ),
+ * and validates everything.  On failure returns NULL and sets *error to an
+ * allocated message naming the file, line or key and the reason (free with
+ * free()).  The new snapshot has one reference.
+ */
+struct sg_config *sg_config_load_new(const char *path, char *const *envp,
+                                     char **error);
+
+struct sg_config *sg_config_ref(struct sg_config *config);
+void sg_config_unref(struct sg_config *config);
+
+/* Parsers shared with other rooms and the tests; 0 on success, -1 on error. */
+int sg_parse_duration_ms(const char *text, uint64_t *out);
+int sg_parse_size(const char *text, uint64_t *out);
+int sg_parse_host_port(const char *text, char **host, uint16_t *port);
+
+/* Writes a human summary of the snapshot (no secrets) for --check. */
+void sg_config_print_summary(const struct sg_config *config, FILE *out);
+
+#endif

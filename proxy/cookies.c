@@ -1,0 +1,48 @@
+/*
+ * cookies.c - Set-Cookie lines for the session and state cookies
+ * (see cookies.h for the SameSite reasoning).
+ */
+#include "proxy/cookies.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "proxy/request.h"
+
+#define STATE_PATH "/ssogate/"
+
+static char *cookie_new(const char *name, const char *value, const char *path, int64_t max_age,
+                        const char *same_site, bool secure) {
+  char *line = NULL;
+  if (asprintf(&line, "%s=%s; Path=%s; Max-Age=%" PRId64 "; HttpOnly%s%s%s", name, value, path,
+               max_age, secure ? "; Secure" : "", same_site ? "; SameSite=" : "",
+               same_site ? same_site : "") < 0)
+    return NULL;
+  return line;
+}
+
+char *sg_cookie_session_new(const struct sg_snapshot *s, const char *value, int64_t max_age_s) {
+  return cookie_new(s->config->session.cookie_name, value, "/", max_age_s, "Lax",
+                    s->config->server.public_https);
+}
+
+char *sg_cookie_state_new(const struct sg_snapshot *s, const char *value, int64_t max_age_s) {
+  bool https = s->config->server.public_https;
+  return cookie_new(s->state_cookie_name, value, STATE_PATH, max_age_s, https ? "None" : NULL,
+                    https);
+}
+
+char *sg_cookie_session_clear_new(const struct sg_snapshot *s) {
+  return cookie_new(s->config->session.cookie_name, "", "/", 0, "Lax",
+                    s->config->server.public_https);
+}
+
+char *sg_cookie_state_clear_new(const struct sg_snapshot *s) {
+  bool https = s->config->server.public_https;
+  return cookie_new(s->state_cookie_name, "", STATE_PATH, 0, https ? "None" : NULL, https);
+}
+
+const char *sg_cookie_get(struct sg_request *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}

@@ -1,0 +1,180 @@
+/*
+ * health.c - liveness, readiness and the upstream prober (see health.h).
+ *
+ * The prober thread asks each upstream target for [upstream] health_path
+ * (Redash answers /ping without auth or throttling) every few seconds, with
+ * blocking curl calls that never touch a worker's loop.
+ */
+#include "proxy/health.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/json.h"
+#include "proxy/log.h"
+#include "proxy/respond.h"
+#include "proxy/worker.h"
+
+#define PROBE_INTERVAL_S 5
+#define PROBE_TIMEOUT_MS 3000
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wakeup = PTHREAD_COND_INITIALIZER;
+static pthread_t prober;
+static bool prober_running;
+static bool stop_requested;
+static bool probe_requested;
+
+/* The last probe's verdict, under lock. */
+static bool upstream_ready;
+static bool probed;
+static unsigned probed_generation;
+static char upstream_reason[512] = "not probed yet";
+
+static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
+  (void)data;
+  (void)userdata;
+  return size * n;
+}
+
+int sg_health_probe_target(const struct sg_upstream_target *t, const char *path, long connect_ms,
+                           char *reason, size_t cap) {
+  CURL *easy = curl_easy_init();
+  char url[2048];
+  char err[CURL_ERROR_SIZE] = "";
+  long status = 0;
+  if (easy == NULL) {
+    snprintf(reason, cap, "out of memory");
+    return -1;
+  }
+  snprintf(url, sizeof url, "%s%s", t->base_url, path);
+  curl_easy_setopt(easy, CURLOPT_URL, url);
+  if (t->connect_to != NULL)
+    curl_easy_setopt(easy, CURLOPT_CONNECT_TO, t->connect_to);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, err);
+  CURLcode rc = curl_easy_perform(easy);
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(easy);
+  if (rc != CURLE_OK) {
+    snprintf(reason, cap, "%s: %s", t->label, err[0] ? err : curl_easy_strerror(rc));
+    return -1;
+  }
+  if (status >= 500) {
+    snprintf(reason, cap, "%s: %s answered %ld", t->label, path, status);
+    return -1;
+  }
+  return 0;
+}
+
+static void probe_all(void) {
+  struct sg_snapshot *s = sg_snapshot_current_ref();
+  if (s == NULL)
+    return;
+  char reason[512] = "";
+  bool any_ready = false;
+  for (size_t i = 0; i < s->upstreams->count; i++) {
+    char why[256];
+    if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
+                     (long)s->config->upstream.connect_timeout_ms, why, sizeof why) == 0)
+      any_ready = true;
+    else if (reason[0] == '\0')
+      snprintf(reason, sizeof reason, "%s", why);
+  }
+  pthread_mutex_lock(&lock);
+  bool was_ready = upstream_ready;
+  upstream_ready = any_ready;
+  probed = true;
+  probed_generation = s->generation;
+  snprintf(upstream_reason, sizeof upstream_reason, "%s", any_ready ? "ok" : reason);
+  pthread_mutex_unlock(&lock);
+  if (was_ready && !any_ready)
+    sg_warn("upstream not ready: %s", reason);
+  else if (!was_ready && any_ready)
+    sg_info("upstream ready");
+  sg_snapshot_unref(s);
+}
+
+static void *prober_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&lock);
+  while (!stop_requested) {
+    pthread_mutex_unlock(&lock);
+    probe_all();
+    pthread_mutex_lock(&lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PROBE_INTERVAL_S;
+    while (!stop_requested && !probe_requested)
+      if (pthread_cond_timedwait(&wakeup, &lock, &until) != 0)
+        break;
+    probe_requested = false;
+  }
+  pthread_mutex_unlock(&lock);
+  return NULL;
+}
+
+int sg_health_start(void) {
+  if (pthread_create(&prober, NULL, prober_main, NULL) != 0)
+    return -1;
+  prober_running = true;
+  return 0;
+}
+
+void sg_health_probe_now(void) {
+  pthread_mutex_lock(&lock);
+  probe_requested = true;
+  pthread_cond_signal(&wakeup);
+  pthread_mutex_unlock(&lock);
+}
+
+void sg_health_stop(void) {
+  if (!prober_running)
+    return;
+  pthread_mutex_lock(&lock);
+  stop_requested = true;
+  pthread_cond_signal(&wakeup);
+  pthread_mutex_unlock(&lock);
+  pthread_join(prober, NULL);
+  prober_running = false;
+}
+
+static enum MHD_Result respond_ready(struct sg_request *r) {
+  char body[1400], upstream[600];
+  const char *store_reason = "ok";
+  bool draining = sg_workers_draining();
+  bool saml_ok = r->snap->saml != NULL;
+  bool store_ok = sg_store_check(r->snap->store, &store_reason) == 0;
+  bool upstream_ok;
+
+  pthread_mutex_lock(&lock);
+  /* A probe of an older snapshot says nothing about the new upstreams. */
+  bool current = probed && probed_generation == r->snap->generation;
+  const char *reason = current ? upstream_reason : "probing the new configuration";
+  upstream_ok = current && upstream_ready;
+  sg_json_escape(upstream, sizeof upstream, reason, strlen(reason));
+  pthread_mutex_unlock(&lock);
+
+  bool ready = upstream_ok && saml_ok && store_ok && !draining;
+  snprintf(body, sizeof body,
+           "{\"ready\":%s,\"generation\":%u,\"checks\":{\"config\":\"ok\",\"idp\":\"%s\","
+           "\"store\":\"%s\",\"upstream\":\"%s\"%s}}\n",
+           ready ? "true" : "false", r->snap->generation,
+           saml_ok ? "ok" : "[saml] idp_metadata is not set", store_reason, upstream,
+           draining ? ",\"shutdown\":\"draining\"" : "");
+  return sg_respond(r, ready ? 200 : 503, "application/json", body);
+}
+
+enum MHD_Result sg_health_respond(struct sg_request *r) {
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+    return sg_respond_error(r, 405, "Use GET.");
+  size_t len = strcspn(r->target, "?");
+  if (len == 8 && memcmp(r->target, "/healthz", 8) == 0)
+    return sg_respond(r, 200, "text/plain; charset=utf-8", "ok\n");
+  return respond_ready(r);
+}

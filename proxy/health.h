@@ -1,0 +1,24 @@
+/*
+ * health.h - /healthz (liveness) and /readyz (readiness with reasons), and
+ * the background prober that keeps the upstream's state fresh, so neither
+ * endpoint ever waits on the network.
+ */
+#ifndef SSOGATE_HEALTH_H
+#define SSOGATE_HEALTH_H
+
+#include "proxy/request.h"
+
+enum MHD_Result sg_health_respond(struct sg_request *r);
+
+/* Starts the prober thread; sg_health_probe_now() asks for a fresh probe
+ * (after a reload). */
+int sg_health_start(void);
+void sg_health_probe_now(void);
+void sg_health_stop(void);
+
+/* One blocking probe of [upstream] health_path on target: 0 when it
+ * answered below 500, else -1 with the reason (also used by --check). */
+int sg_health_probe_target(const struct sg_upstream_target *t, const char *path, long connect_ms,
+                           char *reason, size_t cap);
+
+#endif

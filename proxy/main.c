@@ -1,0 +1,285 @@
+/*
+ * main.c - argv, signals, start and stop.  Nothing else.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "auth/saml_sp.h"
+#include "auth/store.h"
+#include "conf/config.h"
+#include "proxy/health.h"
+#include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/reload.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: ssogate -c FILE            run\n"
+          "       ssogate --check -c FILE    validate config, keys, IdP metadata, upstream; exit 1 on a problem\n"
+          "       ssogate --metadata -c FILE print the SP metadata XML\n"
+          "       ssogate --help | --version\n"
+          "Every setting can also come from SSOGATE_<SECTION>_<KEY> environment variables.\n");
+}
+
+static int open_listen_socket(const char *host, uint16_t port) {
+  struct sockaddr_storage addr = {0};
+  socklen_t len;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    sg_error("[server] listen: '%s' is not an IP address", host);
+    return -1;
+  }
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, 1024) != 0) {
+    sg_error("[server] listen: cannot listen on %s:%u: %s", host, port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  len = sizeof addr;
+  getsockname(fd, (struct sockaddr *)&addr, &len);
+  sg_info("listening on %s:%u", host,
+          ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port));
+  return fd;
+}
+
+static unsigned worker_count(const struct sg_config *cfg) {
+  if (cfg->server.workers > 0)
+    return cfg->server.workers;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return cpus > 0 ? (unsigned)cpus : 1;
+}
+
+/* Prints one certificate's expiry; returns 1 when it is a problem. */
+static int print_cert_expiry(const char *what, int64_t not_after, int64_t now) {
+  int64_t days = (not_after - now) / 86400;
+  if (not_after <= now) {
+    printf("  %s: EXPIRED %" PRId64 " days ago\n", what, -days);
+    return 1;
+  }
+  printf("  %s: expires in %" PRId64 " days%s\n", what, days,
+         days < 30 ? " (WARNING: under 30 days)" : "");
+  return 0;
+}
+
+static int check_saml(const struct sg_snapshot *s) {
+  int problems = 0;
+  int64_t now = (int64_t)time(NULL);
+  if (s->saml == NULL) {
+    printf("saml: [saml] idp_metadata is not set: nobody can sign in\n");
+    return 1;
+  }
+  printf("saml:\n  IdP entity id: %s\n  IdP SSO URL: %s\n  ACS URL: %s\n",
+         sg_saml_sp_idp_entity_id(s->saml), sg_saml_sp_idp_sso_url(s->saml),
+         sg_saml_sp_acs_url(s->saml));
+  for (size_t i = 0; i < sg_saml_sp_idp_cert_count(s->saml); i++) {
+    char what[64];
+    snprintf(what, sizeof what, "IdP signing certificate %zu", i + 1);
+    problems += print_cert_expiry(what, sg_saml_sp_idp_cert_not_after(s->saml, i), now);
+  }
+  if (sg_saml_sp_sp_cert_not_after(s->saml) != 0)
+    problems += print_cert_expiry("SP certificate", sg_saml_sp_sp_cert_not_after(s->saml), now);
+  return problems;
+}
+
+/* Probes every upstream target once, as /readyz would. */
+static int check_upstreams(const struct sg_snapshot *s) {
+  int problems = 0;
+  printf("upstream targets:\n");
+  for (size_t i = 0; i < s->upstreams->count; i++) {
+    char reason[300];
+    if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
+                               (long)s->config->upstream.connect_timeout_ms, reason, sizeof reason) == 0) {
+      printf("  %s: reachable (%s answered)\n", s->upstreams->targets[i].label,
+             s->config->upstream.health_path);
+    } else {
+      printf("  %s: NOT reachable: %s\n", s->upstreams->targets[i].label, reason);
+      problems++;
+    }
+  }
+  return problems;
+}
+
+/* The store outlives reloads ([store] url needs a restart), so it is opened
+ * once from a first read of the configuration. */
+static struct sg_store *open_store(const char *path) {
+  char *error = NULL;
+  struct sg_config *config = sg_config_load_new(path, environ, &error);
+  struct sg_store *store = config ? sg_store_new(config->store.url, &error) : NULL;
+  if (store == NULL)
+    fprintf(stderr, "ssogate: %s\n", error ? error : "invalid configuration");
+  free(error);
+  sg_config_unref(config);
+  return store;
+}
+
+static int check_only(const char *path) {
+  char *error = NULL;
+  struct sg_snapshot *s = sg_snapshot_load_new(path, &error);
+  if (s == NULL) {
+    fprintf(stderr, "ssogate --check: %s\n", error ? error : "invalid configuration");
+    free(error);
+    return 1;
+  }
+  sg_config_print_summary(s->config, stdout);
+  int problems = check_saml(s) + check_upstreams(s);
+  printf(problems ? "FAILED: %d problem(s)\n" : "OK\n", problems);
+  sg_snapshot_unref(s);
+  return problems ? 1 : 0;
+}
+
+static int print_metadata(const char *path) {
+  char *error = NULL;
+  struct sg_snapshot *s = sg_snapshot_load_new(path, &error);
+  char *xml = s && s->saml ? sg_saml_sp_metadata_new(s->saml) : NULL;
+  if (xml == NULL) {
+    fprintf(stderr, "ssogate --metadata: %s\n",
+            error ? error : s ? "[saml] idp_metadata is not set" : "invalid configuration");
+    free(error);
+    sg_snapshot_unref(s);
+    return 1;
+  }
+  fputs(xml, stdout);
+  free(xml);
+  sg_snapshot_unref(s);
+  return 0;
+}
+
+/* Waits for signals: HUP reloads, TERM/INT drain and return. */
+static void serve_signals(const char *path, const sigset_t *set) {
+  for (;;) {
+    int sig;
+    if (sigwait(set, &sig) != 0)
+      continue;
+    if (sig == SIGHUP) {
+      char *error = NULL;
+      if (sg_reload(path, &error) == 0) {
+        sg_metrics_event(SG_EV_RELOAD_OK);
+        sg_info("reloaded configuration, generation %u", sg_snapshot_current_generation());
+        sg_workers_wake();
+        sg_health_probe_now();
+      } else {
+        sg_metrics_event(SG_EV_RELOAD_FAILED);
+        sg_error("reload failed, keeping generation %u: %s", sg_snapshot_current_generation(),
+                 error ? error : "unknown error");
+      }
+      free(error);
+      continue;
+    }
+    sg_info("%s: draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return;
+  }
+}
+
+int main(int argc, char **argv) {
+  static const struct option options[] = {
+      {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+      {"metadata", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+  };
+  const char *path = NULL;
+  bool check = false, metadata = false;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
+    switch (opt) {
+    case 'c': path = optarg; break;
+    case 'k': check = true; break;
+    case 'm': metadata = true; break;
+    case 'h': usage(stdout); return 0;
+    case 'V': printf("ssogate %s\n", SSOGATE_VERSION); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    usage(stderr);
+    return 2;
+  }
+  /* Library init, in this order, before any thread exists. */
+  curl_global_init(CURL_GLOBAL_ALL);
+  if (sg_saml_global_init() != 0) {
+    fprintf(stderr, "ssogate: cannot initialise the SAML library\n");
+    return 1;
+  }
+  struct sg_store *store = open_store(path);
+  if (store == NULL)
+    return 1;
+  sg_snapshot_set_store(store);
+  if (check || metadata) {
+    int rc = check ? check_only(path) : print_metadata(path);
+    sg_store_free(store);
+    sg_saml_global_cleanup();
+    curl_global_cleanup();
+    return rc;
+  }
+
+  /* Signals are taken synchronously by the main thread only. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  char *error = NULL;
+  if (sg_reload(path, &error) != 0) {
+    sg_error("cannot start: %s", error ? error : "invalid configuration");
+    free(error);
+    return 1;
+  }
+  struct sg_snapshot *s = sg_snapshot_current_ref();
+  const struct sg_config *cfg = s->config;
+  unsigned n = worker_count(cfg);
+  int listen_fd = open_listen_socket(cfg->server.listen_host, cfg->server.listen_port);
+  if (listen_fd < 0 || sg_metrics_init(n) != 0 ||
+      (cfg->metrics.listen_host && sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
+      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) != 0 ||
+      sg_health_start() != 0) {
+    sg_error("cannot start");
+    return 1;
+  }
+  sg_info("ssogate %s started: %u workers, upstream %s", SSOGATE_VERSION, n,
+          s->upstreams->targets[0].label);
+  sg_snapshot_unref(s);
+
+  serve_signals(path, &set);
+
+  s = sg_snapshot_current_ref();
+  uint64_t drain_ms = s->config->server.drain_timeout_ms;
+  sg_snapshot_unref(s);
+  sg_workers_drain_and_join(drain_ms);
+  close(listen_fd);
+  sg_health_stop();
+  sg_metrics_stop();
+  sg_info("stopped");
+  sg_snapshot_release_current();
+  sg_store_free(store);
+  sg_saml_global_cleanup();
+  curl_global_cleanup();
+  return 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * metrics.c - counters, histograms and the /metrics listener (see metrics.h).
+ *
+ * A worker's counters have one writer, so it updates them with relaxed
+ * loads and stores (plain moves on x86), not locked read-modify-writes; the
+ * scraper reads them with relaxed loads.
+ */
+#include "proxy/metrics.h"
+
+#include <arpa/inet.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <microhttpd.h>
+
+#include "proxy/log.h"
+
+static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10,   30, 60, 300};
+#define N_BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
+
+enum { UPSTREAM_CONNECT, UPSTREAM_TIMEOUT, UPSTREAM_IO, UPSTREAM_KINDS };
+
+struct histogram {
+  _Atomic uint64_t buckets[N_BUCKETS + 1]; /* last: +Inf */
+  _Atomic uint64_t sum_us;
+};
+
+struct worker_metrics {
+  _Atomic uint64_t requests[SG_ROUTE_COUNT][5];
+  _Atomic uint64_t upstream_errors[UPSTREAM_KINDS];
+  struct histogram total, upstream;
+  char pad[64];
+};
+
+static struct worker_metrics *per_worker;
+static unsigned n_per_worker;
+static _Atomic uint64_t events[SG_EV_COUNT];
+static _Atomic uint64_t login_failures[SG_LOGIN_FAIL_COUNT];
+static _Atomic int64_t open_connections;
+static _Atomic unsigned generation;
+static struct MHD_Daemon *listener;
+
+static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate"};
+static const char *const upstream_kinds[UPSTREAM_KINDS] = {"connect", "timeout", "io"};
+
+int sg_metrics_init(unsigned n_workers) {
+  per_worker = calloc(n_workers, sizeof *per_worker);
+  n_per_worker = n_workers;
+  return per_worker ? 0 : -1;
+}
+
+static inline void bump(_Atomic uint64_t *c, uint64_t by) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+static void observe(struct histogram *h, uint64_t ns) {
+  double s = (double)ns / 1e9;
+  size_t i = 0;
+  while (i < N_BUCKETS && s > bucket_bounds[i])
+    i++;
+  bump(&h->buckets[i], 1);
+  bump(&h->sum_us, ns / 1000);
+}
+
+void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64_t total_ns,
+                        uint64_t upstream_ns) {
+  struct worker_metrics *m = &per_worker[worker];
+  int cls = status / 100 - 1;
+  if (cls < 0 || cls > 4)
+    cls = 4;
+  bump(&m->requests[route][cls], 1);
+  observe(&m->total, total_ns);
+  if (upstream_ns > 0)
+    observe(&m->upstream, upstream_ns);
+}
+
+void sg_metrics_upstream_error(unsigned worker, CURLcode result) {
+  int kind = result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST
+                 ? UPSTREAM_CONNECT
+             : result == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT
+                                                  : UPSTREAM_IO;
+  bump(&per_worker[worker].upstream_errors[kind], 1);
+}
+
+void sg_metrics_event(enum sg_event event) { atomic_fetch_add(&events[event], 1); }
+
+void sg_metrics_login_failed(int reason) {
+  if (reason > 0 && reason < SG_LOGIN_FAIL_COUNT)
+    atomic_fetch_add(&login_failures[reason], 1);
+}
+
+static const char *login_failure_name(int reason) {
+  switch (reason) {
+  case SG_LOGIN_FAIL_REPLAY: return "replay";
+  case SG_LOGIN_FAIL_DENIED: return "denied";
+  case SG_LOGIN_FAIL_STORE: return "store";
+  default: return sg_saml_failure_name((enum sg_saml_failure)reason);
+  }
+}
+
+static void render_logins(GString *out) {
+  g_string_append_printf(out,
+                         "# HELP ssogate_logins_started_total Logins sent to the identity provider.\n"
+                         "# TYPE ssogate_logins_started_total counter\n"
+                         "ssogate_logins_started_total %lu\n"
+                         "# HELP ssogate_logins_succeeded_total Logins that opened a session.\n"
+                         "# TYPE ssogate_logins_succeeded_total counter\n"
+                         "ssogate_logins_succeeded_total %lu\n"
+                         "# HELP ssogate_rate_limited_total Login requests refused by the rate limit.\n"
+                         "# TYPE ssogate_rate_limited_total counter\n"
+                         "ssogate_rate_limited_total %lu\n"
+                         "# HELP ssogate_jwt_signatures_total Identity assertions signed (cached per session).\n"
+                         "# TYPE ssogate_jwt_signatures_total counter\n"
+                         "ssogate_jwt_signatures_total %lu\n"
+                         "# HELP ssogate_logins_failed_total Logins refused, by reason.\n"
+                         "# TYPE ssogate_logins_failed_total counter\n",
+                         (unsigned long)atomic_load(&events[SG_EV_LOGIN_STARTED]),
+                         (unsigned long)atomic_load(&events[SG_EV_LOGIN_SUCCEEDED]),
+                         (unsigned long)atomic_load(&events[SG_EV_RATE_LIMITED]),
+                         (unsigned long)atomic_load(&events[SG_EV_JWT_SIGNED]));
+  for (int i = 1; i < SG_LOGIN_FAIL_COUNT; i++)
+    g_string_append_printf(out, "ssogate_logins_failed_total{reason=\"%s\"} %lu\n",
+                           login_failure_name(i), (unsigned long)atomic_load(&login_failures[i]));
+}
+void sg_metrics_connections(int delta) { atomic_fetch_add(&open_connections, delta); }
+void sg_metrics_set_generation(unsigned g) { atomic_store(&generation, g); }
+
+static uint64_t load(const _Atomic uint64_t *c) {
+  return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void render_histogram(GString *out, const char *name, const char *help, size_t offset) {
+  g_string_append_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cumulative = 0, sum_us = 0;
+  for (size_t b = 0; b <= N_BUCKETS; b++) {
+    for (unsigned w = 0; w < n_per_worker; w++) {
+      const struct histogram *h = (const void *)((const char *)&per_worker[w] + offset);
+      cumulative += load(&h->buckets[b]);
+    }
+    if (b < N_BUCKETS)
+      g_string_append_printf(out, "%s_bucket{le=\"%g\"} %lu\n", name, bucket_bounds[b],
+                             (unsigned long)cumulative);
+    else
+      g_string_append_printf(out, "%s_bucket{le=\"+Inf\"} %lu\n", name, (unsigned long)cumulative);
+  }
+  for (unsigned w = 0; w < n_per_worker; w++) {
+    const struct histogram *h = (const void *)((const char *)&per_worker[w] + offset);
+    sum_us += load(&h->sum_us);
+  }
+  g_string_append_printf(out, "%s_sum %.6f\n%s_count %lu\n", name, (double)sum_us / 1e6, name,
+                         (unsigned long)cumulative);
+}
+
+char *sg_metrics_render_new(void) {
+  GString *out = g_string_sized_new(4096);
+  g_string_append(out, "# HELP ssogate_requests_total Requests answered, by route and status class.\n"
+                       "# TYPE ssogate_requests_total counter\n");
+  for (int route = 0; route < SG_ROUTE_COUNT; route++)
+    for (int cls = 0; cls < 5; cls++) {
+      uint64_t total = 0;
+      for (unsigned w = 0; w < n_per_worker; w++)
+        total += load(&per_worker[w].requests[route][cls]);
+      g_string_append_printf(out, "ssogate_requests_total{route=\"%s\",class=\"%dxx\"} %lu\n",
+                             route_names[route], cls + 1, (unsigned long)total);
+    }
+  render_histogram(out, "ssogate_request_duration_seconds", "Time from request head to last byte.",
+                   offsetof(struct worker_metrics, total));
+  render_histogram(out, "ssogate_upstream_duration_seconds",
+                   "Time from upstream request to upstream response head.",
+                   offsetof(struct worker_metrics, upstream));
+  g_string_append(out, "# HELP ssogate_upstream_errors_total Upstream failures by kind.\n"
+                       "# TYPE ssogate_upstream_errors_total counter\n");
+  for (int k = 0; k < UPSTREAM_KINDS; k++) {
+    uint64_t total = 0;
+    for (unsigned w = 0; w < n_per_worker; w++)
+      total += load(&per_worker[w].upstream_errors[k]);
+    g_string_append_printf(out, "ssogate_upstream_errors_total{kind=\"%s\"} %lu\n",
+                           upstream_kinds[k], (unsigned long)total);
+  }
+  g_string_append_printf(out,
+                         "# HELP ssogate_reloads_total Configuration reloads by result.\n"
+                         "# TYPE ssogate_reloads_total counter\n"
+                         "ssogate_reloads_total{result=\"ok\"} %lu\n"
+                         "ssogate_reloads_total{result=\"failed\"} %lu\n"
+                         "# HELP ssogate_config_generation Generation of the configuration in use.\n"
+                         "# TYPE ssogate_config_generation gauge\n"
+                         "ssogate_config_generation %u\n"
+                         "# HELP ssogate_open_connections Client connections open now.\n"
+                         "# TYPE ssogate_open_connections gauge\n"
+                         "ssogate_open_connections %ld\n"
+                         "# HELP ssogate_spoofed_headers_total Client headers dropped for impersonating identity headers.\n"
+                         "# TYPE ssogate_spoofed_headers_total counter\n"
+                         "ssogate_spoofed_headers_total %lu\n",
+                         (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
+                         (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]),
+                         atomic_load(&generation), (long)atomic_load(&open_connections),
+                         (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]));
+  render_logins(out);
+  return g_string_free(out, FALSE);
+}
+
+static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **req_cls) {
+  (void)cls;
+  (void)version;
+  (void)upload;
+  (void)upload_size;
+  (void)req_cls;
+  struct MHD_Response *response;
+  unsigned status = 200;
+  if (strcmp(url, "/metrics") != 0 || strcmp(method, "GET") != 0) {
+    status = 404;
+    response = MHD_create_response_from_buffer(10, (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
+  } else {
+    char *text = sg_metrics_render_new();
+    response = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+  }
+  if (response == NULL)
+    return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          status == 200 ? "text/plain; version=0.0.4" : "text/plain");
+  enum MHD_Result ret = MHD_queue_response(conn, status, response);
+  MHD_destroy_response(response);
+  return ret;
+}
+
+int sg_metrics_listen(const char *host, uint16_t port) {
+  struct sockaddr_storage addr = {0};
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    sg_error("[metrics] listen: '%s' is not an IP address", host);
+    return -1;
+  }
+  listener = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, NULL,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                              MHD_OPTION_CONNECTION_LIMIT, 16u,
+                              MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                              MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
+                              MHD_OPTION_END);
+  if (listener == NULL) {
+    sg_error("[metrics] listen: cannot listen on %s:%u", host, port);
+    return -1;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(listener, MHD_DAEMON_INFO_BIND_PORT);
+  sg_info("metrics listening on %s:%u", host, info ? info->port : port);
+  return 0;
+}
+
+void sg_metrics_stop(void) {
+  if (listener != NULL)
+    MHD_stop_daemon(listener);
+  listener = NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * metrics.h - Prometheus metrics and their listener.
+ *
+ * Hot counters live per worker (written by one thread, summed at scrape);
+ * rare events are process-wide atomics.  All names start with ssogate_.
+ */
+#ifndef SSOGATE_METRICS_H
+#define SSOGATE_METRICS_H
+
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "auth/saml_sp.h"
+#include "proxy/request.h"
+
+enum sg_event {
+  SG_EV_RELOAD_OK,
+  SG_EV_RELOAD_FAILED,
+  SG_EV_SPOOFED_HEADER,
+  SG_EV_LOGIN_STARTED,
+  SG_EV_LOGIN_SUCCEEDED,
+  SG_EV_RATE_LIMITED,
+  SG_EV_JWT_SIGNED,
+  SG_EV_SESSION_OPENED,
+  SG_EV_COUNT
+};
+
+/* Login failure reasons: the SAML ones, then the gate's own. */
+enum sg_login_failure {
+  SG_LOGIN_FAIL_REPLAY = SG_SAML_FAILURE_COUNT,
+  SG_LOGIN_FAIL_DENIED,
+  SG_LOGIN_FAIL_STORE,
+  SG_LOGIN_FAIL_COUNT
+};
+
+int sg_metrics_init(unsigned n_workers);
+
+/* Per request, from its worker. upstream_ns = 0 when there was no upstream leg. */
+void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64_t total_ns,
+                        uint64_t upstream_ns);
+void sg_metrics_upstream_error(unsigned worker, CURLcode result);
+
+void sg_metrics_event(enum sg_event event);
+void sg_metrics_login_failed(int reason); /* enum sg_saml_failure or sg_login_failure */
+void sg_metrics_connections(int delta);
+void sg_metrics_set_generation(unsigned generation);
+
+/* The text exposition (free()). */
+char *sg_metrics_render_new(void);
+
+/* Serves GET /metrics on host:port with its own thread; 0 or -1. */
+int sg_metrics_listen(const char *host, uint16_t port);
+void sg_metrics_stop(void);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * reload.c - configuration load and SIGHUP reload (see reload.h).
+ *
+ * Everything that can fail is done before the swap, so a broken file or key
+ * never replaces a working snapshot.
+ */
+#include "proxy/reload.h"
+
+#include <stdlib.h>
+
+#include "conf/config.h"
+#include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/snapshot.h"
+
+struct sg_snapshot *sg_snapshot_load_new(const char *path, char **error) {
+  struct sg_config *config = sg_config_load_new(path, environ, error);
+  if (config == NULL)
+    return NULL;
+  return sg_snapshot_build_new(config, error);
+}
+
+int sg_reload(const char *path, char **error) {
+  struct sg_snapshot *s = sg_snapshot_load_new(path, error);
+  if (s == NULL)
+    return -1;
+  sg_snapshot_publish(s);
+  sg_log_configure(s->config->log.level, s->config->log.format);
+  sg_metrics_set_generation(s->generation);
+  return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * respond.c - canned responses (see respond.h).
+ *
+ * Error pages say what happened in one line and give the request id; the
+ * reason with details goes to the log, never to the page.
+ */
+#include "proxy/respond.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/worker.h"
+
+static const char *status_text(int status) {
+  switch (status) {
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Content Too Large";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Error";
+  }
+}
+
+void sg_respond_add_common_headers(struct sg_request *r, struct MHD_Response *response) {
+  MHD_add_response_header(response, "X-Request-Id", r->request_id);
+  if (sg_workers_draining())
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+static struct MHD_Response *buffer_response_new(struct sg_request *r, const char *content_type,
+                                                const char *body) {
+  struct MHD_Response *response =
+      MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (response == NULL)
+    return NULL;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+  sg_respond_add_common_headers(r, response);
+  return response;
+}
+
+struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, const char *message) {
+  char body[512];
+  snprintf(body, sizeof body, "%d %s\n%s\nRequest id: %s\n", status, status_text(status),
+           message, r->request_id);
+  return buffer_response_new(r, "text/plain; charset=utf-8", body);
+}
+
+enum MHD_Result sg_respond_queue(struct sg_request *r, int status, struct MHD_Response *response) {
+  if (response == NULL)
+    return MHD_NO;
+  r->status = status;
+  r->queued = true;
+  enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, response);
+  MHD_destroy_response(response);
+  return ret;
+}
+
+enum MHD_Result sg_respond(struct sg_request *r, int status, const char *content_type,
+                           const char *body) {
+  return sg_respond_queue(r, status, buffer_response_new(r, content_type, body));
+}
+
+enum MHD_Result sg_respond_error(struct sg_request *r, int status, const char *message) {
+  return sg_respond_queue(r, status, sg_error_response_new(r, status, message));
+}
+
+enum MHD_Result sg_respond_redirect(struct sg_request *r, int status, const char *location) {
+  struct MHD_Response *response = buffer_response_new(r, "text/plain; charset=utf-8", "");
+  if (response == NULL)
+    return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, location);
+  return sg_respond_queue(r, status, response);
+}
+
+enum MHD_Result sg_respond_page(struct sg_request *r, int status, const char *title,
+                                const char *message_html) {
+  char body[4096];
+  snprintf(body, sizeof body,
+           "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title>"
+           "<style>body{font:16px system-ui,sans-serif;max-width:34em;margin:4em auto;padding:0 1em;color:#222}"
+           "small{color:#777}</style></head><body><h1>%s</h1><p>%s</p>"
+           "<p><small>Request id: %s</small></p></body></html>\n",
+           title, title, message_html, r->request_id);
+  return sg_respond(r, status, "text/html; charset=utf-8", body);
+}

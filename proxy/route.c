@@ -1,0 +1,64 @@
+/*
+ * route.c - request routing (see route.h).
+ *
+ * Public paths skip authentication, so their match is strict: the upstream
+ * must not be able to read the same bytes as a different, protected path.
+ */
+#include "proxy/route.h"
+
+#include <string.h>
+#include <strings.h>
+
+size_t sg_target_path_len(const char *target) { return strcspn(target, "?#"); }
+
+static bool path_equals(const char *target, size_t len, const char *path) {
+  return strlen(path) == len && memcmp(target, path, len) == 0;
+}
+
+static bool ambiguous_path(const char *path, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    if (path[i] == '\\')
+      return true;
+    if (path[i] == '%') {
+      if (i + 2 >= len)
+        return true; /* a cut escape */
+      char hi = path[i + 1], lo = (char)(path[i + 2] | 0x20);
+      if ((hi == '2' && (lo == 'e' || lo == 'f')) || (hi == '5' && lo == 'c') ||
+          (hi == '0' && lo == '0'))
+        return true;
+    }
+    if (path[i] == '/' && i + 1 < len && path[i + 1] == '.') {
+      size_t j = i + 2;
+      if (j == len || path[j] == '/')
+        return true; /* "/." */
+      if (path[j] == '.' && (j + 1 == len || path[j + 1] == '/'))
+        return true; /* "/.." */
+    }
+  }
+  return false;
+}
+
+bool sg_path_is_public(const char *target, char *const *prefixes) {
+  size_t len = sg_target_path_len(target);
+  if (len == 0 || target[0] != '/' || ambiguous_path(target, len))
+    return false;
+  for (; *prefixes != NULL; prefixes++) {
+    size_t plen = strlen(*prefixes);
+    if (plen == 0 || plen > len || memcmp(target, *prefixes, plen) != 0)
+      continue;
+    if ((*prefixes)[plen - 1] == '/' || plen == len || target[plen] == '/')
+      return true;
+  }
+  return false;
+}
+
+enum sg_route sg_route_for(const char *target, char *const *public_paths) {
+  size_t len = sg_target_path_len(target);
+  if (path_equals(target, len, "/healthz") || path_equals(target, len, "/readyz"))
+    return SG_ROUTE_HEALTH;
+  if (len >= 9 && memcmp(target, "/ssogate/", 9) == 0)
+    return SG_ROUTE_SSOGATE;
+  if (sg_path_is_public(target, public_paths))
+    return SG_ROUTE_PUBLIC;
+  return SG_ROUTE_APP;
+}

@@ -1,0 +1,176 @@
+/*
+ * server.c - libmicrohttpd daemon and request lifecycle (see server.h).
+ *
+ * The access handler's first call is where a request is routed; every later
+ * call belongs to the phase the request is in (today only the upstream leg
+ * has later calls).  The completed callback is the one place a request ends.
+ */
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/accesslog.h"
+#include "proxy/app.h"
+#include "proxy/endpoints.h"
+#include "proxy/forward.h"
+#include "proxy/health.h"
+#include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/respond.h"
+#include "proxy/route.h"
+#include "proxy/worker.h"
+
+#define CONNECTION_MEMORY (64 * 1024)
+
+static void *on_request_born(void *cls, const char *uri, struct MHD_Connection *conn) {
+  struct sg_worker *w = cls;
+  struct sg_request *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->worker = w;
+  r->conn = conn;
+  r->snap = sg_snapshot_ref(w->snap);
+  r->start_ns = sg_now_ns();
+  r->target = strdup(uri); /* MHD unescapes its copy in place right after this */
+  r->content_length = -1;
+  w->live_requests++;
+  return r;
+}
+
+static void read_peer_address(struct sg_request *r) {
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = info ? info->client_addr : NULL;
+  r->peer_ip[0] = '\0';
+  if (sa == NULL)
+    return;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer_ip,
+              sizeof r->peer_ip);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer_ip,
+              sizeof r->peer_ip);
+}
+
+static void assign_request_id(struct sg_request *r) {
+  const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+  if (given != NULL && sg_request_id_acceptable(given)) {
+    strcpy(r->request_id, given); /* acceptable ids are <= 128 bytes */
+    return;
+  }
+  char id[33];
+  sg_worker_new_request_id(r->worker, id);
+  memcpy(r->request_id, id, sizeof id);
+}
+
+/* The head has arrived: route the request to its door. */
+static enum MHD_Result route_request(struct sg_request *r) {
+  const struct sg_config *cfg = r->snap->config;
+
+  read_peer_address(r);
+  memcpy(r->client_ip, r->peer_ip, sizeof r->client_ip);
+  assign_request_id(r);
+  r->head_request = strcmp(r->method, "HEAD") == 0;
+
+  if (r->target == NULL)
+    return sg_respond_error(r, 503, "ssogate is out of memory.");
+  if (r->target[0] != '/') {
+    sg_log(SG_LOG_INFO, r->request_id, "refused request-target that is not a path");
+    return sg_respond_error(r, 400, "The request target must be a path.");
+  }
+  if (strcmp(r->method, "CONNECT") == 0 || strcmp(r->method, "TRACE") == 0) {
+    sg_log(SG_LOG_INFO, r->request_id, "refused method %s", r->method);
+    return sg_respond_error(r, 405, "This method is not allowed.");
+  }
+  r->route = sg_route_for(r->target, cfg->access.public_paths);
+  switch (r->route) {
+  case SG_ROUTE_HEALTH:
+    return sg_health_respond(r);
+  case SG_ROUTE_SSOGATE:
+    return sg_endpoints_respond(r);
+  case SG_ROUTE_PUBLIC:
+    return sg_app_forward(r, NULL);
+  case SG_ROUTE_APP:
+  default:
+    return sg_app_handle(r);
+  }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls) {
+  struct sg_request *r = *req_cls;
+  (void)cls;
+  (void)conn;
+  (void)url;
+  (void)version;
+  if (r == NULL)
+    return MHD_NO;
+  if (!r->started) {
+    r->started = true;
+    r->method = method;
+    return route_request(r);
+  }
+  if (r->on_more != NULL)
+    return r->on_more(r, upload_data, upload_data_size);
+  /* A body sent to one of our own answers: already queued, just drop it. */
+  *upload_data_size = 0;
+  return MHD_YES;
+}
+
+static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                            enum MHD_RequestTerminationCode toe) {
+  struct sg_worker *w = cls;
+  struct sg_request *r = *req_cls;
+  (void)conn;
+  if (r == NULL)
+    return;
+  *req_cls = NULL;
+  sg_forward_abort(r);
+  if (r->response != NULL)
+    MHD_destroy_response(r->response);
+  if (!r->started)
+    r->status = 400; /* MHD refused the head itself (too large, malformed) */
+  else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
+    r->error_reason = r->error_reason ? r->error_reason : "client connection ended early";
+  uint64_t now = sg_now_ns();
+  sg_metrics_request(w->index, r->route, r->status, now - r->start_ns,
+                     r->upstream_start_ns ? (r->upstream_end_ns ? r->upstream_end_ns : now) - r->upstream_start_ns : 0);
+  sg_accesslog_write(w, r, now);
+  sg_ring_release(&r->upload);
+  sg_ring_release(&r->download);
+  free(r->response_headers.data);
+  free(r->body);
+  free(r->target);
+  sg_snapshot_unref(r->snap);
+  free(r);
+  w->live_requests--;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  (void)cls;
+  (void)conn;
+  (void)socket_context;
+  sg_metrics_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+struct MHD_Daemon *sg_server_start_daemon(struct sg_worker *w, int listen_fd, unsigned limit,
+                                          uint64_t client_timeout_ms) {
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  return MHD_start_daemon(
+      flags, 0, NULL, NULL, on_access, w,
+      MHD_OPTION_LISTEN_SOCKET, listen_fd,
+      MHD_OPTION_URI_LOG_CALLBACK, on_request_born, w,
+      MHD_OPTION_NOTIFY_COMPLETED, on_request_done, w,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+      MHD_OPTION_CONNECTION_LIMIT, limit,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((client_timeout_ms + 999) / 1000),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+      MHD_OPTION_STRICT_FOR_CLIENT, 1,
+      MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
+      MHD_OPTION_END);
+}

@@ -1,0 +1,73 @@
+/*
+ * worker.h - one thread, one event loop: an external-mode libmicrohttpd
+ * daemon and a libcurl multi handle sharing one epoll set.  Every MHD and
+ * curl call for a request happens on the worker that accepted it.
+ */
+#ifndef SSOGATE_WORKER_H
+#define SSOGATE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#include "proxy/jwt_cache.h"
+#include "proxy/request.h"
+#include "proxy/snapshot.h"
+
+#define SG_EASY_POOL 64
+
+struct sg_worker {
+  unsigned index;
+  pthread_t thread;
+  int epfd;
+  int wakefd;
+  int listen_fd;
+  struct MHD_Daemon *mhd;
+  CURLM *multi;
+  int64_t curl_deadline_ms; /* -1: no curl timer */
+
+  struct sg_snapshot *snap; /* what new requests get */
+  unsigned snap_generation;
+
+  struct sg_request *transfers; /* requests with an upstream leg */
+  unsigned live_requests;       /* born and not yet completed */
+  unsigned connection_limit;
+  uint64_t rng_state;           /* request ids */
+
+  CURL *easy_pool[SG_EASY_POOL];
+  unsigned easy_pooled;
+
+  struct sg_jwt_cache *jwt_cache;
+  char *accesslog;              /* buffered lines, flushed every loop */
+  size_t accesslog_len;
+
+  bool quiesced;
+  int64_t drain_deadline_ms;
+};
+
+/* Starts n workers on listen_fd; returns 0 or -1 (logged). */
+int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
+                     uint64_t client_timeout_ms);
+
+/* Tells every worker to stop accepting and finish in-flight requests within
+ * drain_ms, then joins them. */
+void sg_workers_drain_and_join(uint64_t drain_ms);
+
+/* Wakes every worker (a new snapshot was published). */
+void sg_workers_wake(void);
+
+/* True once SIGTERM drain began (readyz reports it). */
+bool sg_workers_draining(void);
+
+/* For the worker's own callbacks. */
+void sg_worker_start_transfer(struct sg_worker *w, struct sg_request *r);
+void sg_worker_end_transfer(struct sg_worker *w, struct sg_request *r);
+void sg_worker_release_easy(struct sg_worker *w, CURL *easy);
+CURL *sg_worker_take_easy(struct sg_worker *w);
+void sg_worker_new_request_id(struct sg_worker *w, char out[33]);
+
+#endif
