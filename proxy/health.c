@@ -32,6 +32,8 @@ static bool upstream_ready;
 static bool probed;
 static unsigned probed_generation;
 static char upstream_reason[512] = "not probed yet";
+static bool store_ready;
+static const char *store_reason = "not probed yet";
 
 static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
   (void)data;
@@ -86,7 +88,13 @@ static void probe_all(void) {
     else if (reason[0] == '\0')
       snprintf(reason, sizeof reason, "%s", why);
   }
+  const char *store_why = "ok";
+  bool store_ok = sg_store_check(s->store, &store_why) == 0;
   pthread_mutex_lock(&lock);
+  if (store_ready && !store_ok)
+    sg_warn("store not ready: %s", store_why);
+  store_ready = store_ok;
+  store_reason = store_why;
   bool was_ready = upstream_ready;
   upstream_ready = any_ready;
   probed = true;
@@ -146,13 +154,13 @@ void sg_health_stop(void) {
 
 static enum MHD_Result respond_ready(struct sg_request *r) {
   char body[1400], upstream[600];
-  const char *store_reason = "ok";
   bool draining = sg_workers_draining();
   bool saml_ok = r->snap->saml != NULL;
-  bool store_ok = sg_store_check(r->snap->store, &store_reason) == 0;
   bool upstream_ok;
 
   pthread_mutex_lock(&lock);
+  bool store_ok = store_ready;
+  const char *store_why = store_reason; /* static strings */
   /* A probe of an older snapshot says nothing about the new upstreams. */
   bool current = probed && probed_generation == r->snap->generation;
   const char *reason = current ? upstream_reason : "probing the new configuration";
@@ -165,7 +173,7 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
            "{\"ready\":%s,\"generation\":%u,\"checks\":{\"config\":\"ok\",\"idp\":\"%s\","
            "\"store\":\"%s\",\"upstream\":\"%s\"%s}}\n",
            ready ? "true" : "false", r->snap->generation,
-           saml_ok ? "ok" : "[saml] idp_metadata is not set", store_reason, upstream,
+           saml_ok ? "ok" : "[saml] idp_metadata is not set", store_why, upstream,
            draining ? ",\"shutdown\":\"draining\"" : "");
   return sg_respond(r, ready ? 200 : 503, "application/json", body);
 }

@@ -1,0 +1,365 @@
+/*
+ * store_redis.c - the shared store on Redis (hiredis, synchronous).
+ *
+ * Only logins, logouts and the login rate limit talk to Redis, each with a
+ * short timeout, from a small connection pool; authenticated requests never
+ * do: revocations reach every task through a poller thread that copies them
+ * into the in-process mirror once a second.  When Redis is down, new logins
+ * fail closed (the callers answer 503) and existing sessions keep working.
+ *
+ * Keys: ssogate:once:<id> (SET NX EX), ssogate:bucket:<ip> (a hash updated
+ * by one Lua script), ssogate:revocations (a sorted set scored by the time
+ * of revocation, member "<session id> <expiry>").
+ */
+#include "auth/store_redis.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <glib.h>
+#include <hiredis/hiredis.h>
+
+#define POOL_SIZE 8
+#define TIMEOUT_MS 500
+#define POLL_INTERVAL_MS 1000
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+#define REVOCATION_HORIZON_S (31 * 24 * 3600) /* longer than any session */
+
+static const char bucket_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "local rate, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local b = redis.call('HMGET', KEYS[1], 't', 'u')\n"
+    "local tokens, updated = tonumber(b[1]), tonumber(b[2])\n"
+    "if tokens == nil or updated == nil then tokens = burst; updated = now end\n"
+    "tokens = math.min(burst, tokens + (now - updated) * rate / period)\n"
+    "local allowed, retry = 0, 0\n"
+    "if tokens >= 1 then tokens = tokens - 1; allowed = 1\n"
+    "else retry = math.ceil((1 - tokens) * period / rate / 1000) end\n"
+    "redis.call('HSET', KEYS[1], 't', tostring(tokens), 'u', tostring(now))\n"
+    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * period / rate) + 1000)\n"
+    "return {allowed, retry}\n";
+
+struct redis_store {
+  char *host;
+  int port;
+  char *user;     /* NULL: AUTH password only */
+  char *password; /* NULL: no AUTH */
+  int db;
+
+  pthread_mutex_t lock;
+  redisContext *idle[POOL_SIZE];
+  unsigned n_idle;
+  int64_t retry_at_ms; /* after a failure, no new connection before this */
+  int64_t backoff_ms;
+  char last_error[160];
+
+  struct memory_store *mirror;
+  pthread_t poller;
+  bool stop;
+  pthread_cond_t wake;
+  double last_revocation_seen; /* score (ms) of the newest revocation copied */
+};
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse_url(struct redis_store *r, const char *url, char **error) {
+  if (strncmp(url, "rediss://", 9) == 0) {
+    *error = g_strdup("[store] url: rediss:// (TLS) needs hiredis >= 1.0; Debian bookworm ships 0.14 "
+                      "(see docs/configuration.md)");
+    return -1;
+  }
+  if (strncmp(url, "redis://", 8) != 0) {
+    *error = g_strdup("[store] url: expected memory or redis://host:port/db");
+    return -1;
+  }
+  const char *p = url + 8;
+  const char *at = strrchr(p, '@');
+  if (at != NULL) {
+    g_autofree char *auth = g_strndup(p, (gsize)(at - p));
+    char *colon = strchr(auth, ':');
+    if (colon == NULL) {
+      r->password = g_strdup(auth);
+    } else {
+      *colon = '\0';
+      r->user = auth[0] ? g_strdup(auth) : NULL;
+      r->password = g_strdup(colon + 1);
+    }
+    p = at + 1;
+  }
+  const char *slash = strchr(p, '/');
+  g_autofree char *hostport = slash ? g_strndup(p, (gsize)(slash - p)) : g_strdup(p);
+  char *colon = strrchr(hostport, ':');
+  r->port = 6379;
+  if (colon != NULL) {
+    *colon = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+      *error = g_strdup("[store] url: bad port");
+      return -1;
+    }
+    r->port = (int)port;
+  }
+  if (hostport[0] == '\0') {
+    *error = g_strdup("[store] url: no host");
+    return -1;
+  }
+  r->host = g_strdup(hostport);
+  r->db = slash && slash[1] ? atoi(slash + 1) : 0;
+  return 0;
+}
+
+static redisReply *command(redisContext *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  return reply;
+}
+
+static redisContext *connect_new(struct redis_store *r) {
+  struct timeval tv = {.tv_sec = TIMEOUT_MS / 1000, .tv_usec = (TIMEOUT_MS % 1000) * 1000};
+  redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
+  if (c == NULL || c->err) {
+    snprintf(r->last_error, sizeof r->last_error, "connect %s:%d: %s", r->host, r->port,
+             c ? c->errstr : "out of memory");
+    redisFree(c);
+    return NULL;
+  }
+  redisSetTimeout(c, tv);
+  redisReply *reply = NULL;
+  if (r->password != NULL) {
+    reply = r->user ? command(c, "AUTH %s %s", r->user, r->password) : command(c, "AUTH %s", r->password);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+      snprintf(r->last_error, sizeof r->last_error, "AUTH refused");
+      goto fail;
+    }
+    freeReplyObject(reply);
+  }
+  if (r->db != 0) {
+    reply = command(c, "SELECT %d", r->db);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+      snprintf(r->last_error, sizeof r->last_error, "SELECT %d refused", r->db);
+      goto fail;
+    }
+    freeReplyObject(reply);
+  }
+  return c;
+fail:
+  if (reply != NULL)
+    freeReplyObject(reply);
+  redisFree(c);
+  return NULL;
+}
+
+/* A pooled connection, or a new one unless we are backing off. */
+static redisContext *acquire(struct redis_store *r) {
+  pthread_mutex_lock(&r->lock);
+  if (r->n_idle > 0) {
+    redisContext *c = r->idle[--r->n_idle];
+    pthread_mutex_unlock(&r->lock);
+    return c;
+  }
+  bool backing_off = wall_ms() < r->retry_at_ms;
+  pthread_mutex_unlock(&r->lock);
+  if (backing_off)
+    return NULL;
+  redisContext *c = connect_new(r);
+  pthread_mutex_lock(&r->lock);
+  if (c == NULL) {
+    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (r->backoff_ms > BACKOFF_MAX_MS)
+      r->backoff_ms = BACKOFF_MAX_MS;
+    r->retry_at_ms = wall_ms() + r->backoff_ms;
+  } else {
+    r->backoff_ms = 0;
+    r->retry_at_ms = 0;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return c;
+}
+
+/* Returns a connection; a broken one is dropped (the next call reconnects). */
+static void release(struct redis_store *r, redisContext *c, redisReply *reply) {
+  bool broken = reply == NULL || c->err;
+  if (reply != NULL)
+    freeReplyObject(reply);
+  if (broken) {
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->last_error, sizeof r->last_error, "%s", c->err ? c->errstr : "no reply");
+    r->retry_at_ms = 0; /* reconnect at once: Redis may just have restarted */
+    pthread_mutex_unlock(&r->lock);
+    redisFree(c);
+    return;
+  }
+  pthread_mutex_lock(&r->lock);
+  if (r->n_idle < POOL_SIZE) {
+    r->idle[r->n_idle++] = c;
+    c = NULL;
+  }
+  pthread_mutex_unlock(&r->lock);
+  redisFree(c);
+}
+
+int sg_redis_store_once(struct redis_store *r, const char *key, int64_t ttl_s) {
+  redisContext *c = acquire(r);
+  if (c == NULL)
+    return -1;
+  redisReply *reply = command(c, "SET ssogate:once:%s 1 NX EX %lld", key, (long long)ttl_s);
+  int rc = -1;
+  if (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+    rc = 1;
+  else if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+    rc = 0;
+  release(r, c, reply);
+  return rc;
+}
+
+int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t ttl_s) {
+  sg_memory_store_revoke(r->mirror, session_id, ttl_s); /* this task knows at once */
+  redisContext *c = acquire(r);
+  if (c == NULL)
+    return -1;
+  int64_t now = wall_ms();
+  redisReply *reply = command(c, "ZADD ssogate:revocations %lld %s:%lld", (long long)now, session_id,
+                              (long long)(now / 1000 + ttl_s));
+  int rc = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
+  release(r, c, reply);
+  return rc;
+}
+
+int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned rate,
+                              int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
+  redisContext *c = acquire(r);
+  if (c == NULL)
+    return -1;
+  redisReply *reply = command(c, "EVAL %s 1 ssogate:bucket:%s %u %lld %u", bucket_script, key, rate,
+                              (long long)period_ms, burst);
+  int rc = -1;
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+      reply->element[0]->type == REDIS_REPLY_INTEGER) {
+    rc = reply->element[0]->integer == 1;
+    *retry_after_s = reply->element[1]->integer > 0 ? reply->element[1]->integer : 1;
+  }
+  release(r, c, reply);
+  return rc;
+}
+
+int sg_redis_store_check(struct redis_store *r, const char **reason) {
+  redisContext *c = acquire(r);
+  if (c == NULL) {
+    *reason = "redis unreachable";
+    return -1;
+  }
+  redisReply *reply = command(c, "PING");
+  int rc = reply != NULL && reply->type == REDIS_REPLY_STATUS ? 0 : -1;
+  release(r, c, reply);
+  *reason = rc == 0 ? "ok" : "redis does not answer";
+  return rc;
+}
+
+/* Copies revocations newer than the last seen into the mirror. */
+static void poll_revocations(struct redis_store *r) {
+  redisContext *c = acquire(r);
+  if (c == NULL)
+    return;
+  char since[32];
+  snprintf(since, sizeof since, "%.0f", r->last_revocation_seen); /* inclusive: re-reading one is harmless */
+  redisReply *reply = command(c, "ZRANGEBYSCORE ssogate:revocations %s +inf WITHSCORES LIMIT 0 10000", since);
+  int64_t now_s = wall_ms() / 1000;
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+      const char *member = reply->element[i]->str;
+      const char *colon = member ? strrchr(member, ':') : NULL;
+      if (colon == NULL || colon - member > 64)
+        continue;
+      char id[65];
+      memcpy(id, member, (size_t)(colon - member));
+      id[colon - member] = '\0';
+      long long expires = atoll(colon + 1);
+      if (expires > now_s)
+        sg_memory_store_revoke(r->mirror, id, expires - now_s);
+      double score = atof(reply->element[i + 1]->str);
+      if (score > r->last_revocation_seen)
+        r->last_revocation_seen = score;
+    }
+    /* Old revocations of sessions that have expired anyway. */
+    freeReplyObject(reply);
+    reply = command(c, "ZREMRANGEBYSCORE ssogate:revocations -inf %lld",
+                    (long long)(wall_ms() - (int64_t)REVOCATION_HORIZON_S * 1000));
+  }
+  release(r, c, reply);
+}
+
+static void *poller_main(void *arg) {
+  struct redis_store *r = arg;
+  pthread_mutex_lock(&r->lock);
+  while (!r->stop) {
+    pthread_mutex_unlock(&r->lock);
+    poll_revocations(r);
+    pthread_mutex_lock(&r->lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)POLL_INTERVAL_MS * 1000000;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    if (!r->stop)
+      pthread_cond_timedwait(&r->wake, &r->lock, &until);
+  }
+  pthread_mutex_unlock(&r->lock);
+  return NULL;
+}
+
+struct redis_store *sg_redis_store_new(const char *url, struct memory_store *mirror, char **error) {
+  struct redis_store *r = g_new0(struct redis_store, 1);
+  if (parse_url(r, url, error) != 0) {
+    g_free(r->host);
+    g_free(r->user);
+    g_free(r->password);
+    g_free(r);
+    return NULL;
+  }
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->wake, NULL);
+  r->mirror = mirror;
+  if (pthread_create(&r->poller, NULL, poller_main, r) != 0) {
+    *error = g_strdup("[store] cannot start the revocation poller");
+    sg_redis_store_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void sg_redis_store_free(struct redis_store *r) {
+  if (r == NULL)
+    return;
+  if (r->poller) {
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->poller, NULL);
+  }
+  while (r->n_idle > 0)
+    redisFree(r->idle[--r->n_idle]);
+  pthread_mutex_destroy(&r->lock);
+  pthread_cond_destroy(&r->wake);
+  g_free(r->host);
+  g_free(r->user);
+  if (r->password != NULL)
+    memset(r->password, 0, strlen(r->password));
+  g_free(r->password);
+  g_free(r);
+}
