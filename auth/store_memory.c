@@ -10,6 +10,7 @@
  */
 #include "auth/store_memory.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +158,7 @@ int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned
   if (allowed)
     b->tokens -= 1.0;
   else
-    *retry_after_s = (int64_t)((1.0 - b->tokens) / per_ms / 1000.0) + 1;
+    *retry_after_s = (int64_t)ceil((1.0 - b->tokens) / per_ms / 1000.0);
   pthread_mutex_unlock(&m->lock);
   return allowed;
 }
