@@ -35,6 +35,9 @@ struct sg_jwt_claims {
 char *sg_jwt_sign_new(const struct sg_jwt_keys *keys,
                       const struct sg_jwt_claims *claims, const char **reason);
 
+/* RFC 7638 thumbprint of an RSA key given as base64url n and e; 0 or -1. */
+int sg_jwk_thumbprint(const char *n_b64u, const char *e_b64u, char out[44]);
+
 /* {"keys":[{kty,alg,use,kid,n,e},...]} for every key (free()). */
 char *sg_jwks_json_new(const struct sg_jwt_keys *keys);
 

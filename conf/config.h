@@ -71,6 +71,8 @@ struct sg_config {
     uint64_t lifetime_ms;
     char *cookie_name;
     bool session_page;
+    sg_strv logout_paths;        /* app paths that end the session (Redash: /logout) */
+    sg_strv app_cookies;         /* app cookies expired at logout (Redash: session remember_token) */
   } session;
 
   struct {

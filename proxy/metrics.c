@@ -246,10 +246,10 @@ int sg_metrics_listen(const char *host, uint16_t port) {
     return -1;
   }
   listener = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, NULL,
+                              MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                               MHD_OPTION_CONNECTION_LIMIT, 16u,
                               MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                              MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
                               MHD_OPTION_END);
   if (listener == NULL) {
     sg_error("[metrics] listen: cannot listen on %s:%u", host, port);

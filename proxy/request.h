@@ -48,6 +48,8 @@ struct sg_request {
   enum sg_route route;
 
   bool started;   /* access handler saw the head */
+  bool first_call; /* inside the access handler's first call */
+  bool body_announced; /* the client sends a body (Content-Length > 0 or chunked) */
   bool suspended; /* we suspended the MHD connection */
   bool upload_done;
   bool head_ready;   /* response (upstream's or an error) ready to queue */

@@ -55,10 +55,30 @@ struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, con
   return buffer_response_new(r, "text/plain; charset=utf-8", body);
 }
 
+static enum MHD_Result queue_held(struct sg_request *r, const char *data, size_t *size) {
+  (void)data;
+  if (*size > 0) {
+    *size = 0;
+    return MHD_YES;
+  }
+  struct MHD_Response *response = r->response;
+  r->response = NULL;
+  r->on_more = NULL;
+  return sg_respond_queue(r, r->status, response);
+}
+
 enum MHD_Result sg_respond_queue(struct sg_request *r, int status, struct MHD_Response *response) {
   if (response == NULL)
     return MHD_NO;
   r->status = status;
+  /* libmicrohttpd closes the connection when a response is queued before
+   * the request is complete; a bodiless request is complete one call
+   * later, so hold the answer until then and keep the connection alive. */
+  if (r->first_call && !r->body_announced) {
+    r->response = response;
+    r->on_more = queue_held;
+    return MHD_YES;
+  }
   r->queued = true;
   enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, response);
   MHD_destroy_response(response);

@@ -98,6 +98,12 @@ static enum MHD_Result route_request(struct sg_request *r) {
   }
 }
 
+static bool announces_body(struct MHD_Connection *conn) {
+  const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+  return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
+         (length != NULL && strspn(length, "0") != strlen(length));
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -112,7 +118,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   if (!r->started) {
     r->started = true;
     r->method = method;
-    return route_request(r);
+    r->body_announced = announces_body(conn);
+    r->first_call = true;
+    enum MHD_Result result = route_request(r);
+    r->first_call = false;
+    return result;
   }
   if (r->on_more != NULL)
     return r->on_more(r, upload_data, upload_data_size);
@@ -163,6 +173,7 @@ struct MHD_Daemon *sg_server_start_daemon(struct sg_worker *w, int listen_fd, un
   unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
   return MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, w,
+      MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
       MHD_OPTION_LISTEN_SOCKET, listen_fd,
       MHD_OPTION_URI_LOG_CALLBACK, on_request_born, w,
       MHD_OPTION_NOTIFY_COMPLETED, on_request_done, w,
@@ -171,6 +182,5 @@ struct MHD_Daemon *sg_server_start_daemon(struct sg_worker *w, int listen_fd, un
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((client_timeout_ms + 999) / 1000),
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
       MHD_OPTION_STRICT_FOR_CLIENT, 1,
-      MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
       MHD_OPTION_END);
 }

@@ -1,0 +1,273 @@
+"""Fixtures that start the real ssogate binary next to a real upstream, a real
+test IdP (lxml + xmlsec, not lasso) and, where needed, a real redis-server.
+
+Every process is started on loopback ports picked free, with its output in the
+test's tmp_path, and is killed at teardown.  SSOGATE_BIN picks the binary
+(default build/ssogate); SSOGATE_SANITIZED=1 marks a sanitizer build (slower).
+"""
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+import saml_fixtures as fx  # noqa: E402
+
+PY = "/usr/bin/python3"
+BIN = os.environ.get("SSOGATE_BIN", os.path.join(ROOT, "build", "ssogate"))
+SANITIZED = os.environ.get("SSOGATE_SANITIZED") == "1"
+SLOW = 4 if SANITIZED else 1  # time allowance factor
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (requests.RequestException, OSError):
+            pass
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Proc:
+    def __init__(self, args, tmp, name, env=None):
+        self.out_path = os.path.join(tmp, name + ".out")
+        self.err_path = os.path.join(tmp, name + ".err")
+        self.out = open(self.out_path, "ab")
+        self.err = open(self.err_path, "ab")
+        self.p = subprocess.Popen(args, stdout=self.out, stderr=self.err, env=env, cwd=tmp)
+
+    def stop(self, sig=signal.SIGKILL, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.out.close()
+        self.err.close()
+        return self.p.returncode
+
+
+class Upstream:
+    def __init__(self, tmp, name="upstream"):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.record = os.path.join(tmp, name + ".jsonl")
+        self.proc = Proc([PY, os.path.join(ROOT, "tests/upstream/app.py"),
+                          "--listen", "127.0.0.1:%d" % self.port, "--record", self.record], tmp, name)
+        wait_until(lambda: requests.get(self.url + "/ping", timeout=1).ok, what="upstream")
+
+    def requests_seen(self):
+        if not os.path.exists(self.record):
+            return []
+        with open(self.record) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Idp:
+    """Keys, metadata and a running test IdP server."""
+
+    def __init__(self, tmp, sp_public_url, sign="assertion"):
+        self.tmp = tmp
+        self.port = free_port()
+        self.base = "http://localhost:%d" % self.port
+        self.entity_id = self.base + "/metadata"
+        self.sp_entity_id = sp_public_url + "/ssogate/metadata"
+        self.acs = sp_public_url + "/ssogate/acs"
+        self.key, self.cert = fx.make_keypair("test idp")
+        self.key_path = os.path.join(tmp, "idp.key")
+        self.cert_path = os.path.join(tmp, "idp.crt")
+        for path, data in ((self.key_path, self.key), (self.cert_path, self.cert)):
+            with open(path, "wb") as f:
+                f.write(data)
+        os.chmod(self.key_path, 0o600)
+        self.metadata_path = os.path.join(tmp, "idp-metadata.xml")
+        self.proc = Proc([PY, os.path.join(ROOT, "tests/idp/server.py"), "--listen",
+                          "127.0.0.1:%d" % self.port, "--base-url", self.base,
+                          "--entity-id", self.entity_id, "--sp-entity-id", self.sp_entity_id,
+                          "--sp-acs", self.acs, "--key", self.key_path, "--cert", self.cert_path,
+                          "--sign", sign, "--groups-attribute", "groups",
+                          "--metadata-out", self.metadata_path], tmp, "idp")
+        wait_until(lambda: os.path.exists(self.metadata_path), what="idp metadata")
+
+    def response(self, sign="assertion", in_response_to=None, name_id="alice@example.com", **kw):
+        """A signed SAMLResponse (base64) with this IdP's key, for hand-made cases."""
+        kw.setdefault("audience", self.sp_entity_id)
+        kw.setdefault("destination", self.acs)
+        kw.setdefault("recipient", self.acs)
+        kw.setdefault("issuer", self.entity_id)
+        kw.setdefault("attributes", {"displayName": ["Alice"], "groups": ["eng"]})
+        rsp = fx.build_tree(in_response_to=in_response_to, name_id=name_id, **kw)
+        if sign != "none":
+            fx.sign_tree(rsp, sign, self.key, self.cert)
+        return base64.b64encode(fx.to_bytes(rsp)).decode()
+
+    def stop(self):
+        self.proc.stop()
+
+
+def secret():
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+class Gate:
+    """A running ssogate with an INI file we control."""
+
+    def __init__(self, tmp, upstream_urls, idp=None, extra=None, name="ssogate", env=None,
+                 port=None, jwt_keys=None):
+        self.tmp = tmp
+        self.name = name
+        self.port = port or free_port()
+        self.metrics_port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.ini = os.path.join(tmp, name + ".ini")
+        self.settings = {
+            "server": {"listen": "127.0.0.1:%d" % self.port, "public_url": self.url,
+                       "trusted_proxies": "1", "max_body": "1MiB", "client_timeout": "10s",
+                       "drain_timeout": "5s"},
+            "upstream": {"url": " ".join(upstream_urls), "connect_timeout": "2s", "timeout": "10s"},
+            "session": {"secret": secret(), "session_page": "true"},
+            "access": {"allowed_domains": "example.com",
+                       "public_paths": "/echo /bytes /slow /status /cookies /die /ping /public /setcookie"},
+            "headers": {"jwt": ""},
+            "metrics": {"listen": "127.0.0.1:%d" % self.metrics_port},
+            "log": {"level": "info"},
+        }
+        if idp is not None:
+            self.settings["saml"] = {"idp_metadata": idp.metadata_path, "groups_attribute": "groups",
+                                     "name_attribute": "displayName"}
+        for section, values in (extra or {}).items():
+            self.settings.setdefault(section, {}).update(values)
+        self.write()
+        environ = dict(os.environ)
+        environ.update(env or {})
+        self.proc = Proc([BIN, "-c", self.ini], tmp, name, env=environ)
+        wait_until(lambda: requests.get(self.url + "/healthz", timeout=1).status_code == 200,
+                   what="ssogate /healthz")
+
+    def write(self, settings=None):
+        settings = settings or self.settings
+        with open(self.ini + ".tmp", "w") as f:
+            for section, values in settings.items():
+                f.write("[%s]\n" % section)
+                for k, v in values.items():
+                    f.write("%s = %s\n" % (k, v))
+        os.replace(self.ini + ".tmp", self.ini)
+
+    def reload(self, raw_text=None):
+        if raw_text is not None:
+            with open(self.ini, "w") as f:
+                f.write(raw_text)
+        else:
+            self.write()
+        self.proc.p.send_signal(signal.SIGHUP)
+
+    @property
+    def pid(self):
+        return self.proc.p.pid
+
+    def access_log(self):
+        self.proc.out.flush()
+        with open(self.proc.out_path) as f:
+            return [json.loads(l) for l in f if l.startswith("{")]
+
+    def errors(self):
+        with open(self.proc.err_path) as f:
+            return f.read()
+
+    def metrics(self):
+        text = requests.get("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=5).text
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def stop(self, sig=signal.SIGKILL):
+        return self.proc.stop(sig)
+
+
+def login(gate, client, email="alice@example.com", groups="", start="/"):
+    """Signs in through the test IdP like a browser: returns the final response."""
+    r = client.get(gate.url + start, headers={"Accept": "text/html"}, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    r = client.get(gate.url + r.headers["Location"], allow_redirects=False)
+    assert r.status_code == 302, r.text
+    sso = r.headers["Location"]
+    r = client.get(sso, allow_redirects=False)
+    assert r.status_code == 200, r.text
+    request_id = re.search(r'name=request_id value="([^"]*)"', r.text).group(1)
+    relay = re.search(r'name=relay_state value="([^"]*)"', r.text).group(1)
+    idp_base = sso.split("/sso")[0]
+    r = client.post(idp_base + "/login", data={"email": email, "groups": groups,
+                                               "request_id": request_id, "relay_state": relay})
+    assert r.status_code == 200, r.text
+    saml = re.search(r'name="SAMLResponse" value="([^"]*)"', r.text).group(1)
+    relay = re.search(r'name="RelayState" value="([^"]*)"', r.text).group(1)
+    return client.post(gate.url + "/ssogate/acs", data={"SAMLResponse": saml, "RelayState": relay},
+                       allow_redirects=False)
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    u = Upstream(str(tmp_path))
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+def gate_factory(tmp_path):
+    gates = []
+
+    def make(*args, **kw):
+        g = Gate(str(tmp_path), *args, **kw)
+        gates.append(g)
+        return g
+
+    yield make
+    for g in gates:
+        g.stop()
+
+
+@pytest.fixture
+def gate(gate_factory, upstream):
+    return gate_factory([upstream.url])
+
+
+@pytest.fixture
+def idp_gate(tmp_path, gate_factory, upstream):
+    """ssogate with SAML: (gate, idp)."""
+    port = free_port()
+    public = "http://127.0.0.1:%d" % port
+    idp = Idp(str(tmp_path), public)
+    g = gate_factory([upstream.url], idp=idp, port=port)
+    yield g, idp
+    idp.stop()
