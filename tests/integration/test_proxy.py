@@ -216,6 +216,16 @@ def test_identity_headers_are_never_taken_from_clients(gate, name):
     assert not folded & {"x-forwarded-email", "x-forwarded-remote-user", "x-forwarded-groups"}
 
 
+def test_folded_lines_cannot_forge_an_identity_header(gate):
+    # "X-Forwarded-Emai: evil" + folded "l" is unfolded by libmicrohttpd 0.9.75
+    # into "X-Forwarded-Email": the identity filter sees the final name.
+    req = b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Forwarded-Emai: evil@x\r\n l\r\nConnection: close\r\n\r\n"
+    reply = raw_request(gate.port, req)
+    if reply.startswith(b"HTTP/1.1 200"):
+        doc = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+        assert "evil@x" not in json.dumps(doc["headers"])
+
+
 def test_headers_with_underscores_are_dropped(gate):
     doc = echo(gate, headers={"X_Custom": "1", "X-Custom": "2"})
     assert [v for k, v in doc["headers"] if k.lower().replace("_", "-") == "x-custom"] == ["2"]
@@ -460,10 +470,10 @@ def test_slow_requests_do_not_hold_up_fast_ones(gate_factory, upstream):
 def test_malformed_requests_get_4xx_or_close(gate, upstream, data):
     reply = raw_request(gate.port, data, timeout=3)
     if b"X-Fold" in data and reply.startswith(b"HTTP/1.1 200"):
-        # RFC 9112 5.2 lets a proxy replace obs-fold instead of refusing it:
-        # what goes upstream must be one unfolded line.
-        sent = [v for r in upstream.requests_seen() for k, v in r["headers"] if k == "X-Fold"]
-        assert sent and all("\n" not in v and "\r" not in v for v in sent)
+        # libmicrohttpd 0.9.75 unfolds obs-fold itself (into the name: "X-Foldb");
+        # what goes upstream must still be single lines (docs/security.md).
+        sent = [(k, v) for r in upstream.requests_seen() for k, v in r["headers"]]
+        assert all("\n" not in k + v and "\r" not in k + v for k, v in sent)
     else:
         assert reply == b"" or reply.startswith(b"HTTP/1.1 4")
     assert requests.get(gate.url + "/healthz", timeout=5).status_code == 200
