@@ -87,9 +87,12 @@ static enum MHD_Result login(struct sg_request *r) {
   if (rate_limited(r, &answer))
     return answer;
 
-  char raw[2048] = "/", return_to[2048];
-  sg_form_raw_value(query_of(r), "return_to", raw, sizeof raw);
-  sg_return_to_sanitize(raw, return_to, sizeof return_to);
+  /* The parameter is the original request-target, encoded once. */
+  char return_to[2048];
+  const char *query = query_of(r);
+  char *wanted = sg_form_value_new(query, strlen(query), "return_to");
+  sg_return_to_sanitize(wanted ? wanted : "/", return_to, sizeof return_to);
+  free(wanted);
 
   char *url = NULL, *request_id = NULL, *state = NULL, *cookie = NULL;
   const char *reason = NULL;

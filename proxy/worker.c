@@ -245,10 +245,10 @@ static void *worker_main(void *arg) {
 
   for (;;) {
     run_once(w, events);
+    refresh_snapshot(w); /* one atomic load; a reload's wake-up lands here */
     int64_t now = sg_now_ms();
     if (now >= next_housekeeping) {
       next_housekeeping = now + HOUSEKEEPING_MS;
-      refresh_snapshot(w);
       enforce_head_deadlines(w, now);
     }
     sg_accesslog_flush(w);

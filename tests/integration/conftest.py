@@ -230,8 +230,8 @@ def login(gate, client, email="alice@example.com", groups="", start="/"):
     r = client.post(idp_base + "/login", data={"email": email, "groups": groups,
                                                "request_id": request_id, "relay_state": relay})
     assert r.status_code == 200, r.text
-    saml = re.search(r'name="SAMLResponse" value="([^"]*)"', r.text).group(1)
-    relay = re.search(r'name="RelayState" value="([^"]*)"', r.text).group(1)
+    saml = re.search(r'name="?SAMLResponse"? value="([^"]*)"', r.text).group(1)
+    relay = re.search(r'name="?RelayState"? value="([^"]*)"', r.text).group(1)
     return client.post(gate.url + "/ssogate/acs", data={"SAMLResponse": saml, "RelayState": relay},
                        allow_redirects=False)
 
