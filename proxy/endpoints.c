@@ -282,7 +282,19 @@ static enum MHD_Result acs(struct sg_request *r) {
 
 /* ---- logout, signed-out ------------------------------------------------------ */
 
-static enum MHD_Result logout(struct sg_request *r) {
+/* The app's own session cookies must not outlive ours (Redash: session,
+ * remember_token outrank the JWT). */
+static void expire_app_cookies(struct sg_request *r, struct MHD_Response *response) {
+  char *const *names = r->snap->config->session.app_cookies;
+  for (size_t i = 0; names[i] != NULL; i++) {
+    char line[256];
+    snprintf(line, sizeof line, "%s=; Path=/; Max-Age=0; HttpOnly%s", names[i],
+             r->snap->config->server.public_https ? "; Secure" : "");
+    MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
+  }
+}
+
+enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
   struct sg_identity identity = {0};
   const char *reason;
   const char *cookie = sg_cookie_get(r, r->snap->config->session.cookie_name);
@@ -304,6 +316,7 @@ static enum MHD_Result logout(struct sg_request *r) {
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, session_clear);
   if (state_clear)
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, state_clear);
+  expire_app_cookies(r, response);
   free(session_clear);
   free(state_clear);
   return sg_respond_queue(r, 302, response);
@@ -393,7 +406,7 @@ enum MHD_Result sg_endpoints_respond(struct sg_request *r) {
   if (path_is(r, "/ssogate/login"))
     return login(r);
   if (path_is(r, "/ssogate/logout"))
-    return logout(r);
+    return sg_endpoints_logout(r);
   if (path_is(r, "/ssogate/signed-out"))
     return signed_out(r);
   if (path_is(r, "/ssogate/metadata"))

@@ -8,4 +8,8 @@
 
 enum MHD_Result sg_endpoints_respond(struct sg_request *r);
 
+/* Ends the session; also answers the app's own logout paths
+ * ([session] logout_paths). */
+enum MHD_Result sg_endpoints_logout(struct sg_request *r);
+
 #endif

@@ -23,16 +23,6 @@ static const char *find_field(const char *s, size_t len, const char *name, size_
   return NULL;
 }
 
-bool sg_form_raw_value(const char *query, const char *name, char *out, size_t cap) {
-  size_t len;
-  const char *v = find_field(query, strlen(query), name, &len);
-  if (v == NULL || len >= cap)
-    return false;
-  memcpy(out, v, len);
-  out[len] = '\0';
-  return true;
-}
-
 static int hex_value(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';

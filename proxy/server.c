@@ -65,6 +65,14 @@ static void assign_request_id(struct sg_request *r) {
   memcpy(r->request_id, id, sizeof id);
 }
 
+static bool is_logout_path(const char *target, char *const *paths) {
+  size_t len = sg_target_path_len(target);
+  for (; *paths != NULL; paths++)
+    if (strlen(*paths) == len && memcmp(target, *paths, len) == 0)
+      return true;
+  return false;
+}
+
 /* The head has arrived: route the request to its door. */
 static enum MHD_Result route_request(struct sg_request *r) {
   const struct sg_config *cfg = r->snap->config;
@@ -85,6 +93,10 @@ static enum MHD_Result route_request(struct sg_request *r) {
     return sg_respond_error(r, 405, "This method is not allowed.");
   }
   r->route = sg_route_for(r->target, cfg->access.public_paths);
+  if (r->route == SG_ROUTE_APP && is_logout_path(r->target, cfg->session.logout_paths)) {
+    r->route = SG_ROUTE_SSOGATE;
+    return sg_endpoints_logout(r);
+  }
   switch (r->route) {
   case SG_ROUTE_HEALTH:
     return sg_health_respond(r);
