@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/upstream/app.py --listen 127.0.0.1:PORT [--record FILE]
 
 /ping            200 "PONG."  (Redash's unauthenticated health path)
-/echo...         any method: JSON {method, target, headers, body_len, body_sha256, peer_port}
+/echo..., /private/echo... any method: JSON {method, target, headers, body_len, body_sha256, peer_port}
 /bytes?n=N       N bytes of bytes(i % 251), streamed; &chunked=1 for chunked framing
 /slow?s=S        sleeps S seconds, then 200
 /status/NNN      that status (204/304 without a body)
@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
                                     "peer_port": self.client_address[1]}) + "\n")
         if url.path == "/ping":
             return self.send(200, b"PONG.")
-        if url.path.startswith("/echo"):
+        if url.path.startswith(("/echo", "/private/echo")):
             doc = {"method": self.command, "target": self.path,
                    "headers": [[k, v] for k, v in self.headers.items()],
                    "body_len": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
