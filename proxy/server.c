@@ -9,7 +9,9 @@
 
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy/accesslog.h"
 #include "proxy/app.h"
@@ -54,6 +56,34 @@ static void read_peer_address(struct sg_request *r) {
               sizeof r->peer_ip);
 }
 
+struct xff_join {
+  char buf[1024];
+  size_t len;
+};
+
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *name,
+                                size_t name_len, const char *value, size_t value_len) {
+  struct xff_join *j = cls;
+  (void)kind;
+  (void)name_len;
+  if (strcasecmp(name, "X-Forwarded-For") == 0) {
+    int n = snprintf(j->buf + j->len, sizeof j->buf - j->len, "%s%.*s", j->len ? ", " : "",
+                     (int)value_len, value);
+    if (n > 0 && (size_t)n < sizeof j->buf - j->len)
+      j->len += (size_t)n;
+  }
+  return MHD_YES;
+}
+
+/* The client address the trusted proxies vouch for (rate limits, logs). */
+static void read_client_address(struct sg_request *r) {
+  struct xff_join xff = {.len = 0};
+  char unused[8];
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, join_xff, &xff);
+  sg_xff_resolve(xff.len ? xff.buf : NULL, r->peer_ip, r->snap->config->server.trusted_proxies,
+                 r->client_ip, unused, sizeof unused);
+}
+
 static void assign_request_id(struct sg_request *r) {
   const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
   if (given != NULL && sg_request_id_acceptable(given)) {
@@ -78,7 +108,7 @@ static enum MHD_Result route_request(struct sg_request *r) {
   const struct sg_config *cfg = r->snap->config;
 
   read_peer_address(r);
-  memcpy(r->client_ip, r->peer_ip, sizeof r->client_ip);
+  read_client_address(r);
   assign_request_id(r);
   r->head_request = strcmp(r->method, "HEAD") == 0;
 
