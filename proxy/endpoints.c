@@ -56,9 +56,11 @@ static int rate_limited(struct sg_request *r, enum MHD_Result *answer) {
   char key[SG_IP_MAX + 8];
   int64_t retry_after = 1;
   snprintf(key, sizeof key, "login:%s", r->client_ip);
+  uint64_t t0 = sg_now_ns();
   int rc = sg_store_take_token(r->snap->store, key, cfg->ratelimit.login_count,
                                (int64_t)cfg->ratelimit.login_period_ms, cfg->ratelimit.burst,
                                &retry_after);
+  sg_metrics_store_call(sg_now_ns() - t0, rc >= 0);
   if (rc == 1)
     return 0;
   if (rc < 0) {
@@ -190,7 +192,9 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     char key[300];
     int64_t ttl = result->assertion_expires_at - now + (int64_t)(cfg->saml.clock_skew_ms / 1000) + 60;
     snprintf(key, sizeof key, "assertion:%s", result->assertion_id);
+    uint64_t t0 = sg_now_ns();
     int fresh = sg_store_once(r->snap->store, key, ttl > 60 ? ttl : 60);
+    sg_metrics_store_call(sg_now_ns() - t0, fresh >= 0);
     snprintf(r->user, sizeof r->user, "%s", result->identity.email);
     if (fresh < 0) {
       sg_log(SG_LOG_ERROR, r->request_id, "sign-in refused: replay cache unavailable");

@@ -138,6 +138,7 @@ static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, co
   case SG_HEADER_KEEP:
     break;
   case SG_HEADER_DROP_SPOOF:
+    sg_metrics_event(SG_EV_SPOOFED_HEADER);
     sg_log(SG_LOG_INFO, r->request_id, "dropped client header %s: it would impersonate an identity header", name);
     return MHD_YES;
   case SG_HEADER_DROP_INVALID:

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <glib.h>
 #include <microhttpd.h>
 
 #include "proxy/log.h"
+#include "proxy/snapshot.h"
 
 static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                        0.25,  0.5,    1,     2.5,  5,     10,   30, 60, 300};
@@ -40,6 +42,8 @@ static struct worker_metrics *per_worker;
 static unsigned n_per_worker;
 static _Atomic uint64_t events[SG_EV_COUNT];
 static _Atomic uint64_t login_failures[SG_LOGIN_FAIL_COUNT];
+static _Atomic uint64_t store_errors;
+static struct histogram store_latency; /* rare calls: atomic adds are fine */
 static _Atomic int64_t open_connections;
 static _Atomic unsigned generation;
 static struct MHD_Daemon *listener;
@@ -88,6 +92,40 @@ void sg_metrics_upstream_error(unsigned worker, CURLcode result) {
 
 void sg_metrics_event(enum sg_event event) { atomic_fetch_add(&events[event], 1); }
 
+void sg_metrics_store_call(uint64_t ns, bool ok) {
+  double sec = (double)ns / 1e9;
+  size_t i = 0;
+  while (i < N_BUCKETS && sec > bucket_bounds[i])
+    i++;
+  atomic_fetch_add(&store_latency.buckets[i], 1);
+  atomic_fetch_add(&store_latency.sum_us, ns / 1000);
+  if (!ok)
+    atomic_fetch_add(&store_errors, 1);
+}
+
+/* Days until each certificate of the current snapshot expires. */
+static void render_cert_expiry(GString *out) {
+  struct sg_snapshot *s = sg_snapshot_current_ref();
+  if (s == NULL || s->saml == NULL) {
+    sg_snapshot_unref(s);
+    return;
+  }
+  int64_t now = (int64_t)time(NULL);
+  g_string_append(out, "# HELP ssogate_idp_cert_days_to_expiry Days until an IdP signing certificate expires.\n"
+                       "# TYPE ssogate_idp_cert_days_to_expiry gauge\n");
+  for (size_t i = 0; i < sg_saml_sp_idp_cert_count(s->saml); i++)
+    g_string_append_printf(out, "ssogate_idp_cert_days_to_expiry{index=\"%zu\"} %.2f\n", i,
+                           (double)(sg_saml_sp_idp_cert_not_after(s->saml, i) - now) / 86400.0);
+  int64_t sp = sg_saml_sp_sp_cert_not_after(s->saml);
+  if (sp != 0)
+    g_string_append_printf(out,
+                           "# HELP ssogate_sp_cert_days_to_expiry Days until the SP certificate expires.\n"
+                           "# TYPE ssogate_sp_cert_days_to_expiry gauge\n"
+                           "ssogate_sp_cert_days_to_expiry %.2f\n",
+                           (double)(sp - now) / 86400.0);
+  sg_snapshot_unref(s);
+}
+
 void sg_metrics_login_failed(int reason) {
   if (reason > 0 && reason < SG_LOGIN_FAIL_COUNT)
     atomic_fetch_add(&login_failures[reason], 1);
@@ -133,12 +171,16 @@ static uint64_t load(const _Atomic uint64_t *c) {
   return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void render_histogram(GString *out, const char *name, const char *help, size_t offset) {
+/* Sums the histogram at offset in every worker's metrics, or renders
+ * `single` alone when it is given. */
+static void render_histogram(GString *out, const char *name, const char *help, size_t offset,
+                             const struct histogram *single) {
   g_string_append_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
   uint64_t cumulative = 0, sum_us = 0;
+  unsigned n = single ? 1 : n_per_worker;
   for (size_t b = 0; b <= N_BUCKETS; b++) {
-    for (unsigned w = 0; w < n_per_worker; w++) {
-      const struct histogram *h = (const void *)((const char *)&per_worker[w] + offset);
+    for (unsigned w = 0; w < n; w++) {
+      const struct histogram *h = single ? single : (const void *)((const char *)&per_worker[w] + offset);
       cumulative += load(&h->buckets[b]);
     }
     if (b < N_BUCKETS)
@@ -147,8 +189,8 @@ static void render_histogram(GString *out, const char *name, const char *help, s
     else
       g_string_append_printf(out, "%s_bucket{le=\"+Inf\"} %lu\n", name, (unsigned long)cumulative);
   }
-  for (unsigned w = 0; w < n_per_worker; w++) {
-    const struct histogram *h = (const void *)((const char *)&per_worker[w] + offset);
+  for (unsigned w = 0; w < n; w++) {
+    const struct histogram *h = single ? single : (const void *)((const char *)&per_worker[w] + offset);
     sum_us += load(&h->sum_us);
   }
   g_string_append_printf(out, "%s_sum %.6f\n%s_count %lu\n", name, (double)sum_us / 1e6, name,
@@ -168,10 +210,10 @@ char *sg_metrics_render_new(void) {
                              route_names[route], cls + 1, (unsigned long)total);
     }
   render_histogram(out, "ssogate_request_duration_seconds", "Time from request head to last byte.",
-                   offsetof(struct worker_metrics, total));
+                   offsetof(struct worker_metrics, total), NULL);
   render_histogram(out, "ssogate_upstream_duration_seconds",
                    "Time from upstream request to upstream response head.",
-                   offsetof(struct worker_metrics, upstream));
+                   offsetof(struct worker_metrics, upstream), NULL);
   g_string_append(out, "# HELP ssogate_upstream_errors_total Upstream failures by kind.\n"
                        "# TYPE ssogate_upstream_errors_total counter\n");
   for (int k = 0; k < UPSTREAM_KINDS; k++) {
@@ -200,6 +242,13 @@ char *sg_metrics_render_new(void) {
                          atomic_load(&generation), (long)atomic_load(&open_connections),
                          (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]));
   render_logins(out);
+  render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0, &store_latency);
+  g_string_append_printf(out,
+                         "# HELP ssogate_store_errors_total Store calls that failed (Redis down or slow).\n"
+                         "# TYPE ssogate_store_errors_total counter\n"
+                         "ssogate_store_errors_total %lu\n",
+                         (unsigned long)atomic_load(&store_errors));
+  render_cert_expiry(out);
   return g_string_free(out, FALSE);
 }
 

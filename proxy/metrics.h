@@ -7,6 +7,7 @@
 #ifndef SSOGATE_METRICS_H
 #define SSOGATE_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -42,6 +43,7 @@ void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64
 void sg_metrics_upstream_error(unsigned worker, CURLcode result);
 
 void sg_metrics_event(enum sg_event event);
+void sg_metrics_store_call(uint64_t ns, bool ok);
 void sg_metrics_login_failed(int reason); /* enum sg_saml_failure or sg_login_failure */
 void sg_metrics_connections(int delta);
 void sg_metrics_set_generation(unsigned generation);

@@ -2,8 +2,8 @@
 test IdP (lxml + xmlsec, not lasso) and, where needed, a real redis-server.
 
 Every process is started on loopback ports picked free, with its output in the
-test's tmp_path, and is killed at teardown.  SSOGATE_BIN picks the binary
-(default build/ssogate); SSOGATE_SANITIZED=1 marks a sanitizer build (slower).
+test's tmp_path, and is killed at teardown.  TEST_SSOGATE_BIN picks the binary
+(default build/ssogate); TEST_SSOGATE_SANITIZED=1 marks a sanitizer build (slower).
 """
 import base64
 import json
@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import saml_fixtures as fx  # noqa: E402
 
 PY = "/usr/bin/python3"
-BIN = os.environ.get("SSOGATE_BIN", os.path.join(ROOT, "build", "ssogate"))
-SANITIZED = os.environ.get("SSOGATE_SANITIZED") == "1"
+BIN = os.environ.get("TEST_SSOGATE_BIN", os.path.join(ROOT, "build", "ssogate"))
+SANITIZED = os.environ.get("TEST_SSOGATE_SANITIZED") == "1"
 SLOW = 4 if SANITIZED else 1  # time allowance factor
 
 
@@ -162,7 +162,8 @@ class Gate:
         for section, values in (extra or {}).items():
             self.settings.setdefault(section, {}).update(values)
         self.write()
-        environ = dict(os.environ)
+        # Only the settings a test asks for: a stray SSOGATE_* would be refused.
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("SSOGATE_")}
         environ.update(env or {})
         self.proc = Proc([BIN, "-c", self.ini], tmp, name, env=environ)
         wait_until(lambda: requests.get(self.url + "/healthz", timeout=1).status_code == 200,
