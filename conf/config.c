@@ -389,6 +389,11 @@ static sg_strv split_list_new(const char *text) {
 
 static void *field(struct sg_config *c, size_t i) { return (char *)c + keys[i].offset; }
 
+static int refuse(struct loader *l, const char *where, const char *value, const char *expected) {
+  fail(l, "%s: '%s' is not %s", where, value ? value : "", expected);
+  return -1;
+}
+
 /* Converts key i's raw value into its field; 0 or -1 (reported). */
 static int convert(struct loader *l, struct sg_config *c, size_t i) {
   const char *v = l->raw[i].value;
@@ -404,29 +409,13 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
     *(sg_strv *)field(c, i) = split_list_new(v);
     return 0;
   case T_DURATION:
-    if (empty || sg_parse_duration_ms(v, field(c, i)) != 0) {
-      fail(l, "%s: '%s' is not a duration (a number with ms, s, m or h, like 30s)", where, v ? v : "");
-      return -1;
-    }
-    return 0;
+    return empty || sg_parse_duration_ms(v, field(c, i)) != 0 ? refuse(l, where, v, "a duration (a number with ms, s, m or h, like 30s)") : 0;
   case T_SIZE:
-    if (empty || sg_parse_size(v, field(c, i)) != 0) {
-      fail(l, "%s: '%s' is not a size (bytes, or a number with KiB, MiB, GiB)", where, v ? v : "");
-      return -1;
-    }
-    return 0;
+    return empty || sg_parse_size(v, field(c, i)) != 0 ? refuse(l, where, v, "a size (bytes, or a number with KiB, MiB, GiB)") : 0;
   case T_BOOL:
-    if (empty || parse_bool(v, field(c, i)) != 0) {
-      fail(l, "%s: '%s' is not true or false", where, v ? v : "");
-      return -1;
-    }
-    return 0;
+    return empty || parse_bool(v, field(c, i)) != 0 ? refuse(l, where, v, "true or false") : 0;
   case T_UINT:
-    if (empty || parse_uint(v, field(c, i)) != 0) {
-      fail(l, "%s: '%s' is not a whole number", where, v ? v : "");
-      return -1;
-    }
-    return 0;
+    return empty || parse_uint(v, field(c, i)) != 0 ? refuse(l, where, v, "a whole number") : 0;
   case T_LISTEN: {
     /* server and metrics both hold listen, listen_host, listen_port in a row */
     char **text = field(c, i);
@@ -434,10 +423,8 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
     uint16_t *port = (uint16_t *)(void *)(text + 2);
     if (empty && strcmp(keys[i].section, "metrics") == 0)
       return 0; /* metrics off */
-    if (empty || sg_parse_host_port(v, host, port) != 0) {
-      fail(l, "%s: '%s' is not host:port (like 0.0.0.0:8080 or [::]:8080)", where, v ? v : "");
-      return -1;
-    }
+    if (empty || sg_parse_host_port(v, host, port) != 0)
+      return refuse(l, where, v, "host:port (like 0.0.0.0:8080 or [::]:8080)");
     *text = g_strdup(v);
     return 0;
   }
@@ -453,10 +440,8 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
       else if (strcmp(end, "/h") == 0)
         period = 3600 * 1000;
     }
-    if (empty || !isdigit((unsigned char)v[0]) || n < 1 || n > 1000000 || period == 0) {
-      fail(l, "%s: '%s' is not a rate (like 30/m; per s, m or h)", where, v ? v : "");
-      return -1;
-    }
+    if (empty || !isdigit((unsigned char)v[0]) || n < 1 || n > 1000000 || period == 0)
+      return refuse(l, where, v, "a rate (like 30/m; per s, m or h)");
     c->ratelimit.login_count = (unsigned)n;
     c->ratelimit.login_period_ms = period;
     return 0;
@@ -468,18 +453,15 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
         c->log.level = (enum sg_log_level)k;
         return 0;
       }
-    fail(l, "%s: '%s' is not one of debug, info, warn, error", where, v ? v : "");
-    return -1;
+    return refuse(l, where, v, "one of debug, info, warn, error");
   }
   case T_FORMAT:
     if (!empty && strcmp(v, "json") == 0)
       c->log.format = SG_LOG_JSON;
     else if (!empty && strcmp(v, "text") == 0)
       c->log.format = SG_LOG_TEXT;
-    else {
-      fail(l, "%s: '%s' is not json or text", where, v ? v : "");
-      return -1;
-    }
+    else
+      return refuse(l, where, v, "json or text");
     return 0;
   }
   return -1;
