@@ -48,14 +48,22 @@ def wait_until(check, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Proc:
+    """A child process with its output in files; killed at teardown even when
+    the fixture that started it failed."""
+
+    live = []
+
     def __init__(self, args, tmp, name, env=None):
         self.out_path = os.path.join(tmp, name + ".out")
         self.err_path = os.path.join(tmp, name + ".err")
         self.out = open(self.out_path, "ab")
         self.err = open(self.err_path, "ab")
         self.p = subprocess.Popen(args, stdout=self.out, stderr=self.err, env=env, cwd=tmp)
+        Proc.live.append(self)
 
     def stop(self, sig=signal.SIGKILL, timeout=10):
+        if self in Proc.live:
+            Proc.live.remove(self)
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
@@ -237,6 +245,13 @@ def login(gate, client, email="alice@example.com", groups="", start="/"):
                        allow_redirects=False)
 
 
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    yield
+    for proc in list(Proc.live):
+        proc.stop()
+
+
 @pytest.fixture
 def upstream(tmp_path):
     u = Upstream(str(tmp_path))
@@ -269,6 +284,7 @@ def idp_gate(tmp_path, gate_factory, upstream):
     port = free_port()
     public = "http://127.0.0.1:%d" % port
     idp = Idp(str(tmp_path), public)
-    g = gate_factory([upstream.url], idp=idp, port=port)
-    yield g, idp
-    idp.stop()
+    try:
+        yield gate_factory([upstream.url], idp=idp, port=port), idp
+    finally:
+        idp.stop()
