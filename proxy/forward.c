@@ -24,7 +24,9 @@
 #include "proxy/worker.h"
 
 #define RING_SIZE (64 * 1024)
-#define READER_BLOCK (32 * 1024)
+/* libmicrohttpd allocates (and zeroes) one block per response: small
+ * responses, the common case, should not pay for a big one. */
+#define READER_BLOCK (16 * 1024)
 #define MAX_RESPONSE_HEADERS (64 * 1024)
 
 /* ---- suspend / resume ---------------------------------------------------- */
@@ -247,11 +249,15 @@ static void build_response_head(struct sg_request *r) {
     response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   } else {
     uint64_t size = length >= 0 ? (uint64_t)length : MHD_SIZE_UNKNOWN;
-    if (!r->head_request && sg_ring_init(&r->download, RING_SIZE) != 0) {
+    /* A body known to be small gets a ring (and block) of its own size: it
+     * then never pauses curl, so the unpause rule does not apply to it. */
+    size_t ring = length >= 0 && length < RING_SIZE ? (size_t)(length > 0 ? length : 1) : RING_SIZE;
+    size_t block = ring < READER_BLOCK ? ring : READER_BLOCK;
+    if (!r->head_request && sg_ring_init(&r->download, ring) != 0) {
       fail_head(r, 502, "out of memory");
       return;
     }
-    response = MHD_create_response_from_callback(size, READER_BLOCK, read_for_client, r, NULL);
+    response = MHD_create_response_from_callback(size, block, read_for_client, r, NULL);
   }
   if (response == NULL) {
     fail_head(r, 502, "cannot create response");

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -219,6 +220,13 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  /* Keep freed memory for the next request instead of trimming it back to
+   * the kernel and faulting it in again (measured: ~5 page faults per
+   * request without this). */
+  mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+  mallopt(M_ARENA_MAX, 4);
+
   /* Library init, in this order, before any thread exists. */
   curl_global_init(CURL_GLOBAL_ALL);
   if (sg_saml_global_init() != 0) {

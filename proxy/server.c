@@ -24,7 +24,9 @@
 #include "proxy/route.h"
 #include "proxy/worker.h"
 
-#define CONNECTION_MEMORY (64 * 1024)
+/* Per connection, for request headers and response framing; libmicrohttpd
+ * zeroes it after every request, so bigger is slower (large cookies still fit). */
+#define CONNECTION_MEMORY (32 * 1024)
 
 static void *on_request_born(void *cls, const char *uri, struct MHD_Connection *conn) {
   struct sg_worker *w = cls;
