@@ -90,6 +90,12 @@ def test_repeated_headers_and_host_pass_in_order(gate):
     assert dict(headers)["X-Forwarded-Host"] == "app.example"
 
 
+def test_upstream_connections_are_reused(gate):
+    with requests.Session() as s:
+        ports = {s.get(gate.url + "/echo", timeout=5).json()["peer_port"] for _ in range(50)}
+    assert len(ports) <= 4  # at most a couple per worker, not one per request
+
+
 @pytest.mark.parametrize("method", ["CONNECT", "TRACE"])
 def test_connect_and_trace_are_refused(gate, method):
     reply = raw_request(gate.port, ("%s /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % method).encode())
