@@ -204,6 +204,8 @@ def test_x_forwarded_for_trusts_only_the_configured_hops(gate, upstream):
     h = dict(doc["headers"])
     assert h["X-Forwarded-For"] == "2.2.2.2, 127.0.0.1"
     assert h["X-Forwarded-Proto"] == "http"
+    # The line is written when the request ends, just after the client has its answer.
+    wait_until(lambda: any(l["request_id"] == "xff-test" for l in gate.access_log()), what="access log")
     line = [l for l in gate.access_log() if l["request_id"] == "xff-test"][0]
     assert line["client_ip"] == "2.2.2.2"
 
@@ -253,8 +255,7 @@ def test_request_id_passes_through_or_is_made(gate):
     doc = echo(gate, headers={"X-Request-Id": "a b\"" + "x" * 200})
     made = dict(doc["headers"])["X-Request-Id"]
     assert len(made) == 32 and all(c in "0123456789abcdef" for c in made)
-    lines = gate.access_log()
-    assert any(l["request_id"] == "abc-123" for l in lines)
+    wait_until(lambda: any(l["request_id"] == "abc-123" for l in gate.access_log()), what="access log")
 
 
 def test_access_log_line_has_every_field_and_no_query(gate):
