@@ -57,25 +57,76 @@ void sg_workers_wake(void) {
 
 /* ---- curl multi glue -------------------------------------------------------- */
 
+/*
+ * Upstream sockets stay registered in epoll across transfers: libcurl says
+ * REMOVE when a transfer ends and IN again when the kept-alive connection is
+ * reused, which would cost two epoll_ctl calls per request.  We remember what
+ * each fd is registered for, skip calls that change nothing, and drop a
+ * registration lazily: when an idle socket reports an event (the upstream
+ * closed it) or when curl closes it (on_curl_close).
+ */
+static uint32_t *registration(struct sg_worker *w, int fd) {
+  if ((size_t)fd >= w->n_registered) {
+    size_t n = w->n_registered ? w->n_registered : 1024;
+    while (n <= (size_t)fd)
+      n *= 2;
+    uint32_t *grown = realloc(w->registered, n * sizeof *grown);
+    if (grown == NULL)
+      return NULL;
+    memset(grown + w->n_registered, 0, (n - w->n_registered) * sizeof *grown);
+    w->registered = grown;
+    w->n_registered = n;
+  }
+  return &w->registered[fd];
+}
+
+#define CURL_OWNED 0x80000000u /* curl wants events for this fd now */
+
+static void unregister(struct sg_worker *w, int fd) {
+  uint32_t *reg = registration(w, fd);
+  if (reg != NULL && *reg != 0) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    *reg = 0;
+  }
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
   struct sg_worker *w = userp;
   (void)easy;
-  struct epoll_event ev = {.data.u64 = (TAG_CURL << 32) | (uint32_t)s};
+  (void)socketp;
+  uint32_t *reg = registration(w, s);
+  if (reg == NULL)
+    return -1;
   if (what == CURL_POLL_REMOVE) {
-    if (socketp != NULL)
-      epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-    curl_multi_assign(w->multi, s, NULL);
+    *reg &= ~CURL_OWNED; /* stays in epoll until it is needed again or dies */
     return 0;
   }
+  struct epoll_event ev = {.data.u64 = (TAG_CURL << 32) | (uint32_t)s};
   ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-  if (socketp == NULL) {
+  uint32_t registered = *reg & ~CURL_OWNED;
+  if (registered == 0) {
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
       epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
-    curl_multi_assign(w->multi, s, w);
-  } else {
+  } else if (registered != ev.events) {
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
   }
+  *reg = ev.events | CURL_OWNED;
   return 0;
+}
+
+static int on_curl_close(void *userp, curl_socket_t s) {
+  unregister(userp, s);
+  return close(s);
+}
+
+/* An event on a socket curl no longer watches: an idle connection closed by
+ * the upstream.  Stop watching it; curl finds it dead when it tries to reuse it. */
+static bool curl_wants(struct sg_worker *w, int fd) {
+  uint32_t *reg = registration(w, fd);
+  if (reg != NULL && (*reg & CURL_OWNED))
+    return true;
+  unregister(w, fd);
+  return false;
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
@@ -124,9 +175,12 @@ void sg_worker_end_transfer(struct sg_worker *w, struct sg_request *r) {
 }
 
 CURL *sg_worker_take_easy(struct sg_worker *w) {
-  if (w->easy_pooled > 0)
-    return w->easy_pool[--w->easy_pooled];
-  return curl_easy_init();
+  CURL *easy = w->easy_pooled > 0 ? w->easy_pool[--w->easy_pooled] : curl_easy_init();
+  if (easy != NULL) {
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, w);
+  }
+  return easy;
 }
 
 void sg_worker_release_easy(struct sg_worker *w, CURL *easy) {
@@ -218,6 +272,8 @@ static void run_once(struct sg_worker *w, struct epoll_event *events) {
     uint64_t tag = events[i].data.u64 >> 32;
     if (tag == TAG_CURL) {
       int fd = (int)(uint32_t)events[i].data.u64;
+      if (!curl_wants(w, fd))
+        continue;
       int flags = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                   (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                   (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
@@ -341,6 +397,7 @@ void sg_workers_drain_and_join(uint64_t drain_ms) {
     close(w->wakefd);
     sg_snapshot_unref(w->snap);
     free(w->accesslog);
+    free(w->registered);
     sg_jwt_cache_free(w->jwt_cache);
   }
   free(workers);

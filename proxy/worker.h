@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -29,6 +30,8 @@ struct sg_worker {
   struct MHD_Daemon *mhd;
   CURLM *multi;
   int64_t curl_deadline_ms; /* -1: no curl timer */
+  uint32_t *registered;     /* epoll events per upstream fd (see worker.c) */
+  size_t n_registered;
 
   struct sg_snapshot *snap; /* what new requests get */
   unsigned snap_generation;
