@@ -398,3 +398,35 @@ def test_fifty_parallel_logins(idp_gate):
     for t in threads:
         t.join()
     assert results == [303] * 50
+
+
+def test_session_page_is_404_when_off(tmp_path, gate_factory, upstream):
+    port = free_port()
+    idp = Idp(str(tmp_path), "http://127.0.0.1:%d" % port)
+    try:
+        gate = gate_factory([upstream.url], idp=idp, port=port, extra={"session": {"session_page": "false"}})
+        assert requests.get(gate.url + "/ssogate/session", timeout=5).status_code == 404
+    finally:
+        idp.stop()
+
+
+def test_idp_certificate_rotation_by_metadata_reload(idp_gate):
+    gate, idp = idp_gate
+    new_key, new_cert = fx.make_keypair("rotated idp")
+    with requests.Session() as c:
+        rid, _ = start_login(gate, c)
+        rsp = tree(idp, rid)
+        fx.sign_tree(rsp, "assertion", new_key, new_cert)
+        assert post_acs(gate, c, b64(rsp)).status_code == 403  # not trusted yet
+    fx.IDP_ENTITY_ID, fx.IDP_SSO_URL = idp.entity_id, idp.base + "/sso"
+    with open(idp.metadata_path, "wb") as f:
+        f.write(fx.idp_metadata_xml(idp.cert, new_cert))  # old and new, as during a rotation
+    gate.reload()
+    wait_until(lambda: gate.metrics()["ssogate_config_generation"] == 2, what="reload")
+    for key, cert in ((idp.key, idp.cert), (new_key, new_cert)):
+        with requests.Session() as c:
+            rid, _ = start_login(gate, c)
+            rsp = tree(idp, rid)
+            fx.sign_tree(rsp, "assertion", key, cert)
+            assert post_acs(gate, c, b64(rsp)).status_code == 303
+    assert 'ssogate_idp_cert_days_to_expiry{index="1"}' in gate.metrics()
