@@ -14,16 +14,14 @@
 
 /* The domain of an email with exactly one '@' and a non-empty local part;
  * NULL otherwise, so "a@evil.com@example.com" matches no domain rule. */
-static const char *email_domain(const char *email)
-{
+static const char *email_domain(const char *email) {
   const char *at = strchr(email, '@');
   if (at == NULL || at == email || strchr(at + 1, '@') != NULL || at[1] == '\0')
     return NULL;
   return at + 1;
 }
 
-static bool domain_allowed(sg_strv domains, const char *email)
-{
+static bool domain_allowed(sg_strv domains, const char *email) {
   if (domains == NULL)
     return false;
   const char *domain = email_domain(email);
@@ -39,8 +37,7 @@ static bool domain_allowed(sg_strv domains, const char *email)
   return false;
 }
 
-static bool email_allowed(sg_strv emails, const char *email)
-{
+static bool email_allowed(sg_strv emails, const char *email) {
   if (emails == NULL)
     return false;
   for (size_t i = 0; emails[i] != NULL; i++)
@@ -49,8 +46,7 @@ static bool email_allowed(sg_strv emails, const char *email)
   return false;
 }
 
-static bool group_allowed(sg_strv groups, const struct sg_identity *identity)
-{
+static bool group_allowed(sg_strv groups, const struct sg_identity *identity) {
   if (groups == NULL)
     return false;
   for (size_t i = 0; groups[i] != NULL; i++) {
@@ -63,10 +59,8 @@ static bool group_allowed(sg_strv groups, const struct sg_identity *identity)
   return false;
 }
 
-bool sg_access_allows(const struct sg_config *config, const struct sg_identity *identity)
-{
-  if (config == NULL || identity == NULL || identity->email == NULL ||
-      identity->email[0] == '\0')
+bool sg_access_allows(const struct sg_config *config, const struct sg_identity *identity) {
+  if (config == NULL || identity == NULL || identity->email == NULL || identity->email[0] == '\0')
     return false; /* nobody is anonymous here, not even with "*" */
   return domain_allowed(config->access.allowed_domains, identity->email) ||
          email_allowed(config->access.allowed_emails, identity->email) ||

@@ -15,12 +15,12 @@ struct sg_identity {
   char session_id[SG_SESSION_ID_LEN + 1];
   const char *subject; /* NameID */
   const char *email;
-  const char *name;    /* "" when unknown */
+  const char *name; /* "" when unknown */
   const char *groups[SG_MAX_GROUPS];
   unsigned n_groups;
-  int64_t issued_at;   /* unix seconds */
-  int64_t expires_at;  /* unix seconds */
-  char *storage;       /* owns every string above; NULL when they are borrowed */
+  int64_t issued_at;  /* unix seconds */
+  int64_t expires_at; /* unix seconds */
+  char *storage;      /* owns every string above; NULL when they are borrowed */
 };
 
 /* Frees storage and zeroes the struct. */

@@ -25,8 +25,8 @@
 struct jwt_key {
   EVP_PKEY *pkey;
   char *kid;
-  char *n; /* base64url modulus */
-  char *e; /* base64url exponent */
+  char *n;      /* base64url modulus */
+  char *e;      /* base64url exponent */
   char *header; /* base64url of the JWT header naming this key */
 };
 
@@ -65,7 +65,8 @@ static char *bignum_b64url_new(const EVP_PKEY *pkey, const char *name) {
 
 int sg_jwk_thumbprint(const char *n_b64u, const char *e_b64u, char out[44]) {
   /* RFC 7638: SHA-256 over the required members in lexical order, no spaces. */
-  g_autofree char *canonical = g_strdup_printf("{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e_b64u, n_b64u);
+  g_autofree char *canonical =
+      g_strdup_printf("{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e_b64u, n_b64u);
   unsigned char digest[32];
   if (EVP_Digest(canonical, strlen(canonical), digest, NULL, EVP_sha256(), NULL) != 1)
     return -1;
@@ -84,7 +85,8 @@ static EVP_PKEY *read_private_key(const char *path, char **error) {
     return NULL;
   }
   if (st.st_mode & 007) {
-    *error = g_strdup_printf("[headers] jwt_key: %s is readable or writable by other users; chmod 600 it", path);
+    *error = g_strdup_printf(
+        "[headers] jwt_key: %s is readable or writable by other users; chmod 600 it", path);
     return NULL;
   }
   FILE *f = fopen(path, "r");
@@ -99,7 +101,8 @@ static EVP_PKEY *read_private_key(const char *path, char **error) {
     return NULL;
   }
   if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
-    *error = g_strdup_printf("[headers] jwt_key: %s is not an RSA key (Redash accepts RSA keys only)", path);
+    *error = g_strdup_printf(
+        "[headers] jwt_key: %s is not an RSA key (Redash accepts RSA keys only)", path);
   } else if (EVP_PKEY_get_bits(pkey) < 2048) {
     *error = g_strdup_printf("[headers] jwt_key: %s has fewer than 2048 bits", path);
   } else {
@@ -116,7 +119,8 @@ static int describe_key(struct jwt_key *k) {
   if (k->n == NULL || k->e == NULL || sg_jwk_thumbprint(k->n, k->e, kid) != 0)
     return -1;
   k->kid = strdup(kid);
-  g_autofree char *header = g_strdup_printf("{\"alg\":\"RS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+  g_autofree char *header =
+      g_strdup_printf("{\"alg\":\"RS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
   k->header = b64url_new((const unsigned char *)header, strlen(header));
   return k->kid && k->header ? 0 : -1;
 }

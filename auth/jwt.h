@@ -32,8 +32,8 @@ struct sg_jwt_claims {
 
 /* Signs with the first key.  Returns "header.payload.signature" (free()),
  * or NULL with *reason. Thread-safe: keys are read-only. */
-char *sg_jwt_sign_new(const struct sg_jwt_keys *keys,
-                      const struct sg_jwt_claims *claims, const char **reason);
+char *sg_jwt_sign_new(const struct sg_jwt_keys *keys, const struct sg_jwt_claims *claims,
+                      const char **reason);
 
 /* RFC 7638 thumbprint of an RSA key given as base64url n and e; 0 or -1. */
 int sg_jwk_thumbprint(const char *n_b64u, const char *e_b64u, char out[44]);

@@ -18,8 +18,7 @@
  * work on stack copies. */
 #define MAX_RETURN_TO 4096
 
-static int hex_value(char c)
-{
+static int hex_value(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
   if (c >= 'a' && c <= 'f')
@@ -34,8 +33,7 @@ static int hex_value(char c)
  * newlines, which turns "/\t/evil" into "//evil").  The raw value must also
  * be plain printable ASCII as browsers send it; decoded layers may hold
  * spaces and UTF-8, which are harmless once re-encoded. */
-static bool is_local_path(const char *s, size_t len, bool raw)
-{
+static bool is_local_path(const char *s, size_t len, bool raw) {
   if (len == 0 || s[0] != '/')
     return false;
   if (len > 1 && (s[1] == '/' || s[1] == '\\'))
@@ -54,8 +52,7 @@ static bool is_local_path(const char *s, size_t len, bool raw)
 
 /* One round of %-decoding into out (same size as in at most).  Returns the
  * new length, or -1 for a malformed escape (which we never pass on). */
-static long percent_decode(const char *in, size_t len, char *out)
-{
+static long percent_decode(const char *in, size_t len, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     if (in[i] != '%') {
@@ -74,8 +71,7 @@ static long percent_decode(const char *in, size_t len, char *out)
   return (long)o;
 }
 
-static size_t fallback(char *out, size_t cap)
-{
+static size_t fallback(char *out, size_t cap) {
   if (cap == 0)
     return 0;
   if (cap == 1) {
@@ -87,8 +83,7 @@ static size_t fallback(char *out, size_t cap)
   return 1;
 }
 
-size_t sg_return_to_sanitize(const char *raw, char *out, size_t cap)
-{
+size_t sg_return_to_sanitize(const char *raw, char *out, size_t cap) {
   if (raw == NULL || out == NULL || cap == 0)
     return fallback(out, cap);
   size_t len = strnlen(raw, MAX_RETURN_TO + 1);

@@ -67,8 +67,7 @@ struct check {
 static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 
-static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, ...)
-{
+static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->out->reason, sizeof c->out->reason, fmt, ap);
@@ -78,15 +77,13 @@ static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, 
   return -1;
 }
 
-void sg_saml_reason_scrub(char *reason)
-{
+void sg_saml_reason_scrub(char *reason) {
   for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
     if (*p < 0x20 || *p == 0x7f)
       *p = '?';
 }
 
-static bool is_element(const xmlNode *node, const char *ns, const char *name)
-{
+static bool is_element(const xmlNode *node, const char *ns, const char *name) {
   return node != NULL && node->type == XML_ELEMENT_NODE && node->ns != NULL &&
          node->ns->href != NULL && strcmp((const char *)node->ns->href, ns) == 0 &&
          strcmp((const char *)node->name, name) == 0;
@@ -94,8 +91,7 @@ static bool is_element(const xmlNode *node, const char *ns, const char *name)
 
 /* The first child element ns:name of parent, and how many there are. */
 static xmlNodePtr child_element(const xmlNode *parent, const char *ns, const char *name,
-                                unsigned *count)
-{
+                                unsigned *count) {
   xmlNodePtr first = NULL;
   unsigned n = 0;
   for (xmlNodePtr ch = parent ? parent->children : NULL; ch != NULL; ch = ch->next) {
@@ -113,8 +109,7 @@ static xmlNodePtr child_element(const xmlNode *parent, const char *ns, const cha
 /* The value of an unqualified attribute, or NULL when absent.  Without a
  * DTD, libxml2 stores an attribute value as one text node; anything else is
  * reported as a value that matches nothing. */
-static const char *attr(const xmlNode *node, const char *name)
-{
+static const char *attr(const xmlNode *node, const char *name) {
   xmlAttrPtr a = xmlHasNsProp((xmlNodePtr)node, (const xmlChar *)name, NULL);
   if (a == NULL)
     return NULL;
@@ -126,20 +121,15 @@ static const char *attr(const xmlNode *node, const char *name)
   return (const char *)a->children->content;
 }
 
-static const char *show(const char *value)
-{
-  return value ? value : "(none)";
-}
+static const char *show(const char *value) { return value ? value : "(none)"; }
 
 /* The text of an element read whole from the tree: text and CDATA only.  A
  * comment or element inside is refused, so "admin@example.com<!---->.evil"
  * can never be read as "admin@example.com" (comment injection). */
-static char *element_text(const xmlNode *node, const char **why)
-{
+static char *element_text(const xmlNode *node, const char **why) {
   GString *text = g_string_new(NULL);
   for (xmlNodePtr ch = node->children; ch != NULL; ch = ch->next) {
-    if ((ch->type == XML_TEXT_NODE || ch->type == XML_CDATA_SECTION_NODE) &&
-        ch->content != NULL) {
+    if ((ch->type == XML_TEXT_NODE || ch->type == XML_CDATA_SECTION_NODE) && ch->content != NULL) {
       g_string_append(text, (const char *)ch->content);
       continue;
     }
@@ -164,8 +154,7 @@ static char *element_text(const xmlNode *node, const char **why)
   return g_string_free(text, FALSE);
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
   const unsigned yoe = (unsigned)(y - era * 400);
@@ -174,8 +163,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
   return era * 146097 + (int64_t)doe - 719468;
 }
 
-static bool digits(const char *s, int n, int *value)
-{
+static bool digits(const char *s, int n, int *value) {
   int v = 0;
   for (int i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9')
@@ -189,13 +177,11 @@ static bool digits(const char *s, int n, int *value)
 /* xs:dateTime as SAML uses it: YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm)
  * -> unix milliseconds.  A time without a zone is refused (SAML requires
  * UTC; guessing the zone would move the validity window). */
-static bool parse_time_ms(const char *s, int64_t *ms)
-{
+static bool parse_time_ms(const char *s, int64_t *ms) {
   int y, mo, d, h, mi, se, ms_part = 0;
-  if (s == NULL || strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' ||
-      !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' ||
-      !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-      !digits(s + 17, 2, &se))
+  if (s == NULL || strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+      s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
+      s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
     return false;
   const char *p = s + 19;
   if (*p == '.') {
@@ -229,8 +215,7 @@ static bool parse_time_ms(const char *s, int64_t *ms)
 
 /* ---- input ------------------------------------------------------------- */
 
-xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **why)
-{
+xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **why) {
   if (len == 0 || len > INT_MAX) {
     *why = "empty or too large";
     return NULL;
@@ -272,8 +257,7 @@ xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **w
 }
 
 int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
-                            struct sg_saml_result *out)
-{
+                            struct sg_saml_result *out) {
   struct check c = {.out = out};
   *xml = NULL;
   *len = 0;
@@ -291,8 +275,8 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
     char ch = b64[i];
     if (ch == '\r' || ch == '\n' || ch == ' ' || ch == '\t')
       continue;
-    bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                 (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+    bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '+' || ch == '/';
     if (ch == '=') {
       pad++;
     } else if (!alpha || pad > 0) {
@@ -321,8 +305,7 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
 
 /* ---- the rules, in the order they run ----------------------------------- */
 
-static int validate_xml(struct check *c, const unsigned char *xml, size_t len)
-{
+static int validate_xml(struct check *c, const unsigned char *xml, size_t len) {
   const char *why = NULL;
   c->doc = sg_saml_parse_xml(xml, len, &why);
   if (c->doc == NULL)
@@ -337,8 +320,7 @@ static int validate_xml(struct check *c, const unsigned char *xml, size_t len)
   return 0;
 }
 
-static int validate_status(struct check *c)
-{
+static int validate_status(struct check *c) {
   unsigned n = 0;
   xmlNodePtr status = child_element(c->response, NS_SAMLP, "Status", &n);
   xmlNodePtr code = child_element(status, NS_SAMLP, "StatusCode", NULL);
@@ -357,8 +339,7 @@ static int validate_status(struct check *c)
   return -1;
 }
 
-static int validate_not_encrypted(struct check *c)
-{
+static int validate_not_encrypted(struct check *c) {
   for (xmlNodePtr node = c->response->children; node != NULL; node = node->next)
     if (is_element(node, NS_SAML, "EncryptedAssertion"))
       return fail(c, SG_SAML_ASSERTIONS,
@@ -370,8 +351,7 @@ static int validate_not_encrypted(struct check *c)
 /* Registers every "ID" attribute as an XML ID so that "#ID" references
  * resolve, refusing any value seen twice: with unique IDs a Reference can
  * only ever point at one element (XSW defence). */
-static int register_unique_ids(struct check *c, xmlNodePtr node)
-{
+static int register_unique_ids(struct check *c, xmlNodePtr node) {
   for (; node != NULL; node = node->next) {
     if (node->type != XML_ELEMENT_NODE)
       continue;
@@ -379,8 +359,10 @@ static int register_unique_ids(struct check *c, xmlNodePtr node)
     if (id != NULL) {
       const char *value = attr(node, "ID");
       if (value[0] == '\0' || xmlGetID(c->doc, (const xmlChar *)value) != NULL)
-        return fail(c, SG_SAML_SIGNATURE, "signature: ID '%.100s' is empty or not unique "
-                                          "(signature wrapping)", value);
+        return fail(c, SG_SAML_SIGNATURE,
+                    "signature: ID '%.100s' is empty or not unique "
+                    "(signature wrapping)",
+                    value);
       if (xmlAddID(NULL, c->doc, (const xmlChar *)value, id) == NULL)
         return fail(c, SG_SAML_SIGNATURE, "signature: cannot register ID '%.100s'", value);
     }
@@ -392,13 +374,11 @@ static int register_unique_ids(struct check *c, xmlNodePtr node)
 
 /* Whether an IdP key may sign at this time: an expired certificate signs
  * nothing (--check and the metrics warn before that happens). */
-static bool idp_key_usable(const struct check *c, size_t i)
-{
+static bool idp_key_usable(const struct check *c, size_t i) {
   return c->trust->idp_not_after[i] * 1000 > c->now_ms;
 }
 
-static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key)
-{
+static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key) {
   xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
   if (ctx == NULL)
     return NULL;
@@ -437,16 +417,15 @@ static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key)
  * "#" + element's ID; 0 when element carries no signature; -1 (with the
  * reason set) when a signature is there but not acceptable.
  */
-static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const char *what)
-{
+static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const char *what) {
   unsigned n_sig = 0;
   xmlNodePtr sig = child_element(element, NS_DS, "Signature", &n_sig);
   if (n_sig == 0)
     return 0;
   const char *id = attr(element, "ID");
   if (n_sig > 1 || id == NULL)
-    return fail(c, SG_SAML_SIGNATURE, "signature: %s has %u Signature elements or no ID",
-                what, n_sig);
+    return fail(c, SG_SAML_SIGNATURE, "signature: %s has %u Signature elements or no ID", what,
+                n_sig);
 
   /* Which element is signed, decided on our tree before any crypto. */
   unsigned n_info = 0, n_ref = 0;
@@ -510,8 +489,7 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
 /* A trusted signature covers either the whole Response or each Assertion
  * that sits in it; an unsigned assertion next to a signed one is refused
  * (CVE-2021-28091 family). */
-static int validate_signature(struct check *c)
-{
+static int validate_signature(struct check *c) {
   int rc = verify_enveloped_signature(c, c->response, "Response");
   if (rc < 0)
     return -1;
@@ -536,8 +514,7 @@ static int validate_signature(struct check *c)
   return 0;
 }
 
-static unsigned count_elements(const xmlNode *node, const char *ns, const char *name)
-{
+static unsigned count_elements(const xmlNode *node, const char *ns, const char *name) {
   unsigned n = 0;
   for (; node != NULL; node = node->next) {
     if (node->type != XML_ELEMENT_NODE)
@@ -551,8 +528,7 @@ static unsigned count_elements(const xmlNode *node, const char *ns, const char *
 /* Exactly one Assertion in the whole document, and it is a direct child of
  * the Response: a second copy anywhere (Extensions, ds:Object, Advice) is
  * what signature wrapping needs. */
-static int validate_single_assertion(struct check *c)
-{
+static int validate_single_assertion(struct check *c) {
   unsigned total = count_elements(c->response, NS_SAML, "Assertion");
   unsigned direct = 0;
   xmlNodePtr assertion = child_element(c->response, NS_SAML, "Assertion", &direct);
@@ -570,8 +546,7 @@ static int validate_single_assertion(struct check *c)
   return 0;
 }
 
-static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bool required)
-{
+static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bool required) {
   unsigned n = 0;
   xmlNodePtr issuer = child_element(parent, NS_SAML, "Issuer", &n);
   if (n == 0 && !required)
@@ -583,21 +558,18 @@ static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bo
     return fail(c, SG_SAML_ISSUER, "issuer: %s Issuer expected '%s', got '%.200s'", what,
                 c->trust->idp_entity_id, n == 1 ? show(value) : "(none or several)");
   if (format != NULL && strcmp(format, NAMEID_ENTITY) != 0)
-    return fail(c, SG_SAML_ISSUER, "issuer: %s Issuer Format '%.100s' is not entity", what,
-                format);
+    return fail(c, SG_SAML_ISSUER, "issuer: %s Issuer Format '%.100s' is not entity", what, format);
   return 0;
 }
 
-static int validate_issuer(struct check *c)
-{
+static int validate_issuer(struct check *c) {
   if (check_issuer(c, c->response, "Response", false) < 0)
     return -1;
   return check_issuer(c, c->assertion, "Assertion", true);
 }
 
 /* Required: a response meant for another SP's ACS must not work here. */
-static int validate_destination(struct check *c)
-{
+static int validate_destination(struct check *c) {
   const char *destination = attr(c->response, "Destination");
   if (destination == NULL || strcmp(destination, c->trust->acs_url) != 0)
     return fail(c, SG_SAML_DESTINATION, "destination: expected '%s', got '%.200s'",
@@ -605,8 +577,7 @@ static int validate_destination(struct check *c)
   return 0;
 }
 
-static int check_not_before(struct check *c, xmlNodePtr node, const char *what)
-{
+static int check_not_before(struct check *c, xmlNodePtr node, const char *what) {
   const char *text = attr(node, "NotBefore");
   if (text == NULL)
     return 0;
@@ -621,38 +592,35 @@ static int check_not_before(struct check *c, xmlNodePtr node, const char *what)
   return 0;
 }
 
-static int check_not_on_or_after(struct check *c, xmlNodePtr node, const char *what,
-                                 bool required, int64_t *out_ms)
-{
+static int check_not_on_or_after(struct check *c, xmlNodePtr node, const char *what, bool required,
+                                 int64_t *out_ms) {
   const char *text = attr(node, "NotOnOrAfter");
   *out_ms = 0;
   if (text == NULL && !required)
     return 0;
   int64_t t;
   if (text == NULL || !parse_time_ms(text, &t))
-    return fail(c, SG_SAML_EXPIRED, "time: %s NotOnOrAfter '%.64s' missing or not a UTC time",
-                what, show(text));
+    return fail(c, SG_SAML_EXPIRED, "time: %s NotOnOrAfter '%.64s' missing or not a UTC time", what,
+                show(text));
   if (c->now_ms - (int64_t)c->trust->clock_skew_ms >= t)
     return fail(c, SG_SAML_EXPIRED,
-                "time: %s NotOnOrAfter %s has passed (now %" PRId64 ", skew %" PRIu64 " ms)",
-                what, text, c->now_ms / 1000, c->trust->clock_skew_ms);
+                "time: %s NotOnOrAfter %s has passed (now %" PRId64 ", skew %" PRIu64 " ms)", what,
+                text, c->now_ms / 1000, c->trust->clock_skew_ms);
   *out_ms = t;
   return 0;
 }
 
 /* A bearer SubjectConfirmation with SubjectConfirmationData whose
  * NotOnOrAfter (required) has not passed. */
-static int validate_subject_confirmation(struct check *c)
-{
+static int validate_subject_confirmation(struct check *c) {
   unsigned n = 0;
   c->subject = child_element(c->assertion, NS_SAML, "Subject", &n);
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT, "subject: expected one Subject, found %u", n);
   xmlNodePtr bearer = NULL;
   for (xmlNodePtr node = c->subject->children; node != NULL && bearer == NULL; node = node->next) {
-    const char *method = is_element(node, NS_SAML, "SubjectConfirmation")
-                             ? attr(node, "Method")
-                             : NULL;
+    const char *method =
+        is_element(node, NS_SAML, "SubjectConfirmation") ? attr(node, "Method") : NULL;
     if (method != NULL && strcmp(method, CM_BEARER) == 0)
       bearer = node;
   }
@@ -662,7 +630,8 @@ static int validate_subject_confirmation(struct check *c)
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT,
                 "subject: bearer SubjectConfirmation needs one SubjectConfirmationData, "
-                "found %u", n);
+                "found %u",
+                n);
   if (check_not_before(c, c->confirmation_data, "SubjectConfirmationData") < 0)
     return -1;
   return check_not_on_or_after(c, c->confirmation_data, "SubjectConfirmationData", true,
@@ -670,20 +639,18 @@ static int validate_subject_confirmation(struct check *c)
 }
 
 /* Required: the assertion is meant to be delivered to our ACS. */
-static int validate_recipient(struct check *c)
-{
+static int validate_recipient(struct check *c) {
   const char *recipient = attr(c->confirmation_data, "Recipient");
   if (recipient == NULL || strcmp(recipient, c->trust->acs_url) != 0)
-    return fail(c, SG_SAML_RECIPIENT, "recipient: expected '%s', got '%.200s'",
-                c->trust->acs_url, show(recipient));
+    return fail(c, SG_SAML_RECIPIENT, "recipient: expected '%s', got '%.200s'", c->trust->acs_url,
+                show(recipient));
   return 0;
 }
 
 /* Required: an AudienceRestriction, and every one of them must name us
  * (SAML core 2.5.1.4).  A missing one passes lasso's helper and mellon; an
  * assertion minted for another SP of the same IdP must not log in here. */
-static int validate_audience(struct check *c)
-{
+static int validate_audience(struct check *c) {
   unsigned n = 0;
   xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", &n);
   if (n != 1)
@@ -714,8 +681,7 @@ static int validate_audience(struct check *c)
   return 0;
 }
 
-static int validate_time_window(struct check *c)
-{
+static int validate_time_window(struct check *c) {
   xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", NULL);
   if (check_not_before(c, conditions, "Conditions") < 0)
     return -1;
@@ -731,8 +697,7 @@ static int validate_time_window(struct check *c)
  * accepted only with allow_idp_initiated, whether or not this browser also
  * has a pending login (a stale state cookie must not block the launcher).
  */
-static int validate_in_response_to(struct check *c)
-{
+static int validate_in_response_to(struct check *c) {
   const char *from_response = attr(c->response, "InResponseTo");
   const char *from_confirmation = attr(c->confirmation_data, "InResponseTo");
   if (from_response != NULL && from_confirmation != NULL &&
@@ -741,8 +706,8 @@ static int validate_in_response_to(struct check *c)
                 "in_response_to: Response says '%.100s', SubjectConfirmationData '%.100s'",
                 from_response, from_confirmation);
   if (from_confirmation == NULL && from_response != NULL && !c->response_signed)
-    return fail(c, SG_SAML_IN_RESPONSE_TO,
-                "in_response_to: '%.100s' only on the unsigned Response", from_response);
+    return fail(c, SG_SAML_IN_RESPONSE_TO, "in_response_to: '%.100s' only on the unsigned Response",
+                from_response);
   const char *irt = from_confirmation ? from_confirmation : from_response;
 
   if (irt == NULL) {
@@ -767,8 +732,7 @@ static int validate_in_response_to(struct check *c)
   return 0;
 }
 
-static int read_name_id(struct check *c)
-{
+static int read_name_id(struct check *c) {
   unsigned n = 0;
   xmlNodePtr name_id = child_element(c->subject, NS_SAML, "NameID", &n);
   if (n != 1)
@@ -785,8 +749,7 @@ static int read_name_id(struct check *c)
 
 /* Appends every value of the attributes called name (in every
  * AttributeStatement of the assertion) to values, up to max. */
-static int collect_attribute(struct check *c, const char *name, GPtrArray *values, unsigned max)
-{
+static int collect_attribute(struct check *c, const char *name, GPtrArray *values, unsigned max) {
   for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
     if (!is_element(st, NS_SAML, "AttributeStatement"))
       continue;
@@ -814,8 +777,7 @@ static int collect_attribute(struct check *c, const char *name, GPtrArray *value
   return 0;
 }
 
-static int read_attributes(struct check *c)
-{
+static int read_attributes(struct check *c) {
   const struct sg_saml_trust *t = c->trust;
   if (t->email_attribute != NULL && t->email_attribute[0] != '\0') {
     g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func(g_free);
@@ -846,15 +808,13 @@ static int read_attributes(struct check *c)
     *p = g_ascii_tolower(*p);
   const char *at = strchr(c->email, '@');
   if (at == NULL || at == c->email || at[1] == '\0' || strchr(at + 1, '@') != NULL)
-    return fail(c, SG_SAML_SUBJECT, "attributes: email '%.200s' is not an email address",
-                c->email);
+    return fail(c, SG_SAML_SUBJECT, "attributes: email '%.200s' is not an email address", c->email);
   return 0;
 }
 
 /* ---- result -------------------------------------------------------------- */
 
-static void fill_result(struct check *c)
-{
+static void fill_result(struct check *c) {
   struct sg_saml_result *out = c->out;
   size_t size = strlen(c->name_id) + strlen(c->email) + strlen(c->name) + 3;
   for (unsigned i = 0; i < c->groups->len; i++)
@@ -865,12 +825,12 @@ static void fill_result(struct check *c)
     return;
   }
   char *p = storage;
-#define PUT(dst, src)                                                                          \
-  do {                                                                                         \
-    size_t l_ = strlen(src) + 1;                                                               \
-    memcpy(p, (src), l_);                                                                      \
-    (dst) = p;                                                                                 \
-    p += l_;                                                                                   \
+#define PUT(dst, src)                                                                              \
+  do {                                                                                             \
+    size_t l_ = strlen(src) + 1;                                                                   \
+    memcpy(p, (src), l_);                                                                          \
+    (dst) = p;                                                                                     \
+    p += l_;                                                                                       \
   } while (0)
   PUT(out->identity.subject, c->name_id);
   PUT(out->identity.email, c->email);
@@ -892,10 +852,9 @@ static void fill_result(struct check *c)
   out->reason[0] = '\0';
 }
 
-int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml,
-                           size_t len, const char *expected_request_id, int64_t now,
-                           struct sg_saml_result *out)
-{
+int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
+                           const char *expected_request_id, int64_t now,
+                           struct sg_saml_result *out) {
   struct check c = {
       .trust = trust,
       .expected_request_id = expected_request_id,

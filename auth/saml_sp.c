@@ -84,41 +84,33 @@ static pthread_mutex_t lasso_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local char last_log[256];
 
 static void on_lasso_log(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                         gpointer data)
-{
+                         gpointer data) {
   (void)domain, (void)level, (void)data;
   g_strlcpy(last_log, message ? message : "", sizeof last_log);
 }
 
 static void on_xmlsec_error(const char *file, int line, const char *func, const char *object,
-                            const char *subject, int reason, const char *msg)
-{
+                            const char *subject, int reason, const char *msg) {
   (void)file, (void)line, (void)object, (void)subject, (void)reason;
   snprintf(last_log, sizeof last_log, "xmlsec %s: %s", func ? func : "?", msg ? msg : "");
 }
 
-static void on_xml_generic_error(void *ctx, const char *msg, ...)
-{
+static void on_xml_generic_error(void *ctx, const char *msg, ...) {
   (void)ctx, (void)msg; /* libxml2's own messages: errors reach us as return codes */
 }
 
-static void on_xml_structured_error(void *ctx, xmlErrorPtr error)
-{
-  (void)ctx, (void)error;
-}
+static void on_xml_structured_error(void *ctx, xmlErrorPtr error) { (void)ctx, (void)error; }
 
 /* Nothing is ever fetched while parsing: no file, no http, no catalog. */
 static xmlParserInputPtr refuse_external_entity(const char *url, const char *id,
-                                                xmlParserCtxtPtr ctxt)
-{
+                                                xmlParserCtxtPtr ctxt) {
   (void)url, (void)id, (void)ctxt;
   return NULL;
 }
 
 static bool global_ready;
 
-int sg_saml_global_init(void)
-{
+int sg_saml_global_init(void) {
   if (global_ready)
     return 0;
   /* lasso_init registers every GType with unlocked statics and initialises
@@ -142,8 +134,7 @@ int sg_saml_global_init(void)
   return 0;
 }
 
-void sg_saml_global_cleanup(void)
-{
+void sg_saml_global_cleanup(void) {
   if (!global_ready)
     return;
   lasso_shutdown();
@@ -154,8 +145,7 @@ void sg_saml_global_cleanup(void)
 
 static void set_error(char **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-static void set_error(char **error, const char *fmt, ...)
-{
+static void set_error(char **error, const char *fmt, ...) {
   if (error == NULL)
     return;
   free(*error);
@@ -166,10 +156,7 @@ static void set_error(char **error, const char *fmt, ...)
   va_end(ap);
 }
 
-static char *dup_or_null(const char *s)
-{
-  return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
-}
+static char *dup_or_null(const char *s) { return s != NULL && s[0] != '\0' ? strdup(s) : NULL; }
 
 /*
  * Reads a whole file of at most max bytes, NUL-terminated (free()).  With
@@ -178,8 +165,7 @@ static char *dup_or_null(const char *s)
  * the file checked is the file read.
  */
 static char *read_file(const char *what, const char *path, size_t max, bool secret, size_t *len,
-                       char **error)
-{
+                       char **error) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     set_error(error, "[saml] %s %s: %s", what, path, strerror(errno));
@@ -234,8 +220,7 @@ static char *read_file(const char *what, const char *path, size_t max, bool secr
   return buf;
 }
 
-static int64_t x509_not_after(const X509 *cert)
-{
+static int64_t x509_not_after(const X509 *cert) {
   struct tm tm;
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
     return 0;
@@ -248,8 +233,7 @@ static int64_t x509_not_after(const X509 *cert)
  * for the metadata (g_free). */
 static int load_sp_credentials(struct sg_saml_sp *sp, const char *key_pem, const char *cert_pem,
                                const char *key_path, const char *cert_path, char **cert_b64,
-                               char **error)
-{
+                               char **error) {
   BIO *bio = BIO_new_mem_buf(cert_pem, -1);
   X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
   BIO_free(bio);
@@ -282,8 +266,7 @@ static int load_sp_credentials(struct sg_saml_sp *sp, const char *key_pem, const
 }
 
 /* SP metadata built as a tree, so that every value is escaped by libxml2. */
-static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64)
-{
+static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64) {
   xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
   xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"EntityDescriptor");
   xmlNsPtr md = xmlNewNs(root, (const xmlChar *)NS_MD, (const xmlChar *)"md");
@@ -323,15 +306,13 @@ static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64
 
 /* ---- the IdP metadata ------------------------------------------------------ */
 
-static bool is_md(const xmlNode *node, const char *ns, const char *name)
-{
+static bool is_md(const xmlNode *node, const char *ns, const char *name) {
   return node != NULL && node->type == XML_ELEMENT_NODE && node->ns != NULL &&
          strcmp((const char *)node->ns->href, ns) == 0 &&
          strcmp((const char *)node->name, name) == 0;
 }
 
-static char *prop_dup(const xmlNode *node, const char *name)
-{
+static char *prop_dup(const xmlNode *node, const char *name) {
   xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
   char *out = v ? strdup((const char *)v) : NULL;
   xmlFree(v);
@@ -339,8 +320,7 @@ static char *prop_dup(const xmlNode *node, const char *name)
 }
 
 /* One X509Certificate element -> a verification key and its notAfter. */
-static int add_idp_cert(struct sg_saml_sp *sp, xmlNodePtr node, const char *path, char **error)
-{
+static int add_idp_cert(struct sg_saml_sp *sp, xmlNodePtr node, const char *path, char **error) {
   xmlChar *text = xmlNodeGetContent(node);
   GString *b64 = g_string_new(NULL);
   for (const xmlChar *p = text; p != NULL && *p != '\0'; p++)
@@ -357,8 +337,10 @@ static int add_idp_cert(struct sg_saml_sp *sp, xmlNodePtr node, const char *path
   int64_t not_after = cert ? x509_not_after(cert) : 0;
   X509_free(cert);
   if (pkey == NULL) {
-    set_error(error, "[saml] idp_metadata %s: signing certificate %zu is not a valid X.509 "
-                     "certificate", path, sp->n_idp_certs + 1);
+    set_error(error,
+              "[saml] idp_metadata %s: signing certificate %zu is not a valid X.509 "
+              "certificate",
+              path, sp->n_idp_certs + 1);
     return -1;
   }
   xmlSecKeyDataPtr data = xmlSecOpenSSLEvpKeyAdopt(pkey);
@@ -386,8 +368,7 @@ static int add_idp_cert(struct sg_saml_sp *sp, xmlNodePtr node, const char *path
  * our own parse of the file (no DTD, no network), as lasso exposes neither
  * the certificates nor their expiry. */
 static int read_idp_metadata(struct sg_saml_sp *sp, const char *xml, size_t len, const char *path,
-                             char **error)
-{
+                             char **error) {
   const char *why = NULL;
   xmlDocPtr doc = sg_saml_parse_xml((const unsigned char *)xml, len, &why);
   if (doc == NULL) {
@@ -402,8 +383,10 @@ static int read_idp_metadata(struct sg_saml_sp *sp, const char *xml, size_t len,
     if (is_md(ch, NS_MD, "IDPSSODescriptor") && n_idp++ == 0)
       idp = ch;
   if (!is_md(root, NS_MD, "EntityDescriptor") || n_idp != 1) {
-    set_error(error, "[saml] idp_metadata %s: expected one md:EntityDescriptor with one "
-                     "IDPSSODescriptor (as in GoogleIDPMetadata.xml)", path);
+    set_error(error,
+              "[saml] idp_metadata %s: expected one md:EntityDescriptor with one "
+              "IDPSSODescriptor (as in GoogleIDPMetadata.xml)",
+              path);
     goto out;
   }
   sp->idp_entity_id = prop_dup(root, "entityID");
@@ -436,8 +419,10 @@ static int read_idp_metadata(struct sg_saml_sp *sp, const char *xml, size_t len,
     }
   }
   if (sp->idp_sso_url == NULL || sp->idp_sso_url[0] == '\0') {
-    set_error(error, "[saml] idp_metadata %s: no SingleSignOnService with the HTTP-Redirect "
-                     "binding", path);
+    set_error(error,
+              "[saml] idp_metadata %s: no SingleSignOnService with the HTTP-Redirect "
+              "binding",
+              path);
     goto out;
   }
   if (sp->n_idp_certs == 0) {
@@ -450,8 +435,10 @@ static int read_idp_metadata(struct sg_saml_sp *sp, const char *xml, size_t len,
   for (size_t i = 0; i < sp->n_idp_certs; i++)
     latest = MAX(latest, sp->idp_not_after[i]);
   if (latest <= now) {
-    set_error(error, "[saml] idp_metadata %s: every signing certificate has expired (latest "
-                     "notAfter %" G_GINT64_FORMAT ")", path, latest);
+    set_error(error,
+              "[saml] idp_metadata %s: every signing certificate has expired (latest "
+              "notAfter %" G_GINT64_FORMAT ")",
+              path, latest);
     goto out;
   }
   rc = 0;
@@ -460,8 +447,7 @@ out:
   return rc;
 }
 
-static int load_idp(struct sg_saml_sp *sp, const char *path, char **error)
-{
+static int load_idp(struct sg_saml_sp *sp, const char *path, char **error) {
   if (path == NULL || path[0] == '\0') {
     set_error(error, "[saml] idp_metadata is not set");
     return -1;
@@ -490,8 +476,7 @@ static int load_idp(struct sg_saml_sp *sp, const char *path, char **error)
 
 /* ---- construction ------------------------------------------------------- */
 
-struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error)
-{
+struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) {
   if (error != NULL)
     *error = NULL;
   if (!global_ready) {
@@ -591,8 +576,7 @@ fail:
   return NULL;
 }
 
-void sg_saml_sp_free(struct sg_saml_sp *sp)
-{
+void sg_saml_sp_free(struct sg_saml_sp *sp) {
   if (sp == NULL)
     return;
   if (sp->server != NULL) {
@@ -621,20 +605,15 @@ const char *sg_saml_sp_idp_sso_url(const struct sg_saml_sp *sp) { return sp->idp
 size_t sg_saml_sp_idp_cert_count(const struct sg_saml_sp *sp) { return sp->n_idp_certs; }
 int64_t sg_saml_sp_sp_cert_not_after(const struct sg_saml_sp *sp) { return sp->sp_cert_not_after; }
 
-int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i)
-{
+int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i) {
   return i < sp->n_idp_certs ? sp->idp_not_after[i] : 0;
 }
 
-char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp)
-{
-  return strdup(sp->metadata_xml);
-}
+char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp) { return strdup(sp->metadata_xml); }
 
 /* ---- login ------------------------------------------------------------------ */
 
-static void set_string(char **field, const char *value)
-{
+static void set_string(char **field, const char *value) {
   g_free(*field);
   *field = g_strdup(value);
 }
@@ -642,14 +621,12 @@ static void set_string(char **field, const char *value)
 /* lasso's LASSO_IS_* and cast macros call into libgobject, which the build
  * does not link directly (it is only lasso's private dependency); an exact
  * type comparison needs no call and is what we mean anyway. */
-static bool lasso_node_is(const void *node, GType type)
-{
+static bool lasso_node_is(const void *node, GType type) {
   return node != NULL && G_TYPE_FROM_INSTANCE(node) == type;
 }
 
 /* Appends "&RelayState=..." when lasso left it out of the URL. */
-static char *with_relay_state(const char *url, const char *relay_state)
-{
+static char *with_relay_state(const char *url, const char *relay_state) {
   if (relay_state == NULL || strstr(url, "RelayState=") != NULL)
     return strdup(url);
   g_autofree char *escaped = g_uri_escape_string(relay_state, NULL, FALSE);
@@ -661,17 +638,15 @@ static char *with_relay_state(const char *url, const char *relay_state)
 
 /* Whether the query the SSO URL came with (Google's ?idpid=) survived:
  * the URL must be the SSO URL itself followed by our parameters. */
-static bool keeps_sso_query(const char *sso_url, const char *url)
-{
+static bool keeps_sso_query(const char *sso_url, const char *url) {
   size_t n = strlen(sso_url);
   if (strncmp(url, sso_url, n) != 0)
     return false;
   return url[n] == (strchr(sso_url, '?') ? '&' : '?');
 }
 
-int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state,
-                        char **redirect_url, char **request_id, const char **reason)
-{
+int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state, char **redirect_url,
+                        char **request_id, const char **reason) {
   *redirect_url = NULL;
   *request_id = NULL;
   *reason = NULL;
@@ -747,8 +722,7 @@ out:
 
 /* ---- ACS ---------------------------------------------------------------------- */
 
-const char *sg_saml_failure_name(enum sg_saml_failure failure)
-{
+const char *sg_saml_failure_name(enum sg_saml_failure failure) {
   static const char *const names[SG_SAML_FAILURE_COUNT] = {
       [SG_SAML_OK] = "ok",
       [SG_SAML_MALFORMED] = "malformed",
@@ -767,29 +741,23 @@ const char *sg_saml_failure_name(enum sg_saml_failure failure)
   return (unsigned)failure < SG_SAML_FAILURE_COUNT ? names[failure] : "unknown";
 }
 
-static enum sg_saml_failure lasso_failure(int rc)
-{
+static enum sg_saml_failure lasso_failure(int rc) {
   switch (rc) {
   case LASSO_PROFILE_ERROR_STATUS_NOT_SUCCESS:
   case LASSO_PROFILE_ERROR_REQUEST_DENIED:
   case LASSO_LOGIN_ERROR_STATUS_NOT_SUCCESS:
-  case LASSO_LOGIN_ERROR_REQUEST_DENIED:
-    return SG_SAML_STATUS;
+  case LASSO_LOGIN_ERROR_REQUEST_DENIED: return SG_SAML_STATUS;
   case LASSO_PROFILE_ERROR_CANNOT_VERIFY_SIGNATURE:
   case LASSO_LOGIN_ERROR_INVALID_SIGNATURE:
-  case LASSO_LOGIN_ERROR_INVALID_ASSERTION_SIGNATURE:
-    return SG_SAML_SIGNATURE;
+  case LASSO_LOGIN_ERROR_INVALID_ASSERTION_SIGNATURE: return SG_SAML_SIGNATURE;
   case LASSO_PROFILE_ERROR_MISSING_ISSUER:
   case LASSO_PROFILE_ERROR_INVALID_ISSUER:
   case LASSO_PROFILE_ERROR_UNKNOWN_ISSUER:
   case LASSO_PROFILE_ERROR_ISSUER_IS_NOT_AN_IDP:
-  case LASSO_PROFILE_ERROR_UNKNOWN_PROVIDER:
-    return SG_SAML_ISSUER;
-  case LASSO_PROFILE_ERROR_MISSING_ASSERTION:
-    return SG_SAML_ASSERTIONS;
+  case LASSO_PROFILE_ERROR_UNKNOWN_PROVIDER: return SG_SAML_ISSUER;
+  case LASSO_PROFILE_ERROR_MISSING_ASSERTION: return SG_SAML_ASSERTIONS;
   case LASSO_PROFILE_ERROR_MISSING_SUBJECT:
-  case LASSO_PROFILE_ERROR_MISSING_NAME_IDENTIFIER:
-    return SG_SAML_SUBJECT;
+  case LASSO_PROFILE_ERROR_MISSING_NAME_IDENTIFIER: return SG_SAML_SUBJECT;
   default:
     /* LASSO_DS_ERROR_* occupy 101..120 (either sign). */
     if ((rc >= 101 && rc <= 120) || (rc <= -101 && rc >= -120))
@@ -806,8 +774,7 @@ static enum sg_saml_failure lasso_failure(int rc)
  * between lasso's tree and ours is refused, not resolved).
  */
 static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char *xml, size_t len,
-                               struct sg_saml_result *out)
-{
+                               struct sg_saml_result *out) {
   g_autofree char *b64 = g_base64_encode(xml, len);
   pthread_mutex_lock(&lasso_lock);
   LassoLogin *login = lasso_login_new(sp->server);
@@ -835,9 +802,9 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
                lasso_node_is(assertions->data, LASSO_TYPE_SAML2_ASSERTION);
     LassoSaml2Assertion *assertion = one ? (LassoSaml2Assertion *)assertions->data : NULL;
     LassoNode *name_id = profile->nameIdentifier;
-    const char *lasso_name_id =
-        lasso_node_is(name_id, LASSO_TYPE_SAML2_NAME_ID) ? ((LassoSaml2NameID *)name_id)->content
-                                                         : NULL;
+    const char *lasso_name_id = lasso_node_is(name_id, LASSO_TYPE_SAML2_NAME_ID)
+                                    ? ((LassoSaml2NameID *)name_id)->content
+                                    : NULL;
     if (assertion == NULL || assertion->ID == NULL ||
         strcmp(assertion->ID, out->assertion_id) != 0 || lasso_name_id == NULL ||
         strcmp(lasso_name_id, out->identity.subject) != 0) {
@@ -846,8 +813,7 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
                "lasso: read assertion '%.100s' / NameID '%.100s', we read '%.100s' / '%.100s' "
                "(parser differential)",
                assertion && assertion->ID ? assertion->ID : "(none)",
-               lasso_name_id ? lasso_name_id : "(none)", out->assertion_id,
-               out->identity.subject);
+               lasso_name_id ? lasso_name_id : "(none)", out->assertion_id, out->identity.subject);
       result = -1;
     }
   }
@@ -858,9 +824,7 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
 }
 
 int sg_saml_acs_validate(const struct sg_saml_sp *sp, const char *saml_response,
-                         const char *expected_request_id, int64_t now,
-                         struct sg_saml_result *out)
-{
+                         const char *expected_request_id, int64_t now, struct sg_saml_result *out) {
   memset(out, 0, sizeof *out);
   unsigned char *xml = NULL;
   size_t len = 0;

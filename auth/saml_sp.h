@@ -27,12 +27,12 @@ void sg_saml_global_cleanup(void);
 struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error);
 void sg_saml_sp_free(struct sg_saml_sp *sp);
 
-const char *sg_saml_sp_acs_url(const struct sg_saml_sp *sp);         /* <public_url>/ssogate/acs */
+const char *sg_saml_sp_acs_url(const struct sg_saml_sp *sp); /* <public_url>/ssogate/acs */
 const char *sg_saml_sp_idp_entity_id(const struct sg_saml_sp *sp);
 const char *sg_saml_sp_idp_sso_url(const struct sg_saml_sp *sp);
 size_t sg_saml_sp_idp_cert_count(const struct sg_saml_sp *sp);
 int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i); /* unix s */
-int64_t sg_saml_sp_sp_cert_not_after(const struct sg_saml_sp *sp);             /* 0 = none */
+int64_t sg_saml_sp_sp_cert_not_after(const struct sg_saml_sp *sp);            /* 0 = none */
 
 /* SP metadata XML to upload to the IdP (free()). */
 char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp);
@@ -44,16 +44,16 @@ char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp);
  * (the AuthnRequest ID, to bind the response to this browser); both free().
  * relay_state is opaque to the IdP (may be NULL).
  */
-int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state,
-                        char **redirect_url, char **request_id, const char **reason);
+int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state, char **redirect_url,
+                        char **request_id, const char **reason);
 
 /* Why a response was refused; names are stable (metrics labels). */
 enum sg_saml_failure {
   SG_SAML_OK = 0,
-  SG_SAML_MALFORMED,      /* not base64, not XML, DTD, too large */
-  SG_SAML_SIGNATURE,      /* unsigned, untrusted key, altered, wrapping */
-  SG_SAML_STATUS,         /* Status not Success */
-  SG_SAML_ASSERTIONS,     /* not exactly one assertion, encrypted, ... */
+  SG_SAML_MALFORMED,  /* not base64, not XML, DTD, too large */
+  SG_SAML_SIGNATURE,  /* unsigned, untrusted key, altered, wrapping */
+  SG_SAML_STATUS,     /* Status not Success */
+  SG_SAML_ASSERTIONS, /* not exactly one assertion, encrypted, ... */
   SG_SAML_ISSUER,
   SG_SAML_DESTINATION,
   SG_SAML_RECIPIENT,
@@ -86,7 +86,6 @@ struct sg_saml_result {
  * records out->assertion_id in the store.
  */
 int sg_saml_acs_validate(const struct sg_saml_sp *sp, const char *saml_response,
-                         const char *expected_request_id, int64_t now,
-                         struct sg_saml_result *out);
+                         const char *expected_request_id, int64_t now, struct sg_saml_result *out);
 
 #endif

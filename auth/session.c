@@ -198,8 +198,9 @@ static char *seal_new(const struct sg_session_keys *k, enum purpose purpose,
 }
 
 /* Decrypts cookie into plain (cap bytes); returns the plaintext length or -1. */
-static ssize_t open_sealed(const struct sg_session_keys *k, enum purpose purpose, const char *cookie,
-                           unsigned char *plain, size_t cap, const char **reason) {
+static ssize_t open_sealed(const struct sg_session_keys *k, enum purpose purpose,
+                           const char *cookie, unsigned char *plain, size_t cap,
+                           const char **reason) {
   unsigned char sealed[MAX_SEALED];
   ssize_t len = cookie ? b64url_decode(cookie, sealed, sizeof sealed) : -1;
   if (len < 0) {
@@ -227,12 +228,12 @@ static ssize_t open_sealed(const struct sg_session_keys *k, enum purpose purpose
   const char *aad = aad_labels[purpose];
   int n = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int ok = ctx != NULL &&
-           EVP_DecryptInit_ex2(ctx, k->cipher, secret, sealed + 1 + KID_LEN, NULL) == 1 &&
-           EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-           EVP_DecryptUpdate(ctx, plain, &n, sealed + HEADER_LEN, (int)body) == 1 &&
-           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, sealed + HEADER_LEN + body) == 1 &&
-           EVP_DecryptFinal_ex(ctx, plain + n, &n) == 1;
+  int ok =
+      ctx != NULL && EVP_DecryptInit_ex2(ctx, k->cipher, secret, sealed + 1 + KID_LEN, NULL) == 1 &&
+      EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+      EVP_DecryptUpdate(ctx, plain, &n, sealed + HEADER_LEN, (int)body) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, sealed + HEADER_LEN + body) == 1 &&
+      EVP_DecryptFinal_ex(ctx, plain + n, &n) == 1;
   EVP_CIPHER_CTX_free(ctx);
   if (!ok) {
     OPENSSL_cleanse(plain, body);

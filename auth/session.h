@@ -18,8 +18,7 @@
 /* Keys derived once per configuration snapshot; read-only afterwards. */
 struct sg_session_keys;
 
-struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets,
-                                            size_t n_secrets);
+struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets);
 void sg_session_keys_free(struct sg_session_keys *keys);
 
 /* Largest cookie value sg_session_seal_new produces (browsers keep 4 KiB). */
@@ -31,8 +30,7 @@ void sg_session_keys_free(struct sg_session_keys *keys);
  * the cookie past SG_SESSION_COOKIE_MAX are dropped and *groups_dropped says
  * how many.  Returns NULL and sets *reason on failure.
  */
-char *sg_session_seal_new(const struct sg_session_keys *keys,
-                          const struct sg_identity *identity,
+char *sg_session_seal_new(const struct sg_session_keys *keys, const struct sg_identity *identity,
                           unsigned *groups_dropped, const char **reason);
 
 /*
@@ -41,9 +39,8 @@ char *sg_session_seal_new(const struct sg_session_keys *keys,
  * *reason ("malformed", "bad seal", "expired", ...) when there is no valid
  * session.  now is unix seconds.  Never allocates more than one buffer.
  */
-int sg_session_open(const struct sg_session_keys *keys, const char *cookie,
-                    int64_t now, struct sg_identity *identity,
-                    const char **reason);
+int sg_session_open(const struct sg_session_keys *keys, const char *cookie, int64_t now,
+                    struct sg_identity *identity, const char **reason);
 
 /* A fresh random session id (SG_SESSION_ID_LEN hex chars + NUL). */
 void sg_session_new_id(char out[SG_SESSION_ID_LEN + 1]);
@@ -53,13 +50,11 @@ void sg_session_new_id(char out[SG_SESSION_ID_LEN + 1]);
  * local path to return to, valid until expires_at.  Sealed with a key of its
  * own (a session cookie never opens as a state cookie and vice versa).
  */
-char *sg_state_seal_new(const struct sg_session_keys *keys,
-                        const char *request_id, const char *return_to,
-                        int64_t expires_at, const char **reason);
+char *sg_state_seal_new(const struct sg_session_keys *keys, const char *request_id,
+                        const char *return_to, int64_t expires_at, const char **reason);
 
 /* Returns 0 and two allocated strings (free()), or -1 with *reason. */
-int sg_state_open(const struct sg_session_keys *keys, const char *cookie,
-                  int64_t now, char **request_id, char **return_to,
-                  const char **reason);
+int sg_state_open(const struct sg_session_keys *keys, const char *cookie, int64_t now,
+                  char **request_id, char **return_to, const char **reason);
 
 #endif

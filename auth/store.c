@@ -56,8 +56,9 @@ bool sg_store_is_revoked(struct sg_store *s, const char *session_id) {
 
 int sg_store_take_token(struct sg_store *s, const char *key, unsigned rate, int64_t period_ms,
                         unsigned burst, int64_t *retry_after_s) {
-  return s->redis ? sg_redis_store_take_token(s->redis, key, rate, period_ms, burst, retry_after_s)
-                  : sg_memory_store_take_token(s->memory, key, rate, period_ms, burst, retry_after_s);
+  return s->redis
+             ? sg_redis_store_take_token(s->redis, key, rate, period_ms, burst, retry_after_s)
+             : sg_memory_store_take_token(s->memory, key, rate, period_ms, burst, retry_after_s);
 }
 
 int sg_store_check(struct sg_store *s, const char **reason) {

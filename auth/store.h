@@ -39,8 +39,8 @@ bool sg_store_is_revoked(struct sg_store *store, const char *session_id);
  * 1: allowed; 0: limited, *retry_after_s says when to come back; -1: store
  * error (the caller fails closed).
  */
-int sg_store_take_token(struct sg_store *store, const char *key, unsigned rate,
-                        int64_t period_ms, unsigned burst, int64_t *retry_after_s);
+int sg_store_take_token(struct sg_store *store, const char *key, unsigned rate, int64_t period_ms,
+                        unsigned burst, int64_t *retry_after_s);
 
 /* 0 when usable, -1 with *reason (static string) when not. */
 int sg_store_check(struct sg_store *store, const char **reason);

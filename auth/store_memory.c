@@ -25,9 +25,9 @@ struct bucket {
 
 struct memory_store {
   pthread_mutex_t lock;
-  GHashTable *once;     /* key -> expiry (ms, stored in the pointer) */
-  GHashTable *revoked;  /* session id -> expiry (ms) */
-  GHashTable *buckets;  /* key -> struct bucket */
+  GHashTable *once;    /* key -> expiry (ms, stored in the pointer) */
+  GHashTable *revoked; /* session id -> expiry (ms) */
+  GHashTable *buckets; /* key -> struct bucket */
   int64_t next_sweep_ms;
 };
 
@@ -83,8 +83,8 @@ static int insert_once(struct memory_store *m, GHashTable *table, size_t cap, co
   int64_t now = now_ms();
   sweep(m, now, false);
   gpointer value;
-  if (g_hash_table_lookup_extended(table, key, NULL, &value) &&
-      (int64_t)(intptr_t)value > now && !overwrite)
+  if (g_hash_table_lookup_extended(table, key, NULL, &value) && (int64_t)(intptr_t)value > now &&
+      !overwrite)
     return 0;
   if (g_hash_table_size(table) >= cap) {
     sweep(m, now, true);

@@ -76,8 +76,9 @@ static int64_t wall_ms(void) {
 
 static int parse_url(struct redis_store *r, const char *url, char **error) {
   if (strncmp(url, "rediss://", 9) == 0) {
-    *error = g_strdup("[store] url: rediss:// (TLS) needs hiredis >= 1.0; Debian bookworm ships 0.14 "
-                      "(see docs/configuration.md)");
+    *error =
+        g_strdup("[store] url: rediss:// (TLS) needs hiredis >= 1.0; Debian bookworm ships 0.14 "
+                 "(see docs/configuration.md)");
     return -1;
   }
   if (strncmp(url, "redis://", 8) != 0) {
@@ -141,7 +142,8 @@ static redisContext *connect_new(struct redis_store *r) {
   redisSetTimeout(c, tv);
   redisReply *reply = NULL;
   if (r->password != NULL) {
-    reply = r->user ? command(c, "AUTH %s %s", r->user, r->password) : command(c, "AUTH %s", r->password);
+    reply = r->user ? command(c, "AUTH %s %s", r->user, r->password)
+                    : command(c, "AUTH %s", r->password);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
       snprintf(r->last_error, sizeof r->last_error, "AUTH refused");
       goto fail;
@@ -233,8 +235,8 @@ int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t
   if (c == NULL)
     return -1;
   int64_t now = wall_ms();
-  redisReply *reply = command(c, "ZADD ssogate:revocations %lld %s:%lld", (long long)now, session_id,
-                              (long long)(now / 1000 + ttl_s));
+  redisReply *reply = command(c, "ZADD ssogate:revocations %lld %s:%lld", (long long)now,
+                              session_id, (long long)(now / 1000 + ttl_s));
   int rc = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
   release(r, c, reply);
   return rc;
@@ -276,8 +278,10 @@ static void poll_revocations(struct redis_store *r) {
   if (c == NULL)
     return;
   char since[32];
-  snprintf(since, sizeof since, "%.0f", r->last_revocation_seen); /* inclusive: re-reading one is harmless */
-  redisReply *reply = command(c, "ZRANGEBYSCORE ssogate:revocations %s +inf WITHSCORES LIMIT 0 10000", since);
+  snprintf(since, sizeof since, "%.0f",
+           r->last_revocation_seen); /* inclusive: re-reading one is harmless */
+  redisReply *reply =
+      command(c, "ZRANGEBYSCORE ssogate:revocations %s +inf WITHSCORES LIMIT 0 10000", since);
   int64_t now_s = wall_ms() / 1000;
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {

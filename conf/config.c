@@ -24,14 +24,25 @@
 
 #define MAX_FILE_SIZE (1024 * 1024)
 
-enum key_type { T_STRING, T_DURATION, T_SIZE, T_BOOL, T_UINT, T_LIST, T_LISTEN, T_RATE, T_LEVEL, T_FORMAT };
+enum key_type {
+  T_STRING,
+  T_DURATION,
+  T_SIZE,
+  T_BOOL,
+  T_UINT,
+  T_LIST,
+  T_LISTEN,
+  T_RATE,
+  T_LEVEL,
+  T_FORMAT
+};
 
 struct key {
   const char *section;
   const char *name;
   enum key_type type;
-  size_t offset;          /* into struct sg_config; the main field */
-  const char *fallback;   /* default raw value; NULL = unset */
+  size_t offset;        /* into struct sg_config; the main field */
+  const char *fallback; /* default raw value; NULL = unset */
 };
 
 #define F(field) offsetof(struct sg_config, field)
@@ -405,13 +416,15 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
     if (keys[i].offset != 0)
       *(char **)field(c, i) = empty ? NULL : g_strdup(v);
     return 0;
-  case T_LIST:
-    *(sg_strv *)field(c, i) = split_list_new(v);
-    return 0;
+  case T_LIST: *(sg_strv *)field(c, i) = split_list_new(v); return 0;
   case T_DURATION:
-    return empty || sg_parse_duration_ms(v, field(c, i)) != 0 ? refuse(l, where, v, "a duration (a number with ms, s, m or h, like 30s)") : 0;
+    return empty || sg_parse_duration_ms(v, field(c, i)) != 0
+               ? refuse(l, where, v, "a duration (a number with ms, s, m or h, like 30s)")
+               : 0;
   case T_SIZE:
-    return empty || sg_parse_size(v, field(c, i)) != 0 ? refuse(l, where, v, "a size (bytes, or a number with KiB, MiB, GiB)") : 0;
+    return empty || sg_parse_size(v, field(c, i)) != 0
+               ? refuse(l, where, v, "a size (bytes, or a number with KiB, MiB, GiB)")
+               : 0;
   case T_BOOL:
     return empty || parse_bool(v, field(c, i)) != 0 ? refuse(l, where, v, "true or false") : 0;
   case T_UINT:
@@ -520,7 +533,8 @@ static char *strip_trailing_slash_new(const char *url) {
 }
 
 /* Decodes space-separated base64 secrets (standard or url-safe). */
-static int decode_secrets(struct loader *l, struct sg_config *c, const char *text, const char *where) {
+static int decode_secrets(struct loader *l, struct sg_config *c, const char *text,
+                          const char *where) {
   sg_strv parts = split_list_new(text);
   size_t n = g_strv_length(parts);
   int rc = 0;
@@ -533,12 +547,15 @@ static int decode_secrets(struct loader *l, struct sg_config *c, const char *tex
     GString *padded = g_string_new(b64);
     while (padded->len % 4 != 0)
       g_string_append_c(padded, '=');
-    bool alphabet_ok = strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == len;
+    bool alphabet_ok =
+        strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == len;
     gsize out_len = 0;
     guchar *bytes = alphabet_ok ? g_base64_decode(padded->str, &out_len) : NULL;
     g_string_free(padded, TRUE);
     if (bytes == NULL || out_len < 32) {
-      fail(l, "%s: secret %zu is not base64 of at least 32 bytes (generate one with: openssl rand -base64 32)",
+      fail(l,
+           "%s: secret %zu is not base64 of at least 32 bytes (generate one with: openssl rand "
+           "-base64 32)",
            where, i + 1);
       if (bytes) {
         OPENSSL_cleanse(bytes, out_len);
@@ -564,9 +581,10 @@ static void check_session_secrets(struct loader *l, struct sg_config *c) {
   g_autofree char *where = where_of(l, "session", has_file ? "secret_file" : "secret");
 
   if (has_secret == has_file) {
-    fail(l, has_secret ? "[session]: set secret or secret_file, not both"
-                       : "[session]: set secret or secret_file (base64, >= 32 bytes; generate with: "
-                         "openssl rand -base64 32)");
+    fail(l, has_secret
+                ? "[session]: set secret or secret_file, not both"
+                : "[session]: set secret or secret_file (base64, >= 32 bytes; generate with: "
+                  "openssl rand -base64 32)");
     return;
   }
   if (has_secret) {
@@ -651,7 +669,9 @@ static void check_session(struct loader *l, struct sg_config *c) {
   if (c->session.lifetime_ms < 60 * 1000 || c->session.lifetime_ms > 30ull * 24 * 3600 * 1000)
     fail(l, "[session] lifetime: between 1m and 720h");
   const char *name = c->session.cookie_name;
-  if (name == NULL || strlen(name) > 64 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(name))
+  if (name == NULL || strlen(name) > 64 ||
+      strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+          strlen(name))
     fail(l, "[session] cookie_name: letters, digits, '_' and '-' only, at most 64");
   for (size_t i = 0; c->session.logout_paths[i] != NULL; i++)
     if (c->session.logout_paths[i][0] != '/')
@@ -683,7 +703,8 @@ static void check_headers(struct loader *l, struct sg_config *c) {
   char *values[] = {c->headers.user, c->headers.email, c->headers.groups, c->headers.jwt};
   for (size_t i = 0; i < 4; i++)
     if (values[i] != NULL && (!is_token(values[i]) || strchr(values[i], '_') != NULL))
-      fail(l, "[headers] %s: '%s' is not a header name (letters, digits, '-')", names[i], values[i]);
+      fail(l, "[headers] %s: '%s' is not a header name (letters, digits, '-')", names[i],
+           values[i]);
   if (c->headers.jwt != NULL && c->headers.jwt_keys[0] == NULL)
     fail(l, "[headers] jwt_key: required while [headers] jwt is set (an RSA private key, PEM)");
   if (c->headers.jwt_issuer == NULL && c->server.public_url != NULL)
@@ -698,7 +719,8 @@ static void check_rest(struct loader *l, struct sg_config *c) {
   if (c->ratelimit.burst < 1)
     fail(l, "[ratelimit] burst: at least 1");
   const char *url = c->store.url ? c->store.url : "";
-  if (strcmp(url, "memory") != 0 && !g_str_has_prefix(url, "redis://") && !g_str_has_prefix(url, "rediss://"))
+  if (strcmp(url, "memory") != 0 && !g_str_has_prefix(url, "redis://") &&
+      !g_str_has_prefix(url, "rediss://"))
     fail(l, "[store] url: 'memory' or redis://[:password@]host:port/db");
 }
 

@@ -39,72 +39,72 @@ struct sg_config {
     char *public_host;    /* host[:port] of public_url */
     bool public_https;
     unsigned trusted_proxies;
-    uint64_t max_body;          /* bytes */
+    uint64_t max_body; /* bytes */
     uint64_t client_timeout_ms;
     uint64_t drain_timeout_ms;
-    unsigned max_connections;   /* total over all workers */
-    unsigned workers;           /* 0 = one per CPU */
+    unsigned max_connections; /* total over all workers */
+    unsigned workers;         /* 0 = one per CPU */
   } server;
 
   struct {
-    sg_strv urls;                /* "http://host:port" each, no trailing slash */
+    sg_strv urls; /* "http://host:port" each, no trailing slash */
     uint64_t connect_timeout_ms;
-    uint64_t timeout_ms;         /* time allowed until the response head */
-    char *health_path;           /* probed by /readyz; default "/ping" */
+    uint64_t timeout_ms; /* time allowed until the response head */
+    char *health_path;   /* probed by /readyz; default "/ping" */
   } upstream;
 
   struct {
-    char *idp_metadata;          /* path; NULL/empty = not configured yet */
-    char *sp_entity_id;          /* default <public_url>/ssogate/metadata */
-    char *sp_key;                /* path or NULL */
-    char *sp_cert;               /* path or NULL */
+    char *idp_metadata; /* path; NULL/empty = not configured yet */
+    char *sp_entity_id; /* default <public_url>/ssogate/metadata */
+    char *sp_key;       /* path or NULL */
+    char *sp_cert;      /* path or NULL */
     uint64_t clock_skew_ms;
     bool allow_idp_initiated;
-    char *email_attribute;       /* NULL = NameID */
-    char *name_attribute;        /* NULL = none */
-    char *groups_attribute;      /* NULL = none */
+    char *email_attribute;  /* NULL = NameID */
+    char *name_attribute;   /* NULL = none */
+    char *groups_attribute; /* NULL = none */
   } saml;
 
   struct {
-    struct sg_secret *secrets;   /* first seals, all open */
+    struct sg_secret *secrets; /* first seals, all open */
     size_t n_secrets;
     uint64_t lifetime_ms;
     char *cookie_name;
     bool session_page;
-    sg_strv logout_paths;        /* app paths that end the session (Redash: /logout) */
-    sg_strv app_cookies;         /* app cookies expired at logout (Redash: session remember_token) */
+    sg_strv logout_paths; /* app paths that end the session (Redash: /logout) */
+    sg_strv app_cookies;  /* app cookies expired at logout (Redash: session remember_token) */
   } session;
 
   struct {
-    sg_strv allowed_domains;     /* "*" = anyone the IdP vouches for */
+    sg_strv allowed_domains; /* "*" = anyone the IdP vouches for */
     sg_strv allowed_emails;
     sg_strv allowed_groups;
-    sg_strv public_paths;        /* path prefixes that need no session */
+    sg_strv public_paths; /* path prefixes that need no session */
   } access;
 
   struct {
-    char *user;                  /* NULL = header disabled */
+    char *user; /* NULL = header disabled */
     char *email;
     char *groups;
-    char *jwt;                   /* NULL = no JWT */
-    sg_strv jwt_keys;            /* PEM file paths; first signs */
-    char *jwt_issuer;            /* default public_url */
+    char *jwt;        /* NULL = no JWT */
+    sg_strv jwt_keys; /* PEM file paths; first signs */
+    char *jwt_issuer; /* default public_url */
     char *jwt_audience;
     uint64_t jwt_ttl_ms;
   } headers;
 
   struct {
-    unsigned login_count;        /* tokens per period */
-    uint64_t login_period_ms;    /* "30/m" = 30 per 60000 ms */
+    unsigned login_count;     /* tokens per period */
+    uint64_t login_period_ms; /* "30/m" = 30 per 60000 ms */
     unsigned burst;
   } ratelimit;
 
   struct {
-    char *url;                   /* "memory" or "redis://..." */
+    char *url; /* "memory" or "redis://..." */
   } store;
 
   struct {
-    char *listen;                /* NULL = off */
+    char *listen; /* NULL = off */
     char *listen_host;
     uint16_t listen_port;
   } metrics;
@@ -122,8 +122,7 @@ struct sg_config {
  * allocated message naming the file, line or key and the reason (free with
  * free()).  The new snapshot has one reference.
  */
-struct sg_config *sg_config_load_new(const char *path, char *const *envp,
-                                     char **error);
+struct sg_config *sg_config_load_new(const char *path, char *const *envp, char **error);
 
 struct sg_config *sg_config_ref(struct sg_config *config);
 void sg_config_unref(struct sg_config *config);

@@ -61,15 +61,15 @@ void sg_accesslog_write(struct sg_worker *w, const struct sg_request *r, uint64_
   if (upstream_ms >= 0)
     snprintf(upstream_field, sizeof upstream_field, "%.3f", upstream_ms);
 
-  int n = snprintf(w->accesslog + w->accesslog_len, LINE_MAX_LEN,
-                   "{\"time\":\"%s\",\"type\":\"access\",\"request_id\":\"%s\",\"client_ip\":\"%s\","
-                   "\"method\":\"%s\",\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,"
-                   "\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,\"upstream_ms\":%s,"
-                   "\"user\":%s%s%s%s%s%s}\n",
-                   ts, r->request_id, r->client_ip, r->method ? r->method : "-", path,
-                   route_names[r->route], r->status, r->bytes_out, duration_ms, upstream_field,
-                   user[0] ? "\"" : "null", user, user[0] ? "\"" : "",
-                   reason[0] ? ",\"error\":\"" : "", reason, reason[0] ? "\"" : "");
+  int n = snprintf(
+      w->accesslog + w->accesslog_len, LINE_MAX_LEN,
+      "{\"time\":\"%s\",\"type\":\"access\",\"request_id\":\"%s\",\"client_ip\":\"%s\","
+      "\"method\":\"%s\",\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,"
+      "\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,\"upstream_ms\":%s,"
+      "\"user\":%s%s%s%s%s%s}\n",
+      ts, r->request_id, r->client_ip, r->method ? r->method : "-", path, route_names[r->route],
+      r->status, r->bytes_out, duration_ms, upstream_field, user[0] ? "\"" : "null", user,
+      user[0] ? "\"" : "", reason[0] ? ",\"error\":\"" : "", reason, reason[0] ? "\"" : "");
   if (n > 0 && n < LINE_MAX_LEN)
     w->accesslog_len += (size_t)n;
 }

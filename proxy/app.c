@@ -126,8 +126,8 @@ enum MHD_Result sg_app_handle(struct sg_request *r) {
   struct curl_slist *headers = identity_headers_new(r->snap->config, &identity);
   if (r->snap->jwt_keys != NULL) {
     const char *reason = NULL;
-    const char *token = sg_jwt_cache_token(r->worker->jwt_cache, r->snap, &identity,
-                                           (int64_t)time(NULL), &reason);
+    const char *token =
+        sg_jwt_cache_token(r->worker->jwt_cache, r->snap, &identity, (int64_t)time(NULL), &reason);
     if (token == NULL) {
       sg_log(SG_LOG_ERROR, r->request_id, "cannot sign the identity assertion: %s", reason);
       curl_slist_free_all(headers);

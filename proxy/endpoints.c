@@ -66,14 +66,16 @@ static int rate_limited(struct sg_request *r, enum MHD_Result *answer) {
   if (rc < 0) {
     sg_log(SG_LOG_ERROR, r->request_id, "login refused: store unavailable");
     sg_metrics_login_failed(SG_LOGIN_FAIL_STORE);
-    *answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable", "Please try again in a minute.");
+    *answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
+                              "Please try again in a minute.");
     return 1;
   }
   sg_log(SG_LOG_WARN, r->request_id, "login rate limit hit by %s", r->client_ip);
   sg_metrics_event(SG_EV_RATE_LIMITED);
   char seconds[24];
   snprintf(seconds, sizeof seconds, "%" PRId64, retry_after);
-  struct MHD_Response *response = sg_error_response_new(r, 429, "Too many sign-in attempts; wait a moment.");
+  struct MHD_Response *response =
+      sg_error_response_new(r, 429, "Too many sign-in attempts; wait a moment.");
   if (response != NULL)
     MHD_add_response_header(response, "Retry-After", seconds);
   *answer = sg_respond_queue(r, 429, response);
@@ -102,7 +104,8 @@ static enum MHD_Result login(struct sg_request *r) {
       (state = sg_state_seal_new(r->snap->session_keys, request_id, return_to,
                                  unix_now() + STATE_TTL_S, &reason)) == NULL ||
       (cookie = sg_cookie_state_new(r->snap, state, STATE_TTL_S)) == NULL) {
-    sg_log(SG_LOG_ERROR, r->request_id, "cannot start login: %s", reason ? reason : "out of memory");
+    sg_log(SG_LOG_ERROR, r->request_id, "cannot start login: %s",
+           reason ? reason : "out of memory");
     answer = sg_respond_error(r, 500, "Sign-in could not start.");
   } else {
     struct MHD_Response *response = sg_error_response_new(r, 302, "Redirecting to sign-in.");
@@ -121,8 +124,9 @@ static enum MHD_Result login(struct sg_request *r) {
 /* ---- POST /ssogate/acs ----------------------------------------------------- */
 
 static enum MHD_Result sign_in_failed(struct sg_request *r, int status) {
-  return sg_respond_page(r, status, "Sign-in failed",
-                         "Sign-in could not be completed. <a href=\"/ssogate/login\">Try again</a>.");
+  return sg_respond_page(
+      r, status, "Sign-in failed",
+      "Sign-in could not be completed. <a href=\"/ssogate/login\">Try again</a>.");
 }
 
 /* Seals a new session for identity and redirects to where the login began. */
@@ -142,7 +146,8 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
   char *state_clear = sg_cookie_state_clear_new(r->snap);
   enum MHD_Result answer;
   if (session_cookie == NULL || state_clear == NULL) {
-    sg_log(SG_LOG_ERROR, r->request_id, "cannot seal session: %s", reason ? reason : "out of memory");
+    sg_log(SG_LOG_ERROR, r->request_id, "cannot seal session: %s",
+           reason ? reason : "out of memory");
     answer = sg_respond_error(r, 500, "Sign-in could not be completed.");
   } else {
     if (dropped > 0)
@@ -174,8 +179,8 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
   int64_t now = unix_now();
   enum MHD_Result answer;
 
-  if (state != NULL &&
-      sg_state_open(r->snap->session_keys, state, now, &expected_id, &return_to, &state_reason) != 0)
+  if (state != NULL && sg_state_open(r->snap->session_keys, state, now, &expected_id, &return_to,
+                                     &state_reason) != 0)
     sg_log(SG_LOG_INFO, r->request_id, "state cookie ignored: %s", state_reason);
   if (result == NULL) {
     answer = sg_respond_error(r, 500, "Out of memory.");
@@ -190,7 +195,8 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     answer = sign_in_failed(r, result->failure == SG_SAML_MALFORMED ? 400 : 403);
   } else {
     char key[300];
-    int64_t ttl = result->assertion_expires_at - now + (int64_t)(cfg->saml.clock_skew_ms / 1000) + 60;
+    int64_t ttl =
+        result->assertion_expires_at - now + (int64_t)(cfg->saml.clock_skew_ms / 1000) + 60;
     snprintf(key, sizeof key, "assertion:%s", result->assertion_id);
     uint64_t t0 = sg_now_ns();
     int fresh = sg_store_once(r->snap->store, key, ttl > 60 ? ttl : 60);
@@ -199,7 +205,8 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     if (fresh < 0) {
       sg_log(SG_LOG_ERROR, r->request_id, "sign-in refused: replay cache unavailable");
       sg_metrics_login_failed(SG_LOGIN_FAIL_STORE);
-      answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable", "Please try again in a minute.");
+      answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
+                               "Please try again in a minute.");
     } else if (fresh == 0) {
       sg_log(SG_LOG_WARN, r->request_id, "sign-in refused (replay): assertion %s was already used",
              result->assertion_id);
@@ -303,7 +310,8 @@ enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
   const char *reason;
   const char *cookie = sg_cookie_get(r, r->snap->config->session.cookie_name);
   int64_t now = unix_now();
-  if (cookie != NULL && sg_session_open(r->snap->session_keys, cookie, now, &identity, &reason) == 0) {
+  if (cookie != NULL &&
+      sg_session_open(r->snap->session_keys, cookie, now, &identity, &reason) == 0) {
     if (sg_store_revoke(r->snap->store, identity.session_id, identity.expires_at - now + 60) != 0)
       sg_log(SG_LOG_ERROR, r->request_id, "cannot revoke session %.8s: store unavailable",
              identity.session_id);
@@ -360,7 +368,8 @@ static enum MHD_Result session_page(struct sg_request *r) {
   struct sg_identity id = {0};
   const char *reason;
   const char *cookie = sg_cookie_get(r, r->snap->config->session.cookie_name);
-  if (cookie == NULL || sg_session_open(r->snap->session_keys, cookie, unix_now(), &id, &reason) != 0 ||
+  if (cookie == NULL ||
+      sg_session_open(r->snap->session_keys, cookie, unix_now(), &id, &reason) != 0 ||
       sg_store_is_revoked(r->snap->store, id.session_id)) {
     sg_identity_clear(&id);
     return sg_respond(r, 401, "application/json", "{\"error\":\"no session\"}\n");

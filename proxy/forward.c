@@ -137,17 +137,16 @@ static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, co
     return MHD_NO;
   }
   switch (sg_request_header_verdict(name, &h->tokens, r->snap->identity_headers, 4)) {
-  case SG_HEADER_KEEP:
-    break;
+  case SG_HEADER_KEEP: break;
   case SG_HEADER_DROP_SPOOF:
     sg_metrics_event(SG_EV_SPOOFED_HEADER);
-    sg_log(SG_LOG_INFO, r->request_id, "dropped client header %s: it would impersonate an identity header", name);
+    sg_log(SG_LOG_INFO, r->request_id,
+           "dropped client header %s: it would impersonate an identity header", name);
     return MHD_YES;
   case SG_HEADER_DROP_INVALID:
     sg_log(SG_LOG_DEBUG, r->request_id, "dropped client header %s: '_' or not a token", name);
     return MHD_YES;
-  case SG_HEADER_DROP:
-    return MHD_YES;
+  case SG_HEADER_DROP: return MHD_YES;
   }
   if (strcasecmp(name, "Cookie") == 0)
     append_cookie_header(h, value, value_len);
@@ -210,9 +209,9 @@ static void fail_head(struct sg_request *r, int status, const char *reason) {
   if (r->response != NULL)
     MHD_destroy_response(r->response);
   r->response = sg_error_response_new(r, status,
-                                       status == 504 ? "The application took too long to answer."
-                                       : status == 503 ? "ssogate is shutting down; try again."
-                                                       : "The application could not be reached.");
+                                      status == 504   ? "The application took too long to answer."
+                                      : status == 503 ? "ssogate is shutting down; try again."
+                                                      : "The application could not be reached.");
   r->head_ready = true;
 }
 
@@ -275,7 +274,8 @@ static void build_response_head(struct sg_request *r) {
       continue;
     }
     if (MHD_add_response_header(response, name, value) != MHD_YES)
-      sg_log(SG_LOG_DEBUG, r->request_id, "dropped upstream header %s: refused by the server", name);
+      sg_log(SG_LOG_DEBUG, r->request_id, "dropped upstream header %s: refused by the server",
+             name);
   }
   if (sg_workers_draining())
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -331,7 +331,8 @@ static size_t on_header_line(char *line, size_t size, size_t nitems, void *userd
     return 0;
   }
   if (nlen == 10 && strncasecmp(line, "Connection", 10) == 0) {
-    const char *stored = r->response_headers.data + r->response_headers.len - (size_t)(end - value) - 1;
+    const char *stored =
+        r->response_headers.data + r->response_headers.len - (size_t)(end - value) - 1;
     sg_connection_tokens_add(&r->response_connection, stored);
   }
   return size * nitems;
@@ -447,7 +448,8 @@ int sg_forward_start(struct sg_request *r, struct curl_slist *extra_headers) {
   append_header(&h, "X-Forwarded-For", forwarded_for);
   append_header(&h, "X-Forwarded-Proto", cfg->server.public_https ? "https" : "http");
   const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-  append_header(&h, "X-Forwarded-Host", host && sg_header_value_safe(host) ? host : cfg->server.public_host);
+  append_header(&h, "X-Forwarded-Host",
+                host && sg_header_value_safe(host) ? host : cfg->server.public_host);
   append_header(&h, "X-Request-Id", r->request_id);
   /* curl must neither wait for "100 Continue" nor add headers we did not choose. */
   append_header(&h, "Expect", "");
@@ -581,7 +583,8 @@ void sg_forward_done(struct sg_request *r, CURLcode result) {
 }
 
 void sg_forward_fail(struct sg_request *r, int status, const char *reason) {
-  sg_log(SG_LOG_WARN, r->request_id, "upstream %s: %s", r->upstream ? r->upstream->label : "-", reason);
+  sg_log(SG_LOG_WARN, r->request_id, "upstream %s: %s", r->upstream ? r->upstream->label : "-",
+         reason);
   if (status == 504)
     sg_metrics_upstream_error(r->worker->index, CURLE_OPERATION_TIMEDOUT);
   r->upstream_done = true;

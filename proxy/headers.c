@@ -11,15 +11,30 @@
 #include <strings.h>
 
 static const char *const hop_by_hop[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Trailers",
-    "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate",
-    "Content-Length", "Expect", NULL,
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "TE",
+    "Trailer",
+    "Trailers",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Proxy-Authorization",
+    "Proxy-Authenticate",
+    "Content-Length",
+    "Expect",
+    NULL,
 };
 
 /* Rebuilt by ssogate from what it knows, never passed through. */
 static const char *const rebuilt_request_headers[] = {
-    "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id",
-    "Forwarded", "X-Real-IP", NULL,
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "X-Request-Id",
+    "Forwarded",
+    "X-Real-IP",
+    NULL,
 };
 
 static bool is_token_char(unsigned char c) {

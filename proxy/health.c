@@ -83,7 +83,7 @@ static void probe_all(void) {
   for (size_t i = 0; i < s->upstreams->count; i++) {
     char why[256];
     if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
-                     (long)s->config->upstream.connect_timeout_ms, why, sizeof why) == 0)
+                               (long)s->config->upstream.connect_timeout_ms, why, sizeof why) == 0)
       any_ready = true;
     else if (reason[0] == '\0')
       snprintf(reason, sizeof reason, "%s", why);

@@ -28,12 +28,12 @@
 #include "proxy/worker.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: ssogate -c FILE            run\n"
-          "       ssogate --check -c FILE    validate config, keys, IdP metadata, upstream; exit 1 on a problem\n"
-          "       ssogate --metadata -c FILE print the SP metadata XML\n"
-          "       ssogate --help | --version\n"
-          "Every setting can also come from SSOGATE_<SECTION>_<KEY> environment variables.\n");
+  fprintf(out, "usage: ssogate -c FILE            run\n"
+               "       ssogate --check -c FILE    validate config, keys, IdP metadata, upstream; "
+               "exit 1 on a problem\n"
+               "       ssogate --metadata -c FILE print the SP metadata XML\n"
+               "       ssogate --help | --version\n"
+               "Every setting can also come from SSOGATE_<SECTION>_<KEY> environment variables.\n");
 }
 
 static int open_listen_socket(const char *host, uint16_t port) {
@@ -115,7 +115,8 @@ static int check_upstreams(const struct sg_snapshot *s) {
   for (size_t i = 0; i < s->upstreams->count; i++) {
     char reason[300];
     if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
-                               (long)s->config->upstream.connect_timeout_ms, reason, sizeof reason) == 0) {
+                               (long)s->config->upstream.connect_timeout_ms, reason,
+                               sizeof reason) == 0) {
       printf("  %s: reachable (%s answered)\n", s->upstreams->targets[i].label,
              s->config->upstream.health_path);
     } else {
@@ -160,7 +161,9 @@ static int print_metadata(const char *path) {
   char *xml = s && s->saml ? sg_saml_sp_metadata_new(s->saml) : NULL;
   if (xml == NULL) {
     fprintf(stderr, "ssogate --metadata: %s\n",
-            error ? error : s ? "[saml] idp_metadata is not set" : "invalid configuration");
+            error ? error
+            : s   ? "[saml] idp_metadata is not set"
+                  : "invalid configuration");
     free(error);
     sg_snapshot_unref(s);
     return 1;
@@ -265,8 +268,10 @@ int main(int argc, char **argv) {
   unsigned n = worker_count(cfg);
   int listen_fd = open_listen_socket(cfg->server.listen_host, cfg->server.listen_port);
   if (listen_fd < 0 || sg_metrics_init(n) != 0 ||
-      (cfg->metrics.listen_host && sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
-      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) != 0 ||
+      (cfg->metrics.listen_host &&
+       sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
+      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) !=
+          0 ||
       sg_health_start() != 0) {
     sg_error("cannot start");
     return 1;

@@ -20,8 +20,8 @@
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
 
-static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                       0.25,  0.5,    1,     2.5,  5,     10,   30, 60, 300};
+static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5,   1,      2.5,   5,    10,    30,   60,  300};
 #define N_BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
 
 enum { UPSTREAM_CONNECT, UPSTREAM_TIMEOUT, UPSTREAM_IO, UPSTREAM_KINDS };
@@ -58,7 +58,8 @@ int sg_metrics_init(unsigned n_workers) {
 }
 
 static inline void bump(_Atomic uint64_t *c, uint64_t by) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by, memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                        memory_order_relaxed);
 }
 
 static void observe(struct histogram *h, uint64_t ns) {
@@ -111,18 +112,20 @@ static void render_cert_expiry(GString *out) {
     return;
   }
   int64_t now = (int64_t)time(NULL);
-  g_string_append(out, "# HELP ssogate_idp_cert_days_to_expiry Days until an IdP signing certificate expires.\n"
-                       "# TYPE ssogate_idp_cert_days_to_expiry gauge\n");
+  g_string_append(
+      out, "# HELP ssogate_idp_cert_days_to_expiry Days until an IdP signing certificate expires.\n"
+           "# TYPE ssogate_idp_cert_days_to_expiry gauge\n");
   for (size_t i = 0; i < sg_saml_sp_idp_cert_count(s->saml); i++)
     g_string_append_printf(out, "ssogate_idp_cert_days_to_expiry{index=\"%zu\"} %.2f\n", i,
                            (double)(sg_saml_sp_idp_cert_not_after(s->saml, i) - now) / 86400.0);
   int64_t sp = sg_saml_sp_sp_cert_not_after(s->saml);
   if (sp != 0)
-    g_string_append_printf(out,
-                           "# HELP ssogate_sp_cert_days_to_expiry Days until the SP certificate expires.\n"
-                           "# TYPE ssogate_sp_cert_days_to_expiry gauge\n"
-                           "ssogate_sp_cert_days_to_expiry %.2f\n",
-                           (double)(sp - now) / 86400.0);
+    g_string_append_printf(
+        out,
+        "# HELP ssogate_sp_cert_days_to_expiry Days until the SP certificate expires.\n"
+        "# TYPE ssogate_sp_cert_days_to_expiry gauge\n"
+        "ssogate_sp_cert_days_to_expiry %.2f\n",
+        (double)(sp - now) / 86400.0);
   sg_snapshot_unref(s);
 }
 
@@ -141,25 +144,26 @@ static const char *login_failure_name(int reason) {
 }
 
 static void render_logins(GString *out) {
-  g_string_append_printf(out,
-                         "# HELP ssogate_logins_started_total Logins sent to the identity provider.\n"
-                         "# TYPE ssogate_logins_started_total counter\n"
-                         "ssogate_logins_started_total %lu\n"
-                         "# HELP ssogate_logins_succeeded_total Logins that opened a session.\n"
-                         "# TYPE ssogate_logins_succeeded_total counter\n"
-                         "ssogate_logins_succeeded_total %lu\n"
-                         "# HELP ssogate_rate_limited_total Login requests refused by the rate limit.\n"
-                         "# TYPE ssogate_rate_limited_total counter\n"
-                         "ssogate_rate_limited_total %lu\n"
-                         "# HELP ssogate_jwt_signatures_total Identity assertions signed (cached per session).\n"
-                         "# TYPE ssogate_jwt_signatures_total counter\n"
-                         "ssogate_jwt_signatures_total %lu\n"
-                         "# HELP ssogate_logins_failed_total Logins refused, by reason.\n"
-                         "# TYPE ssogate_logins_failed_total counter\n",
-                         (unsigned long)atomic_load(&events[SG_EV_LOGIN_STARTED]),
-                         (unsigned long)atomic_load(&events[SG_EV_LOGIN_SUCCEEDED]),
-                         (unsigned long)atomic_load(&events[SG_EV_RATE_LIMITED]),
-                         (unsigned long)atomic_load(&events[SG_EV_JWT_SIGNED]));
+  g_string_append_printf(
+      out,
+      "# HELP ssogate_logins_started_total Logins sent to the identity provider.\n"
+      "# TYPE ssogate_logins_started_total counter\n"
+      "ssogate_logins_started_total %lu\n"
+      "# HELP ssogate_logins_succeeded_total Logins that opened a session.\n"
+      "# TYPE ssogate_logins_succeeded_total counter\n"
+      "ssogate_logins_succeeded_total %lu\n"
+      "# HELP ssogate_rate_limited_total Login requests refused by the rate limit.\n"
+      "# TYPE ssogate_rate_limited_total counter\n"
+      "ssogate_rate_limited_total %lu\n"
+      "# HELP ssogate_jwt_signatures_total Identity assertions signed (cached per session).\n"
+      "# TYPE ssogate_jwt_signatures_total counter\n"
+      "ssogate_jwt_signatures_total %lu\n"
+      "# HELP ssogate_logins_failed_total Logins refused, by reason.\n"
+      "# TYPE ssogate_logins_failed_total counter\n",
+      (unsigned long)atomic_load(&events[SG_EV_LOGIN_STARTED]),
+      (unsigned long)atomic_load(&events[SG_EV_LOGIN_SUCCEEDED]),
+      (unsigned long)atomic_load(&events[SG_EV_RATE_LIMITED]),
+      (unsigned long)atomic_load(&events[SG_EV_JWT_SIGNED]));
   for (int i = 1; i < SG_LOGIN_FAIL_COUNT; i++)
     g_string_append_printf(out, "ssogate_logins_failed_total{reason=\"%s\"} %lu\n",
                            login_failure_name(i), (unsigned long)atomic_load(&login_failures[i]));
@@ -180,7 +184,8 @@ static void render_histogram(GString *out, const char *name, const char *help, s
   unsigned n = single ? 1 : n_per_worker;
   for (size_t b = 0; b <= N_BUCKETS; b++) {
     for (unsigned w = 0; w < n; w++) {
-      const struct histogram *h = single ? single : (const void *)((const char *)&per_worker[w] + offset);
+      const struct histogram *h =
+          single ? single : (const void *)((const char *)&per_worker[w] + offset);
       cumulative += load(&h->buckets[b]);
     }
     if (b < N_BUCKETS)
@@ -190,7 +195,8 @@ static void render_histogram(GString *out, const char *name, const char *help, s
       g_string_append_printf(out, "%s_bucket{le=\"+Inf\"} %lu\n", name, (unsigned long)cumulative);
   }
   for (unsigned w = 0; w < n; w++) {
-    const struct histogram *h = single ? single : (const void *)((const char *)&per_worker[w] + offset);
+    const struct histogram *h =
+        single ? single : (const void *)((const char *)&per_worker[w] + offset);
     sum_us += load(&h->sum_us);
   }
   g_string_append_printf(out, "%s_sum %.6f\n%s_count %lu\n", name, (double)sum_us / 1e6, name,
@@ -199,8 +205,9 @@ static void render_histogram(GString *out, const char *name, const char *help, s
 
 char *sg_metrics_render_new(void) {
   GString *out = g_string_sized_new(4096);
-  g_string_append(out, "# HELP ssogate_requests_total Requests answered, by route and status class.\n"
-                       "# TYPE ssogate_requests_total counter\n");
+  g_string_append(out,
+                  "# HELP ssogate_requests_total Requests answered, by route and status class.\n"
+                  "# TYPE ssogate_requests_total counter\n");
   for (int route = 0; route < SG_ROUTE_COUNT; route++)
     for (int cls = 0; cls < 5; cls++) {
       uint64_t total = 0;
@@ -223,31 +230,35 @@ char *sg_metrics_render_new(void) {
     g_string_append_printf(out, "ssogate_upstream_errors_total{kind=\"%s\"} %lu\n",
                            upstream_kinds[k], (unsigned long)total);
   }
-  g_string_append_printf(out,
-                         "# HELP ssogate_reloads_total Configuration reloads by result.\n"
-                         "# TYPE ssogate_reloads_total counter\n"
-                         "ssogate_reloads_total{result=\"ok\"} %lu\n"
-                         "ssogate_reloads_total{result=\"failed\"} %lu\n"
-                         "# HELP ssogate_config_generation Generation of the configuration in use.\n"
-                         "# TYPE ssogate_config_generation gauge\n"
-                         "ssogate_config_generation %u\n"
-                         "# HELP ssogate_open_connections Client connections open now.\n"
-                         "# TYPE ssogate_open_connections gauge\n"
-                         "ssogate_open_connections %ld\n"
-                         "# HELP ssogate_spoofed_headers_total Client headers dropped for impersonating identity headers.\n"
-                         "# TYPE ssogate_spoofed_headers_total counter\n"
-                         "ssogate_spoofed_headers_total %lu\n",
-                         (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
-                         (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]),
-                         atomic_load(&generation), (long)atomic_load(&open_connections),
-                         (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]));
+  g_string_append_printf(
+      out,
+      "# HELP ssogate_reloads_total Configuration reloads by result.\n"
+      "# TYPE ssogate_reloads_total counter\n"
+      "ssogate_reloads_total{result=\"ok\"} %lu\n"
+      "ssogate_reloads_total{result=\"failed\"} %lu\n"
+      "# HELP ssogate_config_generation Generation of the configuration in use.\n"
+      "# TYPE ssogate_config_generation gauge\n"
+      "ssogate_config_generation %u\n"
+      "# HELP ssogate_open_connections Client connections open now.\n"
+      "# TYPE ssogate_open_connections gauge\n"
+      "ssogate_open_connections %ld\n"
+      "# HELP ssogate_spoofed_headers_total Client headers dropped for impersonating identity "
+      "headers.\n"
+      "# TYPE ssogate_spoofed_headers_total counter\n"
+      "ssogate_spoofed_headers_total %lu\n",
+      (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
+      (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]), atomic_load(&generation),
+      (long)atomic_load(&open_connections),
+      (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]));
   render_logins(out);
-  render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0, &store_latency);
-  g_string_append_printf(out,
-                         "# HELP ssogate_store_errors_total Store calls that failed (Redis down or slow).\n"
-                         "# TYPE ssogate_store_errors_total counter\n"
-                         "ssogate_store_errors_total %lu\n",
-                         (unsigned long)atomic_load(&store_errors));
+  render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0,
+                   &store_latency);
+  g_string_append_printf(
+      out,
+      "# HELP ssogate_store_errors_total Store calls that failed (Redis down or slow).\n"
+      "# TYPE ssogate_store_errors_total counter\n"
+      "ssogate_store_errors_total %lu\n",
+      (unsigned long)atomic_load(&store_errors));
   render_cert_expiry(out);
   return g_string_free(out, FALSE);
 }
@@ -294,12 +305,10 @@ int sg_metrics_listen(const char *host, uint16_t port) {
     sg_error("[metrics] listen: '%s' is not an IP address", host);
     return -1;
   }
-  listener = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, NULL,
-                              MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                              MHD_OPTION_CONNECTION_LIMIT, 16u,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                              MHD_OPTION_END);
+  listener = MHD_start_daemon(flags, port, NULL, NULL, on_scrape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                              sg_log_mhd_error, NULL, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, 16u,
+                              MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
   if (listener == NULL) {
     sg_error("[metrics] listen: cannot listen on %s:%u", host, port);
     return -1;

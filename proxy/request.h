@@ -47,14 +47,14 @@ struct sg_request {
   char user[256]; /* for the access log, when known */
   enum sg_route route;
 
-  bool started;   /* access handler saw the head */
-  bool first_call; /* inside the access handler's first call */
+  bool started;        /* access handler saw the head */
+  bool first_call;     /* inside the access handler's first call */
   bool body_announced; /* the client sends a body (Content-Length > 0 or chunked) */
-  bool suspended; /* we suspended the MHD connection */
+  bool suspended;      /* we suspended the MHD connection */
   bool upload_done;
-  bool head_ready;   /* response (upstream's or an error) ready to queue */
+  bool head_ready; /* response (upstream's or an error) ready to queue */
   bool queued;
-  bool in_transfer;  /* easy handle is in the multi */
+  bool in_transfer; /* easy handle is in the multi */
   bool upstream_done;
   bool upstream_ok;
   bool read_paused, write_paused;

@@ -50,8 +50,8 @@ static struct MHD_Response *buffer_response_new(struct sg_request *r, const char
 
 struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, const char *message) {
   char body[512];
-  snprintf(body, sizeof body, "%d %s\n%s\nRequest id: %s\n", status, status_text(status),
-           message, r->request_id);
+  snprintf(body, sizeof body, "%d %s\n%s\nRequest id: %s\n", status, status_text(status), message,
+           r->request_id);
   return buffer_response_new(r, "text/plain; charset=utf-8", body);
 }
 
@@ -107,7 +107,8 @@ enum MHD_Result sg_respond_page(struct sg_request *r, int status, const char *ti
   char body[4096];
   snprintf(body, sizeof body,
            "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title>"
-           "<style>body{font:16px system-ui,sans-serif;max-width:34em;margin:4em auto;padding:0 1em;color:#222}"
+           "<style>body{font:16px system-ui,sans-serif;max-width:34em;margin:4em auto;padding:0 "
+           "1em;color:#222}"
            "small{color:#777}</style></head><body><h1>%s</h1><p>%s</p>"
            "<p><small>Request id: %s</small></p></body></html>\n",
            title, title, message_html, r->request_id);

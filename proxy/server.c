@@ -130,15 +130,11 @@ static enum MHD_Result route_request(struct sg_request *r) {
     return sg_endpoints_logout(r);
   }
   switch (r->route) {
-  case SG_ROUTE_HEALTH:
-    return sg_health_respond(r);
-  case SG_ROUTE_SSOGATE:
-    return sg_endpoints_respond(r);
-  case SG_ROUTE_PUBLIC:
-    return sg_app_forward(r, NULL);
+  case SG_ROUTE_HEALTH: return sg_health_respond(r);
+  case SG_ROUTE_SSOGATE: return sg_endpoints_respond(r);
+  case SG_ROUTE_PUBLIC: return sg_app_forward(r, NULL);
   case SG_ROUTE_APP:
-  default:
-    return sg_app_handle(r);
+  default: return sg_app_handle(r);
   }
 }
 
@@ -149,9 +145,8 @@ static bool announces_body(struct MHD_Connection *conn) {
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls) {
   struct sg_request *r = *req_cls;
   (void)cls;
   (void)conn;
@@ -192,7 +187,9 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
     r->error_reason = r->error_reason ? r->error_reason : "client connection ended early";
   uint64_t now = sg_now_ns();
   sg_metrics_request(w->index, r->route, r->status, now - r->start_ns,
-                     r->upstream_start_ns ? (r->upstream_end_ns ? r->upstream_end_ns : now) - r->upstream_start_ns : 0);
+                     r->upstream_start_ns
+                         ? (r->upstream_end_ns ? r->upstream_end_ns : now) - r->upstream_start_ns
+                         : 0);
   sg_accesslog_write(w, r, now);
   sg_ring_release(&r->upload);
   sg_ring_release(&r->download);
@@ -216,15 +213,10 @@ struct MHD_Daemon *sg_server_start_daemon(struct sg_worker *w, int listen_fd, un
                                           uint64_t client_timeout_ms) {
   unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
   return MHD_start_daemon(
-      flags, 0, NULL, NULL, on_access, w,
-      MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
-      MHD_OPTION_LISTEN_SOCKET, listen_fd,
-      MHD_OPTION_URI_LOG_CALLBACK, on_request_born, w,
-      MHD_OPTION_NOTIFY_COMPLETED, on_request_done, w,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
-      MHD_OPTION_CONNECTION_LIMIT, limit,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((client_timeout_ms + 999) / 1000),
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_STRICT_FOR_CLIENT, 1,
-      MHD_OPTION_END);
+      flags, 0, NULL, NULL, on_access, w, MHD_OPTION_EXTERNAL_LOGGER, sg_log_mhd_error, NULL,
+      MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_born, w,
+      MHD_OPTION_NOTIFY_COMPLETED, on_request_done, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+      w, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)((client_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 }

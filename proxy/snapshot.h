@@ -22,10 +22,10 @@ struct sg_snapshot {
   struct sg_config *config;
   struct sg_upstreams *upstreams;
   struct sg_session_keys *session_keys;
-  struct sg_saml_sp *saml;   /* NULL while [saml] idp_metadata is not set */
-  struct sg_jwt_keys *jwt_keys; /* NULL when [headers] jwt is empty */
-  char *jwks_json;              /* published keys, built once */
-  struct sg_store *store;    /* process-wide, borrowed */
+  struct sg_saml_sp *saml;         /* NULL while [saml] idp_metadata is not set */
+  struct sg_jwt_keys *jwt_keys;    /* NULL when [headers] jwt is empty */
+  char *jwks_json;                 /* published keys, built once */
+  struct sg_store *store;          /* process-wide, borrowed */
   const char *identity_headers[4]; /* names ssogate sets upstream; NULL = off */
   const char *own_cookies[3];      /* session and state cookie names, NULL-terminated */
   char *state_cookie_name;

@@ -72,8 +72,8 @@ static void add_target(GArray *targets, const char *url, const char *host, const
   t.base_url = g_strdup(url);
   if (address != NULL) {
     bool v6 = strchr(address, ':') != NULL;
-    char *pin = g_strdup_printf("%s:%s:%s%s%s:%s", host, port, v6 ? "[" : "", address,
-                                v6 ? "]" : "", port);
+    char *pin =
+        g_strdup_printf("%s:%s:%s%s%s:%s", host, port, v6 ? "[" : "", address, v6 ? "]" : "", port);
     t.connect_to = curl_slist_append(NULL, pin); /* read-only once built: safe to share */
     g_free(pin);
     t.label = g_strdup_printf("%s:%s (%s)", host, port, address);

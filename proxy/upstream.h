@@ -13,9 +13,9 @@
 #include <curl/curl.h>
 
 struct sg_upstream_target {
-  char *base_url;   /* "http://redash:5000", prefix of every forwarded URL */
+  char *base_url;                /* "http://redash:5000", prefix of every forwarded URL */
   struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO pinning one address; NULL = curl resolves */
-  char *label;      /* "redash:5000 (10.0.1.7)" for logs and readyz */
+  char *label;                   /* "redash:5000 (10.0.1.7)" for logs and readyz */
   _Atomic int64_t down_until_ms;
 };
 

@@ -39,13 +39,13 @@ struct sg_worker {
   struct sg_request *transfers; /* requests with an upstream leg */
   unsigned live_requests;       /* born and not yet completed */
   unsigned connection_limit;
-  uint64_t rng_state;           /* request ids */
+  uint64_t rng_state; /* request ids */
 
   CURL *easy_pool[SG_EASY_POOL];
   unsigned easy_pooled;
 
   struct sg_jwt_cache *jwt_cache;
-  char *accesslog;              /* buffered lines, flushed every loop */
+  char *accesslog; /* buffered lines, flushed every loop */
   size_t accesslog_len;
 
   bool quiesced;

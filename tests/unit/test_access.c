@@ -14,8 +14,7 @@
 
 static char *none[] = {NULL};
 
-static struct sg_config config_with(char **domains, char **emails, char **groups)
-{
+static struct sg_config config_with(char **domains, char **emails, char **groups) {
   struct sg_config c;
   memset(&c, 0, sizeof c);
   c.access.allowed_domains = domains ? domains : none;
@@ -25,8 +24,7 @@ static struct sg_config config_with(char **domains, char **emails, char **groups
   return c;
 }
 
-static struct sg_identity person(const char *email, const char **groups, unsigned n_groups)
-{
+static struct sg_identity person(const char *email, const char **groups, unsigned n_groups) {
   struct sg_identity id;
   memset(&id, 0, sizeof id);
   id.subject = email;
@@ -38,8 +36,7 @@ static struct sg_identity person(const char *email, const char **groups, unsigne
   return id;
 }
 
-static void test_domains(void **state)
-{
+static void test_domains(void **state) {
   (void)state;
   char *domains[] = {"example.com", "@Corp.Example", NULL};
   struct sg_config c = config_with(domains, NULL, NULL);
@@ -63,8 +60,7 @@ static void test_domains(void **state)
   assert_false(sg_access_allows(&c, &no_at));
 }
 
-static void test_star(void **state)
-{
+static void test_star(void **state) {
   (void)state;
   char *domains[] = {"*", NULL};
   struct sg_config c = config_with(domains, NULL, NULL);
@@ -78,8 +74,7 @@ static void test_star(void **state)
   assert_false(sg_access_allows(NULL, &a));
 }
 
-static void test_emails(void **state)
-{
+static void test_emails(void **state) {
   (void)state;
   char *emails[] = {"Alice@Example.com", NULL};
   struct sg_config c = config_with(NULL, emails, NULL);
@@ -91,8 +86,7 @@ static void test_emails(void **state)
   assert_false(sg_access_allows(&c, &prefix));
 }
 
-static void test_groups(void **state)
-{
+static void test_groups(void **state) {
   (void)state;
   char *groups[] = {"redash-users", NULL};
   struct sg_config c = config_with(NULL, NULL, groups);
@@ -109,8 +103,7 @@ static void test_groups(void **state)
   assert_false(sg_access_allows(&c, &none_at_all));
 }
 
-static void test_any_rule_is_enough(void **state)
-{
+static void test_any_rule_is_enough(void **state) {
   (void)state;
   char *domains[] = {"example.com", NULL};
   char *emails[] = {"contractor@partner.test", NULL};
@@ -127,8 +120,7 @@ static void test_any_rule_is_enough(void **state)
   assert_false(sg_access_allows(&c, &x));
 }
 
-static void test_no_rules_allow_nobody(void **state)
-{
+static void test_no_rules_allow_nobody(void **state) {
   (void)state;
   /* config.c refuses a config without rules; if one slipped through, it
    * must deny, not allow. */
@@ -142,8 +134,7 @@ static void test_no_rules_allow_nobody(void **state)
   assert_false(sg_access_allows(&c, &e));
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_domains),
       cmocka_unit_test(test_star),

@@ -45,7 +45,11 @@ static guchar *b64url_decode_new(const char *in, size_t len, gsize *out_len) {
 
 static void rfc7638_thumbprint(void **state) {
   (void)state;
-  const char *n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+  const char *n =
+      "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
+      "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+      "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+      "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
   char kid[44];
   assert_int_equal(sg_jwk_thumbprint(n, "AQAB", kid), 0);
   assert_string_equal(kid, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
@@ -58,10 +62,13 @@ static void signs_a_token_that_verifies(void **state) {
   char *error = NULL;
   struct sg_jwt_keys *keys = sg_jwt_keys_load_new(paths, &error);
   assert_non_null(keys);
-  struct sg_identity id = {.subject = "e\"vil@example.com", .email = "e\"vil@example.com",
-                           .name = "Bobby \\\n</script>\x01", .n_groups = 1};
+  struct sg_identity id = {.subject = "e\"vil@example.com",
+                           .email = "e\"vil@example.com",
+                           .name = "Bobby \\\n</script>\x01",
+                           .n_groups = 1};
   id.groups[0] = "a\"b";
-  struct sg_jwt_claims claims = {"https://redash.example.com", "redash", &id, 1800000000, 1800000300};
+  struct sg_jwt_claims claims = {"https://redash.example.com", "redash", &id, 1800000000,
+                                 1800000300};
   const char *reason;
   char *token = sg_jwt_sign_new(keys, &claims, &reason);
   assert_non_null(token);
@@ -87,11 +94,13 @@ static void signs_a_token_that_verifies(void **state) {
   fclose(f);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey), 1);
-  assert_int_equal(EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)token, (size_t)(dot2 - token)), 1);
+  assert_int_equal(
+      EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)token, (size_t)(dot2 - token)), 1);
   token[5] ^= 1; /* and a changed token does not verify */
   EVP_MD_CTX_reset(ctx);
   EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey);
-  assert_int_not_equal(EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)token, (size_t)(dot2 - token)), 1);
+  assert_int_not_equal(
+      EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)token, (size_t)(dot2 - token)), 1);
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(pkey);
 

@@ -19,7 +19,7 @@
 #define SECRET "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 #define SERVER "[server]\npublic_url = https://redash.example.com/\n"
 #define REST                                                                                       \
-  "[upstream]\nurl = http://redash:5000\n[session]\nsecret = " SECRET                               \
+  "[upstream]\nurl = http://redash:5000\n[session]\nsecret = " SECRET                              \
   "\n[access]\nallowed_domains = Example.COM\n"
 #define MINIMAL SERVER REST
 
@@ -121,15 +121,17 @@ static void mistakes_are_refused_with_their_place(void **state) {
   expect_error("[server]\nlisen = 0.0.0.0:80\n", NULL, ":2: unknown key 'lisen' in [server]");
   expect_error("[servr]\nlisten = 0.0.0.0:80\n", NULL, "unknown section [servr]");
   expect_error(MINIMAL "[log]\nlevel = loud\n", NULL, "[log] level");
-  expect_error("[server]\npublic_url = https://x.example/app\n[upstream]\nurl = http://r\n[session]\nsecret = " SECRET
-               "\n[access]\nallowed_domains = x\n",
+  expect_error("[server]\npublic_url = https://x.example/app\n[upstream]\nurl = "
+               "http://r\n[session]\nsecret = " SECRET "\n[access]\nallowed_domains = x\n",
                NULL, "public_url");
-  expect_error("[server]\npublic_url = https://x\n[upstream]\nurl = http://r\n[session]\nsecret = c2hvcnQ=\n"
-               "[access]\nallowed_domains = x\n",
-               NULL, "at least 32 bytes");
-  expect_error("[server]\npublic_url = https://x\n[upstream]\nurl = http://r\n[session]\nsecret = " SECRET
-               "\n",
-               NULL, "no access rule");
+  expect_error(
+      "[server]\npublic_url = https://x\n[upstream]\nurl = http://r\n[session]\nsecret = c2hvcnQ=\n"
+      "[access]\nallowed_domains = x\n",
+      NULL, "at least 32 bytes");
+  expect_error(
+      "[server]\npublic_url = https://x\n[upstream]\nurl = http://r\n[session]\nsecret = " SECRET
+      "\n",
+      NULL, "no access rule");
   expect_error(SERVER "client_timeout = 30\n" REST, NULL, "not a duration");
   expect_error(MINIMAL "[headers]\njwt_key =\n", NULL, "jwt_key");
   expect_error(MINIMAL "garbage line\n", NULL, "expected 'key = value'");
@@ -137,10 +139,11 @@ static void mistakes_are_refused_with_their_place(void **state) {
 
 static void the_environment_wins_and_typos_are_refused(void **state) {
   (void)state;
-  char *env[] = {"PATH=/bin", "SSOGATE_SERVER_LISTEN=127.0.0.1:9999", "SSOGATE_HEADERS_JWT=",
-                 "SSOGATE_RATELIMIT_LOGIN=5/s", NULL};
+  char *env[] = {"PATH=/bin", "SSOGATE_SERVER_LISTEN=127.0.0.1:9999",
+                 "SSOGATE_HEADERS_JWT=", "SSOGATE_RATELIMIT_LOGIN=5/s", NULL};
   char *error = NULL;
-  struct sg_config *c = load(SERVER "listen = 0.0.0.0:8080 ; inline comment\n# a comment\n" REST, env, &error);
+  struct sg_config *c =
+      load(SERVER "listen = 0.0.0.0:8080 ; inline comment\n# a comment\n" REST, env, &error);
   assert_non_null(c);
   assert_int_equal(c->server.listen_port, 9999);
   assert_null(c->headers.jwt);
@@ -157,10 +160,11 @@ static void secret_files_must_be_private(void **state) {
   (void)state;
   char *secret = write_ini(SECRET "\n", 0644);
   char text[512];
-  snprintf(text, sizeof text,
-           "[server]\npublic_url = http://x\n[upstream]\nurl = http://r\n[session]\nsecret_file = %s\n"
-           "[access]\nallowed_emails = a@b.c\n",
-           secret);
+  snprintf(
+      text, sizeof text,
+      "[server]\npublic_url = http://x\n[upstream]\nurl = http://r\n[session]\nsecret_file = %s\n"
+      "[access]\nallowed_emails = a@b.c\n",
+      secret);
   expect_error(text, NULL, "chmod 600");
   chmod(secret, 0600);
   char *error = NULL;

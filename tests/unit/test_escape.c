@@ -33,12 +33,13 @@ static void quotes_backslashes_and_controls(void **state) {
 
 static void utf8_passes_and_invalid_bytes_do_not(void **state) {
   (void)state;
-  check("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  check("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
   check("\xff", 1, "\\ufffd");
-  check("\xc0\xaf", 2, "\\ufffd\\ufffd");         /* overlong '/' */
-  check("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd"); /* a surrogate */
+  check("\xc0\xaf", 2, "\\ufffd\\ufffd");                       /* overlong '/' */
+  check("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");            /* a surrogate */
   check("\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd"); /* past U+10FFFF */
-  check("\xe2\x82", 2, "\\ufffd\\ufffd");         /* cut short */
+  check("\xe2\x82", 2, "\\ufffd\\ufffd");                       /* cut short */
 }
 
 static void truncation_never_splits_an_escape_or_a_character(void **state) {

@@ -25,9 +25,10 @@ static enum sg_header_verdict verdict(const char *name) {
 
 static void identity_headers_in_every_spelling_are_spoofs(void **state) {
   (void)state;
-  const char *spellings[] = {"X-Forwarded-Email", "x-forwarded-email", "X-FORWARDED-EMAIL",
-                             "X_Forwarded_Email", "x-forwarded_email", "X-Forwarded-Remote-User",
-                             "x_forwarded_remote_user", "X-Forwarded-Groups", "x-ssogate-assertion"};
+  const char *spellings[] = {
+      "X-Forwarded-Email",       "x-forwarded-email",  "X-FORWARDED-EMAIL",
+      "X_Forwarded_Email",       "x-forwarded_email",  "X-Forwarded-Remote-User",
+      "x_forwarded_remote_user", "X-Forwarded-Groups", "x-ssogate-assertion"};
   for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
     assert_int_equal(verdict(spellings[i]), SG_HEADER_DROP_SPOOF);
 }
@@ -49,10 +50,22 @@ static void underscores_and_bad_names_are_dropped(void **state) {
 
 static void hop_by_hop_and_rebuilt_headers_are_dropped(void **state) {
   (void)state;
-  const char *names[] = {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
-                         "Upgrade", "Proxy-Authorization", "Proxy-Connection", "Content-Length",
-                         "Expect", "X-Forwarded-For", "x-forwarded-proto", "X-Forwarded-Host",
-                         "X-Real-IP", "Forwarded", "x-secret-hop"};
+  const char *names[] = {"Connection",
+                         "keep-alive",
+                         "TE",
+                         "Trailer",
+                         "Transfer-Encoding",
+                         "Upgrade",
+                         "Proxy-Authorization",
+                         "Proxy-Connection",
+                         "Content-Length",
+                         "Expect",
+                         "X-Forwarded-For",
+                         "x-forwarded-proto",
+                         "X-Forwarded-Host",
+                         "X-Real-IP",
+                         "Forwarded",
+                         "x-secret-hop"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     assert_int_equal(verdict(names[i]), SG_HEADER_DROP);
 }
@@ -164,9 +177,17 @@ static void public_paths_match_on_segment_boundaries(void **state) {
 static void public_path_bypass_attempts_are_not_public(void **state) {
   (void)state;
   char *prefixes[] = {"/public", NULL};
-  const char *attacks[] = {"/public/../secret", "/public/./x", "/public/..", "/public%2f..%2fsecret",
-                           "/public/%2e%2e/secret", "/public/%2E%2E/secret", "/public\\..\\secret",
-                           "/public/%5c..", "/public/%00", "/public/%2", "/public/%"};
+  const char *attacks[] = {"/public/../secret",
+                           "/public/./x",
+                           "/public/..",
+                           "/public%2f..%2fsecret",
+                           "/public/%2e%2e/secret",
+                           "/public/%2E%2E/secret",
+                           "/public\\..\\secret",
+                           "/public/%5c..",
+                           "/public/%00",
+                           "/public/%2",
+                           "/public/%"};
   for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++)
     assert_false(sg_path_is_public(attacks[i], prefixes));
 }

@@ -12,8 +12,7 @@
 
 #include "auth/return_to.h"
 
-static void expect(const char *raw, const char *want)
-{
+static void expect(const char *raw, const char *want) {
   char out[256];
   size_t n = sg_return_to_sanitize(raw, out, sizeof out);
   if (strcmp(out, want) != 0)
@@ -21,19 +20,17 @@ static void expect(const char *raw, const char *want)
   assert_int_equal(n, strlen(want));
 }
 
-static void test_local_paths_are_kept(void **state)
-{
+static void test_local_paths_are_kept(void **state) {
   (void)state;
   expect("/", "/");
   expect("/ok/path?x=1", "/ok/path?x=1");
   expect("/queries/42#table", "/queries/42#table");
-  expect("/a%20b", "/a%20b");            /* encoded space decodes to a local path */
+  expect("/a%20b", "/a%20b");                       /* encoded space decodes to a local path */
   expect("/dashboard?q=%2Fx", "/dashboard?q=%2Fx"); /* a slash later on is harmless */
   expect("/caf%C3%A9?q=hello%20world", "/caf%C3%A9?q=hello%20world");
 }
 
-static void test_absolute_and_protocol_relative_urls(void **state)
-{
+static void test_absolute_and_protocol_relative_urls(void **state) {
   (void)state;
   expect("https://evil.com", "/");
   expect("http://evil.com/", "/");
@@ -46,27 +43,25 @@ static void test_absolute_and_protocol_relative_urls(void **state)
   expect("evil.com", "/");
 }
 
-static void test_encoded_tricks(void **state)
-{
+static void test_encoded_tricks(void **state) {
   (void)state;
   expect("/%2fevil.com", "/");
   expect("/%2Fevil.com", "/");
   expect("/%5cevil.com", "/");
   expect("/%5Cevil.com", "/");
   expect("%2f%2fevil.com", "/");
-  expect("/%252fevil.com", "/");     /* double encoding */
-  expect("/%25252fevil.com", "/");   /* triple */
-  expect("/%09/evil.com", "/");      /* encoded tab */
+  expect("/%252fevil.com", "/");        /* double encoding */
+  expect("/%25252fevil.com", "/");      /* triple */
+  expect("/%09/evil.com", "/");         /* encoded tab */
   expect("/%0d%0aSet-Cookie:x=1", "/"); /* header injection */
   expect("/%00", "/");
-  expect("/%zz", "/");                /* malformed escape */
+  expect("/%zz", "/"); /* malformed escape */
   expect("/%2", "/");
   expect("/%", "/");
-  expect("/ok/%5Cpath", "/");         /* backslash anywhere */
+  expect("/ok/%5Cpath", "/"); /* backslash anywhere */
 }
 
-static void test_control_characters(void **state)
-{
+static void test_control_characters(void **state) {
   (void)state;
   expect("/\t/evil.com", "/");
   expect("/\n/evil.com", "/");
@@ -77,8 +72,7 @@ static void test_control_characters(void **state)
   expect("/\"><script>", "/");
 }
 
-static void test_empty_null_and_long(void **state)
-{
+static void test_empty_null_and_long(void **state) {
   (void)state;
   expect("", "/");
   expect(NULL, "/");
@@ -100,8 +94,7 @@ static void test_empty_null_and_long(void **state)
   assert_int_equal(sg_return_to_sanitize("/x", NULL, 0), 0);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_local_paths_are_kept),
       cmocka_unit_test(test_absolute_and_protocol_relative_urls),

@@ -49,13 +49,11 @@ static size_t n_cases;
 
 /* ---- fixtures -------------------------------------------------------------- */
 
-static char *path_in_fixtures(const char *name)
-{
+static char *path_in_fixtures(const char *name) {
   return g_build_filename(fixture_dir, name, NULL);
 }
 
-static char *read_fixture(const char *name)
-{
+static char *read_fixture(const char *name) {
   g_autofree char *path = path_in_fixtures(name);
   char *data = NULL;
   if (!g_file_get_contents(path, &data, NULL, NULL))
@@ -63,14 +61,12 @@ static char *read_fixture(const char *name)
   return data;
 }
 
-static char *read_case(const char *name)
-{
+static char *read_case(const char *name) {
   g_autofree char *file = g_strconcat(name, ".b64", NULL);
   return read_fixture(file);
 }
 
-static int make_fixtures(void)
-{
+static int make_fixtures(void) {
   char tmpl[] = "/tmp/ssogate-saml-XXXXXX";
   if (mkdtemp(tmpl) == NULL)
     return -1;
@@ -100,8 +96,7 @@ static int make_fixtures(void)
   return n_cases > 0 ? 0 : -1;
 }
 
-static void remove_fixtures(void)
-{
+static void remove_fixtures(void) {
   if (fixture_dir[0] == '\0')
     return;
   g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fixture_dir);
@@ -116,8 +111,7 @@ struct test_config {
   char *paths[4];
 };
 
-static void config_init(struct test_config *t, const char *metadata, bool allow_idp_initiated)
-{
+static void config_init(struct test_config *t, const char *metadata, bool allow_idp_initiated) {
   memset(t, 0, sizeof *t);
   t->paths[0] = metadata ? path_in_fixtures(metadata) : NULL;
   t->config.server.public_url = (char *)SP_PUBLIC_URL;
@@ -130,22 +124,19 @@ static void config_init(struct test_config *t, const char *metadata, bool allow_
   t->config.session.lifetime_ms = 12 * 3600 * 1000;
 }
 
-static void config_with_sp_key(struct test_config *t)
-{
+static void config_with_sp_key(struct test_config *t) {
   t->paths[1] = path_in_fixtures("sp.key");
   t->paths[2] = path_in_fixtures("sp.crt");
   t->config.saml.sp_key = t->paths[1];
   t->config.saml.sp_cert = t->paths[2];
 }
 
-static void config_clear(struct test_config *t)
-{
+static void config_clear(struct test_config *t) {
   for (size_t i = 0; i < G_N_ELEMENTS(t->paths); i++)
     g_free(t->paths[i]);
 }
 
-static struct sg_saml_sp *sp_new_or_fail(const char *metadata, bool allow)
-{
+static struct sg_saml_sp *sp_new_or_fail(const char *metadata, bool allow) {
   struct test_config t;
   config_init(&t, metadata, allow);
   char *error = NULL;
@@ -159,8 +150,7 @@ static struct sg_saml_sp *sp_new_or_fail(const char *metadata, bool allow)
 
 /* ---- one test per fixture case ------------------------------------------------ */
 
-static void test_case(void **state)
-{
+static void test_case(void **state) {
   const struct fixture_case *c = *state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", c->allow_idp_initiated);
   g_autofree char *b64 = read_case(c->name);
@@ -187,8 +177,7 @@ static void test_case(void **state)
 
 /* ---- identity details ------------------------------------------------------- */
 
-static void test_happy_identity(void **state)
-{
+static void test_happy_identity(void **state) {
   (void)state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
   g_autofree char *b64 = read_case("happy_assertion_signed");
@@ -221,8 +210,7 @@ static void test_happy_identity(void **state)
   sg_saml_sp_free(sp);
 }
 
-static void test_email_attribute(void **state)
-{
+static void test_email_attribute(void **state) {
   (void)state;
   struct test_config t;
   config_init(&t, "idp-metadata.xml", false);
@@ -248,8 +236,7 @@ static void test_email_attribute(void **state)
   config_clear(&t);
 }
 
-static void test_garbage_inputs(void **state)
-{
+static void test_garbage_inputs(void **state) {
   (void)state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", true);
   struct sg_saml_result r;
@@ -275,8 +262,7 @@ static void test_garbage_inputs(void **state)
 /* ---- AuthnRequest -------------------------------------------------------------- */
 
 /* The value of a query parameter of url, percent-decoded (g_free). */
-static char *query_param(const char *url, const char *name)
-{
+static char *query_param(const char *url, const char *name) {
   const char *q = strchr(url, '?');
   if (q == NULL)
     return NULL;
@@ -290,8 +276,7 @@ static char *query_param(const char *url, const char *name)
 
 /* SAMLRequest of the Redirect binding is base64 of raw DEFLATE; python
  * (already needed for the fixtures) inflates it, so the test needs no zlib. */
-static char *inflate_request(const char *b64)
-{
+static char *inflate_request(const char *b64) {
   for (const char *p = b64; *p != '\0'; p++)
     if (!g_ascii_isalnum(*p) && *p != '+' && *p != '/' && *p != '=')
       return NULL; /* only base64 goes on the command line */
@@ -314,8 +299,7 @@ static char *inflate_request(const char *b64)
   return g_string_free(out, FALSE);
 }
 
-static void test_login_start(void **state)
-{
+static void test_login_start(void **state) {
   (void)state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
   assert_string_equal(sg_saml_sp_idp_sso_url(sp), IDP_SSO_URL);
@@ -375,16 +359,14 @@ static void test_login_start(void **state)
 
 /* ---- metadata and loading ------------------------------------------------------ */
 
-static xmlNodePtr child(xmlNodePtr parent, const char *name)
-{
+static xmlNodePtr child(xmlNodePtr parent, const char *name) {
   for (xmlNodePtr n = parent ? parent->children : NULL; n != NULL; n = n->next)
     if (n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0)
       return n;
   return NULL;
 }
 
-static void check_sp_metadata(const char *xml, bool with_cert)
-{
+static void check_sp_metadata(const char *xml, bool with_cert) {
   xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "sp.xml", NULL, XML_PARSE_NONET);
   assert_non_null(doc);
   xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -414,8 +396,7 @@ static void check_sp_metadata(const char *xml, bool with_cert)
   xmlFreeDoc(doc);
 }
 
-static void test_sp_metadata(void **state)
-{
+static void test_sp_metadata(void **state) {
   (void)state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
   char *xml = sg_saml_sp_metadata_new(sp);
@@ -425,8 +406,7 @@ static void test_sp_metadata(void **state)
   sg_saml_sp_free(sp);
 }
 
-static void test_sp_key_signs_requests(void **state)
-{
+static void test_sp_key_signs_requests(void **state) {
   (void)state;
   struct test_config t;
   config_init(&t, "idp-metadata.xml", false);
@@ -467,8 +447,7 @@ static void test_sp_key_signs_requests(void **state)
   config_clear(&t);
 }
 
-static void expect_load_error(const char *metadata, const char *message)
-{
+static void expect_load_error(const char *metadata, const char *message) {
   struct test_config t;
   config_init(&t, metadata, false);
   char *error = NULL;
@@ -481,8 +460,7 @@ static void expect_load_error(const char *metadata, const char *message)
   config_clear(&t);
 }
 
-static void test_idp_metadata_errors(void **state)
-{
+static void test_idp_metadata_errors(void **state) {
   (void)state;
   expect_load_error(NULL, "[saml] idp_metadata is not set");
   expect_load_error("idp-metadata-nocert.xml", "no signing certificate");
@@ -494,8 +472,7 @@ static void test_idp_metadata_errors(void **state)
   expect_load_error("sp.crt", "not well-formed");
 }
 
-static void test_idp_rotation(void **state)
-{
+static void test_idp_rotation(void **state) {
   (void)state;
   /* An expired certificate next to a valid one loads (--check warns), and
    * responses signed with the valid one pass. */
@@ -512,8 +489,7 @@ static void test_idp_rotation(void **state)
   sg_saml_sp_free(sp);
 }
 
-static void test_failure_names(void **state)
-{
+static void test_failure_names(void **state) {
   (void)state;
   assert_string_equal(sg_saml_failure_name(SG_SAML_OK), "ok");
   assert_string_equal(sg_saml_failure_name(SG_SAML_IN_RESPONSE_TO), "in_response_to");
@@ -531,8 +507,7 @@ struct thread_arg {
   char reason[512];
 };
 
-static void *validate_in_thread(void *p)
-{
+static void *validate_in_thread(void *p) {
   struct thread_arg *a = p;
   for (int i = 0; i < 4; i++) {
     struct sg_saml_result r;
@@ -553,8 +528,7 @@ static void *validate_in_thread(void *p)
   return NULL;
 }
 
-static void test_concurrent_validation(void **state)
-{
+static void test_concurrent_validation(void **state) {
   (void)state;
   struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
   const char *names[] = {"happy_assertion_signed", "happy_response_signed", "happy_both_signed"};
@@ -582,8 +556,7 @@ static void test_concurrent_validation(void **state)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-int main(void)
-{
+int main(void) {
   if (sg_saml_global_init() != 0) {
     fprintf(stderr, "sg_saml_global_init failed\n");
     return 1;
@@ -593,16 +566,11 @@ int main(void)
     return 1;
   }
   const struct CMUnitTest fixed[] = {
-      cmocka_unit_test(test_happy_identity),
-      cmocka_unit_test(test_email_attribute),
-      cmocka_unit_test(test_garbage_inputs),
-      cmocka_unit_test(test_login_start),
-      cmocka_unit_test(test_sp_metadata),
-      cmocka_unit_test(test_sp_key_signs_requests),
-      cmocka_unit_test(test_idp_metadata_errors),
-      cmocka_unit_test(test_idp_rotation),
-      cmocka_unit_test(test_failure_names),
-      cmocka_unit_test(test_concurrent_validation),
+      cmocka_unit_test(test_happy_identity),      cmocka_unit_test(test_email_attribute),
+      cmocka_unit_test(test_garbage_inputs),      cmocka_unit_test(test_login_start),
+      cmocka_unit_test(test_sp_metadata),         cmocka_unit_test(test_sp_key_signs_requests),
+      cmocka_unit_test(test_idp_metadata_errors), cmocka_unit_test(test_idp_rotation),
+      cmocka_unit_test(test_failure_names),       cmocka_unit_test(test_concurrent_validation),
   };
   size_t n = G_N_ELEMENTS(fixed) + n_cases;
   struct CMUnitTest *tests = calloc(n, sizeof *tests);

@@ -25,8 +25,11 @@ static struct sg_secret secret_of(unsigned char fill) {
 }
 
 static struct sg_identity alice(void) {
-  struct sg_identity id = {.subject = "alice@example.com", .email = "alice@example.com",
-                           .name = "Alïce \"A\"", .n_groups = 2, .issued_at = NOW - 10,
+  struct sg_identity id = {.subject = "alice@example.com",
+                           .email = "alice@example.com",
+                           .name = "Alïce \"A\"",
+                           .n_groups = 2,
+                           .issued_at = NOW - 10,
                            .expires_at = NOW + 3600};
   id.groups[0] = "eng";
   id.groups[1] = "admins";
@@ -186,7 +189,8 @@ static void many_groups_stay_under_the_cookie_cap(void **state) {
   static char names[SG_MAX_GROUPS][72];
   id.n_groups = SG_MAX_GROUPS;
   for (int i = 0; i < SG_MAX_GROUPS; i++) {
-    snprintf(names[i], sizeof names[i], "group-with-a-rather-long-name-as-directories-make-them-%03d", i);
+    snprintf(names[i], sizeof names[i],
+             "group-with-a-rather-long-name-as-directories-make-them-%03d", i);
     id.groups[i] = names[i];
   }
   unsigned dropped;
@@ -211,7 +215,8 @@ static void garbage_is_no_session(void **state) {
   char huge[8000];
   memset(huge, 'A', sizeof huge - 1);
   huge[sizeof huge - 1] = '\0';
-  const char *inputs[] = {"", "a", "====", "!!!!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", huge};
+  const char *inputs[] = {"",  "a", "====", "!!!!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                          huge};
   for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
     assert_int_equal(sg_session_open(keys, inputs[i], NOW, &back, &reason), -1);
   char a[SG_SESSION_ID_LEN + 1], b[SG_SESSION_ID_LEN + 1];
