@@ -114,7 +114,8 @@ static bool append_header(struct header_walk *h, const char *name, const char *v
 
 static void append_cookie_header(struct header_walk *h, const char *value, size_t len) {
   char stack[4096];
-  char *buf = len < sizeof stack ? stack : malloc(len + 1);
+  size_t cap = SG_COOKIE_STRIP_CAP(len);
+  char *buf = cap <= sizeof stack ? stack : malloc(cap);
   if (buf == NULL)
     return;
   if (sg_cookie_strip(value, buf, h->r->snap->own_cookies) > 0)

@@ -55,8 +55,10 @@ bool sg_header_value_safe(const char *value);
 /*
  * Copies a Cookie header value to out without the cookies whose names are
  * in drop (NULL-terminated).  Returns the length written (0: nothing left).
- * out must have room for strlen(in) + 1 bytes.
+ * Pairs are re-joined with "; ", so out must have room for
+ * SG_COOKIE_STRIP_CAP(strlen(in)) bytes ("a;b" becomes "a; b").
  */
+#define SG_COOKIE_STRIP_CAP(len) (2 * (len) + 1)
 size_t sg_cookie_strip(const char *in, char *out, const char *const *drop);
 
 /* True when a Set-Cookie value sets one of the cookies in names. */

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -101,6 +102,25 @@ static void own_cookies_are_stripped(void **state) {
   assert_string_equal(out, "ssogatex=1; xssogate=2");
   sg_cookie_strip(" ssogate = spaced ; keep=yes", out, drop);
   assert_string_equal(out, "keep=yes");
+}
+
+/* Found by fuzz_xff_headers: "x;x" grows to "x; x"; the output must fit the
+ * documented capacity exactly (ASan catches a byte more). */
+static void stripping_never_writes_past_its_capacity(void **state) {
+  (void)state;
+  const char *drop[] = {"ssogate", NULL};
+  const char *inputs[] = {"\353;\353\n", "a;b;c;d;e;f", ";;;;", "a=1;ssogate=2;b=3;c"};
+  for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
+    char *out = malloc(SG_COOKIE_STRIP_CAP(strlen(inputs[i])));
+    sg_cookie_strip(inputs[i], out, drop);
+    free(out);
+  }
+  char out[64];
+  sg_cookie_strip("a;b;c;d", out, drop);
+  assert_string_equal(out, "a; b; c; d");
+  /* It grows: the old contract (strlen + 1) was too small for this. */
+  assert_true(strlen(out) + 1 > strlen("a;b;c;d") + 1);
+  assert_true(strlen(out) + 1 <= SG_COOKIE_STRIP_CAP(strlen("a;b;c;d")));
 }
 
 static void upstream_set_cookie_for_own_names_detected(void **state) {
@@ -212,6 +232,7 @@ int main(void) {
       cmocka_unit_test(response_headers),
       cmocka_unit_test(header_values_with_line_breaks_are_unsafe),
       cmocka_unit_test(own_cookies_are_stripped),
+      cmocka_unit_test(stripping_never_writes_past_its_capacity),
       cmocka_unit_test(upstream_set_cookie_for_own_names_detected),
       cmocka_unit_test(request_ids),
       cmocka_unit_test(xff_trusts_only_configured_hops),
