@@ -28,7 +28,7 @@
 #include "proxy/worker.h"
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: ssogate -c FILE            run\n"
+  fprintf(out, "usage: ssogate [-c FILE]          run (without -c: SSOGATE_* variables only)\n"
                "       ssogate --check -c FILE    validate config, keys, IdP metadata, upstream; "
                "exit 1 on a problem\n"
                "       ssogate --metadata -c FILE print the SP metadata XML\n"
