@@ -276,8 +276,8 @@ int main(int argc, char **argv) {
     sg_error("cannot start");
     return 1;
   }
-  sg_info("ssogate %s started: %u workers, upstream %s", SSOGATE_VERSION, n,
-          s->upstreams->targets[0].label);
+  sg_info("ssogate %s started: %u workers, upstream %s, store %s", SSOGATE_VERSION, n,
+          s->upstreams->targets[0].label, sg_store_kind(store));
   sg_snapshot_unref(s);
 
   serve_signals(path, &set);

@@ -31,7 +31,6 @@
 static struct sg_worker *workers;
 static unsigned n_workers;
 static atomic_bool draining;
-static atomic_bool stopping;
 static _Atomic int64_t drain_deadline_ms;
 
 uint64_t sg_now_ns(void) {
@@ -313,8 +312,6 @@ static void *worker_main(void *arg) {
       if (drain_finished(w, now))
         break;
     }
-    if (atomic_load(&stopping))
-      break;
   }
   /* Finish what the drain cut off, then stop the daemon with nothing
    * suspended (an API rule of libmicrohttpd). */
