@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""wrkstat.py - helper of bench/run: parse wrk output, print the report.
+
+    wrkstat.py parse WRK_OUTPUT ROUND CONNS TARGET RSS_MAX_KIB RSS_AFTER_KIB
+        prints one tab-separated result row (appended to results.tsv)
+    wrkstat.py report RESULTS_TSV [LARGE_RESULTS_TSV]
+        prints the tables and the summary line
+
+Row: round conns target rps p50_ms p99_ms rss_max_kib rss_after_kib
+     non2xx socket_errors bytes_per_sec
+"""
+import re
+import statistics as st
+import sys
+from collections import defaultdict
+
+TARGET_RATIO = 0.80   # ssogate req/s / nginx req/s at 128 connections
+TARGET_P99 = 2.0      # ssogate p99 / nginx p99 at 128 connections
+TARGET_RSS = 32.0     # MiB, ssogate VmRSS under load
+
+UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+NAN = float("nan")
+
+
+def ms(v):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
+    return float(m.group(1)) * UNITS_TIME[m.group(2)] if m else NAN
+
+
+def size(v):
+    m = re.fullmatch(r"([\d.]+)(B|KB|MB|GB|TB)", v)
+    return float(m.group(1)) * UNITS_SIZE[m.group(2)] if m else NAN
+
+
+def parse(path, rnd, c, target, rss_max, rss_after):
+    text = open(path, errors="replace").read()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"^\s*50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", text, re.M)
+    tps = re.search(r"Transfer/sec:\s+(\S+)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    print("\t".join(str(x) for x in (
+        rnd, c, target,
+        rps.group(1) if rps else "nan",
+        ms(p50.group(1)) if p50 else "nan",
+        ms(p99.group(1)) if p99 else "nan",
+        rss_max, rss_after,
+        non2xx.group(1) if non2xx else 0,
+        sum(int(x) for x in err.groups()) if err else 0,
+        size(tps.group(1)) if tps else "nan")))
+
+
+def load(path):
+    rows = []
+    for line in open(path):
+        if not line.strip():
+            continue
+        f = line.rstrip("\n").split("\t")
+        rows.append(dict(round=int(f[0]), c=int(f[1]), t=f[2], rps=float(f[3]),
+                         p50=float(f[4]), p99=float(f[5]), rss=int(f[6]),
+                         rss_after=int(f[7]), bad=int(f[8]) + int(f[9]), bps=float(f[10])))
+    return rows
+
+
+def med(xs):
+    xs = [x for x in xs if x == x]
+    return st.median(xs) if xs else NAN
+
+
+def div(a, b):
+    return a / b if b and a == a and b == b else NAN
+
+
+def targets_of(rows):
+    seen = []
+    for r in rows:
+        if r["t"] not in seen:
+            seen.append(r["t"])
+    return sorted(seen, key=lambda t: (t != "nginx", t))
+
+
+def table(rows, title, show_bw=False):
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["c"], r["t"])].append(r)
+    conns = sorted({r["c"] for r in rows})
+    targets = targets_of(rows)
+    gates = [t for t in targets if t != "nginx"]
+    nrounds = max(len(v) for v in by.values())
+    print(f"{title} (medians of {nrounds} rounds)")
+    hdr = f"  {'C':>4}  {'target':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    if show_bw:
+        hdr += f"{'MiB/s':>9}"
+    hdr += f"{'ratio':>8}{'p99 ratio':>11}{'RSS max':>10}{'RSS after':>11}   ratio per round"
+    print(hdr.rstrip())
+    summary = {}
+    warnings = []
+    for c in conns:
+        n = by[(c, "nginx")]
+        n_rps, n50, n99 = (med([r[k] for r in n]) for k in ("rps", "p50", "p99"))
+        for t in targets:
+            rs = by[(c, t)]
+            rps, p50, p99, bps = (med([r[k] for r in rs]) for k in ("rps", "p50", "p99", "bps"))
+            line = f"  {c:>4}  {t:<12}{rps:>9.0f}{p50:>9.3f}{p99:>9.3f}"
+            if show_bw:
+                line += f"{bps / 2**20:>9.0f}"
+            if t == "nginx":
+                line += f"{'':>8}{'':>11}{'':>10}{'':>11}"
+            else:
+                ratio, p99r = div(rps, n_rps), div(p99, n99)
+                rss = max(r["rss"] for r in rs) / 1024
+                after = rs[-1]["rss_after"] / 1024
+                # Each round's ssogate run is paired with the nginx run of the
+                # same round (they ran back to back): the spread of these is
+                # the honest error bar on a noisy machine.
+                nr = {r["round"]: r["rps"] for r in n}
+                per = " ".join(f"{div(r['rps'], nr.get(r['round'])):.2f}" for r in rs)
+                line += f"{ratio:>8.2f}{p99r:>11.2f}{rss:>6.1f} MiB{after:>7.1f} MiB   {per}"
+                summary[(c, t)] = (ratio, p99r, rss)
+            print(line.rstrip())
+            bad = sum(r["bad"] for r in rs)
+            if bad:
+                warnings.append(f"  WARNING: c={c} {t}: {bad} non-2xx responses / socket errors "
+                                "(that run did not measure the proxy path alone)")
+    for w in warnings:
+        print(w)
+    print()
+    return summary, gates
+
+
+def report(path, large_path=None):
+    rows = load(path)
+    if not rows:
+        print("no results")
+        return
+    summary, gates = table(rows, "small response (18 bytes)")
+    gate = "ssogate" if "ssogate" in gates else gates[0]
+    conns = sorted({c for c, _ in summary})
+    key = 128 if 128 in conns else max(conns)
+    ratio, p99r, _ = summary[(key, gate)]
+    rss = max(v[2] for (c, t), v in summary.items() if t == gate)
+    ok = lambda b: "PASS" if b else "MISS"
+    if "ssogate+log" in gates:
+        for c in conns:
+            a, b = summary[(c, "ssogate")][0], summary[(c, "ssogate+log")][0]
+            print(f"access log to a file, c={c}: ratio {a:.2f} -> {b:.2f} "
+                  f"({(b / a - 1) * 100:+.0f} % throughput)")
+        print()
+    if large_path:
+        lrows = load(large_path)
+        if lrows:
+            table(lrows, "large response (1 MiB static file, for information)", show_bw=True)
+    print(f"ratio@{key}: {ratio:.2f} (target >= {TARGET_RATIO:.1f}) {ok(ratio >= TARGET_RATIO)}  "
+          f"p99 ratio: {p99r:.2f} (target <= {TARGET_P99:g}) {ok(p99r <= TARGET_P99)}  "
+          f"rss: {rss:.1f} MiB (target <= {TARGET_RSS:g}) {ok(rss <= TARGET_RSS)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "parse" and len(sys.argv) == 8:
+        parse(*sys.argv[2:])
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "report":
+        report(*sys.argv[2:])
+    else:
+        sys.exit(__doc__)
