@@ -30,7 +30,7 @@
 
 static void *on_request_born(void *cls, const char *uri, struct MHD_Connection *conn) {
   struct sg_worker *w = cls;
-  struct sg_request *r = calloc(1, sizeof *r);
+  struct sg_request *r = sg_worker_take_request(w);
   if (r == NULL)
     return NULL;
   r->worker = w;
@@ -197,7 +197,7 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
   free(r->body);
   free(r->target);
   sg_snapshot_unref(r->snap);
-  free(r);
+  sg_worker_release_request(w, r);
   w->live_requests--;
 }
 

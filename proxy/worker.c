@@ -182,6 +182,28 @@ CURL *sg_worker_take_easy(struct sg_worker *w) {
   return easy;
 }
 
+#define SPARE_REQUESTS 1024
+
+struct sg_request *sg_worker_take_request(struct sg_worker *w) {
+  struct sg_request *r = w->spare_requests;
+  if (r == NULL)
+    return calloc(1, sizeof *r);
+  w->spare_requests = r->next;
+  w->spare_count--;
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+void sg_worker_release_request(struct sg_worker *w, struct sg_request *r) {
+  if (w->spare_count >= SPARE_REQUESTS) {
+    free(r);
+    return;
+  }
+  r->next = w->spare_requests;
+  w->spare_requests = r;
+  w->spare_count++;
+}
+
 void sg_worker_release_easy(struct sg_worker *w, CURL *easy) {
   if (w->easy_pooled < SG_EASY_POOL) {
     curl_easy_reset(easy);
@@ -395,6 +417,11 @@ void sg_workers_drain_and_join(uint64_t drain_ms) {
     sg_snapshot_unref(w->snap);
     free(w->accesslog);
     free(w->registered);
+    while (w->spare_requests != NULL) {
+      struct sg_request *next = w->spare_requests->next;
+      free(w->spare_requests);
+      w->spare_requests = next;
+    }
     sg_jwt_cache_free(w->jwt_cache);
   }
   free(workers);

@@ -41,6 +41,9 @@ struct sg_worker {
   unsigned connection_limit;
   uint64_t rng_state; /* request ids */
 
+  struct sg_request *spare_requests; /* freed requests kept for reuse (next) */
+  unsigned spare_count;
+
   CURL *easy_pool[SG_EASY_POOL];
   unsigned easy_pooled;
 
@@ -71,6 +74,10 @@ void sg_worker_start_transfer(struct sg_worker *w, struct sg_request *r);
 void sg_worker_end_transfer(struct sg_worker *w, struct sg_request *r);
 void sg_worker_release_easy(struct sg_worker *w, CURL *easy);
 CURL *sg_worker_take_easy(struct sg_worker *w);
+/* A zeroed request, reused when possible: a >1 KiB calloc per request made
+ * glibc consolidate its free lists on every request (measured). */
+struct sg_request *sg_worker_take_request(struct sg_worker *w);
+void sg_worker_release_request(struct sg_worker *w, struct sg_request *r);
 void sg_worker_new_request_id(struct sg_worker *w, char out[33]);
 
 #endif
