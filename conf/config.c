@@ -3,29 +3,43 @@
  *
  * Three steps: every known key starts from its default; the INI file and
  * then SSOGATE_<SECTION>_<KEY> environment variables replace raw values
- * (remembering where each came from); then each raw value is converted and
- * checked, and the keys are checked against each other.  An unknown key
- * anywhere is an error: a typo must not silently weaken security.  Not for:
- * opening key or metadata files (auth/ does), or anything HTTP.
+ * (remembering where each came from, for the messages); then each raw value
+ * is converted and checked, and the keys are checked against each other.
+ * An unknown key anywhere is an error: a typo must not silently weaken
+ * security.  Every problem found is reported, one per line.
+ *
+ * Not for: opening key, certificate or metadata files (auth/ does, and
+ * --check), resolving names, or anything HTTP.  The one file opened here
+ * besides the INI file is [session] secret_file, because the secrets are
+ * part of the snapshot.
  */
 #include "conf/config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <openssl/crypto.h>
 
-#define MAX_FILE_SIZE (1024 * 1024)
+#define MAX_CONFIG_FILE (1024 * 1024)
+#define MAX_SECRET_FILE (64 * 1024)
+#define MIN_SECRET_BYTES 32
+
+#define SECOND_MS UINT64_C(1000)
+#define MINUTE_MS (60 * SECOND_MS)
+#define HOUR_MS (60 * MINUTE_MS)
+#define DAY_MS (24 * HOUR_MS)
 
 enum key_type {
-  T_STRING,
+  T_STRING, /* empty = NULL */
   T_DURATION,
   T_SIZE,
   T_BOOL,
@@ -34,78 +48,84 @@ enum key_type {
   T_LISTEN,
   T_RATE,
   T_LEVEL,
-  T_FORMAT
+  T_FORMAT,
+  T_SECRET /* not converted alone: [session] secret / secret_file decide together */
 };
 
 struct key {
   const char *section;
   const char *name;
   enum key_type type;
-  size_t offset;        /* into struct sg_config; the main field */
+  size_t offset;        /* into struct sg_config; unused by T_RATE and T_SECRET */
   const char *fallback; /* default raw value; NULL = unset */
+  bool sensitive;       /* its value never appears in a message */
 };
 
 #define F(field) offsetof(struct sg_config, field)
 
+/* The defaults are DESIGN.md's, except where DESIGN shows an example for a
+ * key that has no default (public_url, upstream url, idp_metadata, sp_key,
+ * sp_cert, allowed_domains): those start unset. */
 static const struct key keys[] = {
-    {"server", "listen", T_LISTEN, F(server.listen), "0.0.0.0:8080"},
-    {"server", "public_url", T_STRING, F(server.public_url), NULL},
-    {"server", "trusted_proxies", T_UINT, F(server.trusted_proxies), "1"},
-    {"server", "max_body", T_SIZE, F(server.max_body), "10MiB"},
-    {"server", "client_timeout", T_DURATION, F(server.client_timeout_ms), "75s"},
-    {"server", "drain_timeout", T_DURATION, F(server.drain_timeout_ms), "20s"},
-    {"server", "max_connections", T_UINT, F(server.max_connections), "4096"},
-    {"server", "workers", T_UINT, F(server.workers), "0"},
-    {"upstream", "url", T_LIST, F(upstream.urls), NULL},
-    {"upstream", "connect_timeout", T_DURATION, F(upstream.connect_timeout_ms), "5s"},
-    {"upstream", "timeout", T_DURATION, F(upstream.timeout_ms), "300s"},
-    {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping"},
-    {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL},
-    {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL},
-    {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL},
-    {"saml", "sp_cert", T_STRING, F(saml.sp_cert), NULL},
-    {"saml", "clock_skew", T_DURATION, F(saml.clock_skew_ms), "180s"},
-    {"saml", "allow_idp_initiated", T_BOOL, F(saml.allow_idp_initiated), "false"},
-    {"saml", "email_attribute", T_STRING, F(saml.email_attribute), NULL},
-    {"saml", "name_attribute", T_STRING, F(saml.name_attribute), NULL},
-    {"saml", "groups_attribute", T_STRING, F(saml.groups_attribute), NULL},
-    {"session", "secret", T_STRING, 0, NULL},      /* decoded into session.secrets */
-    {"session", "secret_file", T_STRING, 0, NULL}, /* likewise */
-    {"session", "lifetime", T_DURATION, F(session.lifetime_ms), "12h"},
-    {"session", "cookie_name", T_STRING, F(session.cookie_name), "ssogate"},
-    {"session", "session_page", T_BOOL, F(session.session_page), "false"},
-    {"session", "logout_paths", T_LIST, F(session.logout_paths), NULL},
-    {"session", "app_cookies", T_LIST, F(session.app_cookies), NULL},
-    {"access", "allowed_domains", T_LIST, F(access.allowed_domains), NULL},
-    {"access", "allowed_emails", T_LIST, F(access.allowed_emails), NULL},
-    {"access", "allowed_groups", T_LIST, F(access.allowed_groups), NULL},
-    {"access", "public_paths", T_LIST, F(access.public_paths), NULL},
-    {"headers", "user", T_STRING, F(headers.user), "X-Forwarded-Remote-User"},
-    {"headers", "email", T_STRING, F(headers.email), "X-Forwarded-Email"},
-    {"headers", "groups", T_STRING, F(headers.groups), "X-Forwarded-Groups"},
-    {"headers", "jwt", T_STRING, F(headers.jwt), "X-Ssogate-Assertion"},
-    {"headers", "jwt_key", T_LIST, F(headers.jwt_keys), "/etc/ssogate/jwt.key"},
-    {"headers", "jwt_issuer", T_STRING, F(headers.jwt_issuer), NULL},
-    {"headers", "jwt_audience", T_STRING, F(headers.jwt_audience), "redash"},
-    {"headers", "jwt_ttl", T_DURATION, F(headers.jwt_ttl_ms), "300s"},
-    {"ratelimit", "login", T_RATE, 0, "30/m"},
-    {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10"},
-    {"store", "url", T_STRING, F(store.url), "memory"},
-    {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090"},
-    {"log", "level", T_LEVEL, F(log.level), "info"},
-    {"log", "format", T_FORMAT, F(log.format), "json"},
+    {"server", "listen", T_LISTEN, F(server.listen), "0.0.0.0:8080", false},
+    {"server", "public_url", T_STRING, F(server.public_url), NULL, false},
+    {"server", "trusted_proxies", T_UINT, F(server.trusted_proxies), "1", false},
+    {"server", "max_body", T_SIZE, F(server.max_body), "10MiB", false},
+    {"server", "client_timeout", T_DURATION, F(server.client_timeout_ms), "75s", false},
+    {"server", "drain_timeout", T_DURATION, F(server.drain_timeout_ms), "20s", false},
+    {"server", "max_connections", T_UINT, F(server.max_connections), "4096", false},
+    {"server", "workers", T_UINT, F(server.workers), "0", false},
+    {"upstream", "url", T_LIST, F(upstream.urls), NULL, false},
+    {"upstream", "connect_timeout", T_DURATION, F(upstream.connect_timeout_ms), "5s", false},
+    {"upstream", "timeout", T_DURATION, F(upstream.timeout_ms), "300s", false},
+    {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping", false},
+    {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
+    {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
+    {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
+    {"saml", "sp_cert", T_STRING, F(saml.sp_cert), NULL, false},
+    {"saml", "clock_skew", T_DURATION, F(saml.clock_skew_ms), "180s", false},
+    {"saml", "allow_idp_initiated", T_BOOL, F(saml.allow_idp_initiated), "false", false},
+    {"saml", "email_attribute", T_STRING, F(saml.email_attribute), NULL, false},
+    {"saml", "name_attribute", T_STRING, F(saml.name_attribute), NULL, false},
+    {"saml", "groups_attribute", T_STRING, F(saml.groups_attribute), NULL, false},
+    {"session", "secret", T_SECRET, 0, NULL, true},
+    {"session", "secret_file", T_SECRET, 0, NULL, false},
+    {"session", "lifetime", T_DURATION, F(session.lifetime_ms), "12h", false},
+    {"session", "cookie_name", T_STRING, F(session.cookie_name), "ssogate", false},
+    {"session", "session_page", T_BOOL, F(session.session_page), "false", false},
+    {"session", "logout_paths", T_LIST, F(session.logout_paths), NULL, false},
+    {"session", "app_cookies", T_LIST, F(session.app_cookies), NULL, false},
+    {"access", "allowed_domains", T_LIST, F(access.allowed_domains), NULL, false},
+    {"access", "allowed_emails", T_LIST, F(access.allowed_emails), NULL, false},
+    {"access", "allowed_groups", T_LIST, F(access.allowed_groups), NULL, false},
+    {"access", "public_paths", T_LIST, F(access.public_paths), NULL, false},
+    {"headers", "user", T_STRING, F(headers.user), "X-Forwarded-Remote-User", false},
+    {"headers", "email", T_STRING, F(headers.email), "X-Forwarded-Email", false},
+    {"headers", "groups", T_STRING, F(headers.groups), "X-Forwarded-Groups", false},
+    {"headers", "jwt", T_STRING, F(headers.jwt), "X-Ssogate-Assertion", false},
+    {"headers", "jwt_key", T_LIST, F(headers.jwt_keys), "/etc/ssogate/jwt.key", false},
+    {"headers", "jwt_issuer", T_STRING, F(headers.jwt_issuer), NULL, false},
+    {"headers", "jwt_audience", T_STRING, F(headers.jwt_audience), "redash", false},
+    {"headers", "jwt_ttl", T_DURATION, F(headers.jwt_ttl_ms), "300s", false},
+    {"ratelimit", "login", T_RATE, 0, "30/m", false},
+    {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10", false},
+    {"store", "url", T_STRING, F(store.url), "memory", true}, /* may hold a Redis password */
+    {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090", false},
+    {"log", "level", T_LEVEL, F(log.level), "info", false},
+    {"log", "format", T_FORMAT, F(log.format), "json", false},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
-/* A raw value and where it came from ("ssogate.ini:12", "SSOGATE_X"). */
+/* A raw value and where it came from ("ssogate.ini:12", "environment SSOGATE_X"). */
 struct raw {
   char *value;
-  char *origin;
-  bool from_file;
+  char *origin;  /* NULL = the default */
+  unsigned line; /* line in the file, 0 = not from the file */
 };
 
 struct loader {
+  const char *path;
   struct raw raw[N_KEYS];
   GString *errors;
 };
@@ -121,19 +141,12 @@ static void fail(struct loader *l, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* "[section] key (from X)" for messages. */
-static char *where_new(const struct loader *l, size_t i) {
-  if (l->raw[i].origin == NULL)
-    return g_strdup_printf("[%s] %s", keys[i].section, keys[i].name);
-  return g_strdup_printf("[%s] %s (%s)", keys[i].section, keys[i].name, l->raw[i].origin);
-}
-
-static void set_raw(struct loader *l, size_t i, const char *value, char *origin, bool from_file) {
-  g_free(l->raw[i].value);
-  g_free(l->raw[i].origin);
-  l->raw[i].value = g_strdup(value);
-  l->raw[i].origin = origin;
-  l->raw[i].from_file = from_file;
+/* Frees a string that may have held a secret, wiping it first. */
+static void free_wiped(char *s) {
+  if (s != NULL) {
+    OPENSSL_cleanse(s, strlen(s));
+    g_free(s);
+  }
 }
 
 static ssize_t find_key(const char *section, const char *name) {
@@ -143,6 +156,12 @@ static ssize_t find_key(const char *section, const char *name) {
   return -1;
 }
 
+static size_t key_index(const char *section, const char *name) {
+  ssize_t i = find_key(section, name);
+  g_assert(i >= 0); /* a programming error: only called with names from keys[] */
+  return (size_t)i;
+}
+
 static bool known_section(const char *section) {
   for (size_t i = 0; i < N_KEYS; i++)
     if (strcmp(keys[i].section, section) == 0)
@@ -150,9 +169,108 @@ static bool known_section(const char *section) {
   return false;
 }
 
+/* "[section] key (from X)": every value message starts with this. */
+static char *where_new(const struct loader *l, size_t i) {
+  if (l->raw[i].origin == NULL)
+    return g_strdup_printf("[%s] %s", keys[i].section, keys[i].name);
+  return g_strdup_printf("[%s] %s (%s)", keys[i].section, keys[i].name, l->raw[i].origin);
+}
+
+static char *where_of(const struct loader *l, const char *section, const char *name) {
+  return where_new(l, key_index(section, name));
+}
+
+static void fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A value problem: "[section] key (where it came from): reason". */
+static void fail_key(struct loader *l, const char *section, const char *name, const char *fmt,
+                     ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *reason = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_autofree char *where = where_of(l, section, name);
+  fail(l, "%s: %s", where, reason);
+}
+
+static const char *raw_of(const struct loader *l, const char *section, const char *name) {
+  return l->raw[key_index(section, name)].value;
+}
+
+static void set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line) {
+  free_wiped(l->raw[i].value);
+  g_free(l->raw[i].origin);
+  l->raw[i].value = g_strdup(value);
+  l->raw[i].origin = origin;
+  l->raw[i].line = line;
+}
+
 /* ---- the INI file ------------------------------------------------------------ */
 
-/* Cuts an inline comment: whitespace followed by ';' or '#'. */
+/* Reads a whole file of at most max bytes with no NUL in it into an
+ * allocated buffer (*len_out bytes); NULL and the reason in why otherwise.
+ * One descriptor for the checks and the contents, so that both are about
+ * the same file.  private_only refuses files that other users may touch. */
+static char *read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
+                                 char *why, size_t why_size) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    snprintf(why, why_size, "%s", g_strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  why[0] = '\0';
+  if (private_only && (st.st_mode & 007) != 0)
+    snprintf(why, why_size,
+             "is readable or writable by other users (mode %03o); chmod 600 it (or 640 for a "
+             "group)",
+             (unsigned)(st.st_mode & 0777));
+  else if (S_ISDIR(st.st_mode))
+    snprintf(why, why_size, "is a directory");
+  if (why[0] != '\0') {
+    close(fd);
+    return NULL;
+  }
+  /* st_size is only a hint (pipes, /proc): the read itself is bounded. */
+  char *text = g_malloc(max + 2);
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fd, text + len, max + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      snprintf(why, why_size, "%s", g_strerror(errno));
+      break;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+    if (len > max) {
+      if (max % (1024 * 1024) == 0)
+        snprintf(why, why_size, "is larger than %zu MiB", max / (1024 * 1024));
+      else
+        snprintf(why, why_size, "is larger than %zu KiB", max / 1024);
+      break;
+    }
+  }
+  close(fd);
+  text[len] = '\0';
+  if (why[0] == '\0' && memchr(text, '\0', len) != NULL)
+    snprintf(why, why_size, "contains a NUL byte");
+  if (why[0] != '\0') {
+    OPENSSL_cleanse(text, len);
+    g_free(text);
+    return NULL;
+  }
+  *len_out = len;
+  return text;
+}
+
+/* Cuts an inline comment: ';' or '#' after whitespace.  A ';' or '#' with no
+ * space before it is part of the value (URLs, base64 never have one). */
 static void strip_inline_comment(char *s) {
   for (char *p = s; *p != '\0'; p++)
     if ((*p == ';' || *p == '#') && p > s && (p[-1] == ' ' || p[-1] == '\t')) {
@@ -161,85 +279,100 @@ static void strip_inline_comment(char *s) {
     }
 }
 
-static void parse_file(struct loader *l, const char *path) {
-  gchar *text = NULL;
-  gsize size = 0;
-  GError *error = NULL;
-  struct stat st;
+struct ini_state {
+  char section[64]; /* "" = before any header; "\x01" = an unknown one, already reported */
+  unsigned section_line[N_KEYS];
+  GHashTable *sections; /* name -> first line */
+};
 
-  if (stat(path, &st) == 0 && st.st_size > MAX_FILE_SIZE) {
-    fail(l, "%s: larger than 1 MiB", path);
+static void parse_section_header(struct loader *l, struct ini_state *s, char *line,
+                                 unsigned lineno) {
+  strip_inline_comment(line);
+  g_strchomp(line);
+  size_t len = strlen(line);
+  if (len < 2 || line[len - 1] != ']' || memchr(line + 1, ']', len - 2) != NULL) {
+    fail(l, "%s:%u: malformed section header (expected [name])", l->path, lineno);
+    snprintf(s->section, sizeof s->section, "\x01");
     return;
   }
-  if (!g_file_get_contents(path, &text, &size, &error)) {
-    fail(l, "%s: %s", path, error->message);
-    g_error_free(error);
+  line[len - 1] = '\0';
+  const char *name = g_strstrip(line + 1);
+  if (!known_section(name)) {
+    fail(l, "%s:%u: unknown section [%.40s]", l->path, lineno, name);
+    snprintf(s->section, sizeof s->section, "\x01"); /* its keys are not reported again */
     return;
   }
-  if (strlen(text) != size) {
-    fail(l, "%s: contains a NUL byte", path);
-    g_free(text);
+  gpointer first = g_hash_table_lookup(s->sections, name);
+  if (first != NULL)
+    fail(l, "%s:%u: section [%s] appears twice (first at line %u)", l->path, lineno, name,
+         GPOINTER_TO_UINT(first));
+  else
+    g_hash_table_insert(s->sections, g_strdup(name), GUINT_TO_POINTER(lineno));
+  snprintf(s->section, sizeof s->section, "%s", name);
+}
+
+static void parse_key_line(struct loader *l, struct ini_state *s, char *line, unsigned lineno) {
+  char *eq = strchr(line, '=');
+  if (eq == NULL) {
+    fail(l, "%s:%u: expected 'key = value' or [section]", l->path, lineno);
     return;
   }
-  char section[64] = "";
-  bool seen[N_KEYS] = {false};
-  GHashTable *sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  gchar **lines = g_strsplit(text, "\n", -1);
-  for (size_t n = 0; lines[n] != NULL; n++) {
-    unsigned lineno = (unsigned)n + 1;
-    char *line = g_strstrip(lines[n]);
+  *eq = '\0';
+  const char *name = g_strstrip(line);
+  char *value = eq + 1;
+  strip_inline_comment(value);
+  value = g_strstrip(value);
+  if (s->section[0] == '\x01')
+    return; /* the section was already reported */
+  if (name[0] == '\0') {
+    fail(l, "%s:%u: missing key name before '='", l->path, lineno);
+    return;
+  }
+  if (s->section[0] == '\0') {
+    fail(l, "%s:%u: '%.40s' is outside any [section]", l->path, lineno, name);
+    return;
+  }
+  ssize_t i = find_key(s->section, name);
+  if (i < 0) {
+    fail(l, "%s:%u: unknown key '%.40s' in [%s]", l->path, lineno, name, s->section);
+    return;
+  }
+  if (l->raw[i].line != 0) {
+    fail(l, "%s:%u: '%s' in [%s] is set twice (first at line %u)", l->path, lineno, name,
+         s->section, l->raw[i].line);
+    return;
+  }
+  set_raw(l, (size_t)i, value, g_strdup_printf("%s:%u", l->path, lineno), lineno);
+}
+
+static void parse_file(struct loader *l) {
+  char why[160];
+  size_t len = 0;
+  char *text = read_small_file_new(l->path, MAX_CONFIG_FILE, false, &len, why, sizeof why);
+  if (text == NULL) {
+    fail(l, "%s: cannot read the configuration: %s", l->path, why);
+    return;
+  }
+  struct ini_state s = {.sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
+  /* Editors on Windows start files with a UTF-8 byte order mark. */
+  char *start = g_str_has_prefix(text, "\xEF\xBB\xBF") ? text + 3 : text;
+  unsigned lineno = 0;
+  for (char *line = start, *next; line != NULL; line = next) {
+    next = strchr(line, '\n');
+    if (next != NULL)
+      *next++ = '\0';
+    lineno++;
+    g_strstrip(line); /* also drops the '\r' of CRLF files */
     if (line[0] == '\0' || line[0] == ';' || line[0] == '#')
       continue;
-    if (line[0] == '[') {
-      strip_inline_comment(line);
-      g_strchomp(line);
-      size_t len = strlen(line);
-      if (len < 3 || line[len - 1] != ']') {
-        fail(l, "%s:%u: malformed section header", path, lineno);
-        continue;
-      }
-      line[len - 1] = '\0';
-      snprintf(section, sizeof section, "%s", g_strstrip(line + 1));
-      if (!known_section(section)) {
-        fail(l, "%s:%u: unknown section [%s]", path, lineno, section);
-        snprintf(section, sizeof section, "\x01"); /* its keys are not reported again */
-      } else if (g_hash_table_contains(sections, section)) {
-        fail(l, "%s:%u: section [%s] appears twice", path, lineno, section);
-      } else {
-        g_hash_table_add(sections, g_strdup(section));
-      }
-      continue;
-    }
-    char *eq = strchr(line, '=');
-    if (eq == NULL) {
-      fail(l, "%s:%u: expected 'key = value'", path, lineno);
-      continue;
-    }
-    *eq = '\0';
-    char *name = g_strstrip(line);
-    char *value = eq + 1;
-    strip_inline_comment(value);
-    value = g_strstrip(value);
-    if (section[0] == '\x01')
-      continue; /* already reported: unknown section */
-    if (section[0] == '\0') {
-      fail(l, "%s:%u: '%s' is outside any [section]", path, lineno, name);
-      continue;
-    }
-    ssize_t i = find_key(section, name);
-    if (i < 0) {
-      fail(l, "%s:%u: unknown key '%s' in [%s]", path, lineno, name, section);
-      continue;
-    }
-    if (seen[i]) {
-      fail(l, "%s:%u: '%s' in [%s] is set twice", path, lineno, name, section);
-      continue;
-    }
-    seen[i] = true;
-    set_raw(l, (size_t)i, value, g_strdup_printf("%s:%u", path, lineno), true);
+    if (line[0] == '[')
+      parse_section_header(l, &s, line, lineno);
+    else
+      parse_key_line(l, &s, line, lineno);
   }
-  g_strfreev(lines);
-  g_hash_table_destroy(sections);
+  g_hash_table_destroy(s.sections);
+  /* The file may hold [session] secret. */
+  OPENSSL_cleanse(text, len);
   g_free(text);
 }
 
@@ -255,107 +388,155 @@ static char *env_name_new(const struct key *k) {
 static void apply_environment(struct loader *l, char *const *envp) {
   for (size_t e = 0; envp != NULL && envp[e] != NULL; e++) {
     const char *entry = envp[e];
-    if (strncmp(entry, "SSOGATE_", 8) != 0)
-      continue;
     const char *eq = strchr(entry, '=');
-    if (eq == NULL)
+    if (strncmp(entry, "SSOGATE_", 8) != 0 || eq == NULL)
       continue;
+    size_t name_len = (size_t)(eq - entry);
     bool matched = false;
     for (size_t i = 0; i < N_KEYS && !matched; i++) {
       g_autofree char *name = env_name_new(&keys[i]);
-      size_t len = strlen(name);
-      if ((size_t)(eq - entry) == len && strncmp(entry, name, len) == 0) {
-        g_autofree char *value = g_strstrip(g_strdup(eq + 1));
-        set_raw(l, i, value, g_strdup_printf("environment %s", name), false);
+      if (strlen(name) == name_len && strncmp(entry, name, name_len) == 0) {
+        char *value = g_strstrip(g_strdup(eq + 1));
+        set_raw(l, i, value, g_strdup_printf("environment %s", name), 0);
+        free_wiped(value);
         matched = true;
       }
     }
     if (!matched)
-      fail(l, "environment: %.*s is not a setting of ssogate (SSOGATE_<SECTION>_<KEY>)",
-           (int)(eq - entry), entry);
+      fail(l,
+           "environment: %.*s is not a setting of ssogate (expected SSOGATE_<SECTION>_<KEY> "
+           "of a known key)",
+           (int)(name_len > 80 ? 80 : name_len), entry);
   }
 }
 
 /* ---- converting values --------------------------------------------------------------- */
 
-int sg_parse_duration_ms(const char *text, uint64_t *out) {
-  char *end;
-  if (text == NULL || !isdigit((unsigned char)text[0]))
+static bool all_digits(const char *s) {
+  return s[0] != '\0' && strspn(s, "0123456789") == strlen(s);
+}
+
+/* Leading decimal digits of text as an integer; *end after them.  -1 on no
+ * digits or overflow (strtoull alone would accept signs and spaces). */
+static int parse_leading_uint64(const char *text, uint64_t *out, const char **end) {
+  if (!isdigit((unsigned char)text[0]))
     return -1;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno != 0)
-    return -1;
-  uint64_t unit;
-  if (strcmp(end, "ms") == 0)
-    unit = 1;
-  else if (strcmp(end, "s") == 0)
-    unit = 1000;
-  else if (strcmp(end, "m") == 0)
-    unit = 60 * 1000;
-  else if (strcmp(end, "h") == 0)
-    unit = 3600 * 1000;
-  else
-    return -1;
+  uint64_t v = 0;
+  const char *p = text;
+  for (; isdigit((unsigned char)*p); p++) {
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  *end = p;
+  return 0;
+}
+
+static int scale(uint64_t v, uint64_t unit, uint64_t *out) {
   if (v > UINT64_MAX / unit)
     return -1;
   *out = v * unit;
   return 0;
+}
+
+int sg_parse_duration_ms(const char *text, uint64_t *out) {
+  static const struct {
+    const char *suffix;
+    uint64_t ms;
+  } units[] = {{"ms", 1}, {"s", SECOND_MS}, {"m", MINUTE_MS}, {"h", HOUR_MS}};
+  uint64_t v;
+  const char *end;
+  if (text == NULL || parse_leading_uint64(text, &v, &end) != 0)
+    return -1;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcmp(end, units[i].suffix) == 0)
+      return scale(v, units[i].ms, out);
+  return -1; /* a bare number too: "30" could mean seconds or milliseconds */
 }
 
 int sg_parse_size(const char *text, uint64_t *out) {
-  char *end;
-  if (text == NULL || !isdigit((unsigned char)text[0]))
+  static const struct {
+    const char *suffix;
+    uint64_t bytes;
+  } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+  uint64_t v;
+  const char *end;
+  if (text == NULL || parse_leading_uint64(text, &v, &end) != 0)
     return -1;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno != 0)
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcmp(end, units[i].suffix) == 0)
+      return scale(v, units[i].bytes, out);
+  return -1;
+}
+
+/* A DNS name or IPv4 address: letters, digits, '.', '-', '_'. */
+static bool valid_hostname(const char *h, size_t len) {
+  if (len == 0 || len > 253)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+      return false;
+  return true;
+}
+
+/* The inside of "[...]": hex digits, ':' and '.' (an embedded IPv4). */
+static bool valid_ipv6(const char *h, size_t len) {
+  if (len < 2 || len > 45 || memchr(h, ':', len) == NULL)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+      return false;
+  return true;
+}
+
+/* Decimal port, 1 to 5 digits, at most 65535. */
+static int parse_port(const char *text, size_t len, uint16_t *port) {
+  if (len == 0 || len > 5)
     return -1;
-  uint64_t unit;
-  if (*end == '\0' || strcmp(end, "B") == 0)
-    unit = 1;
-  else if (strcmp(end, "KiB") == 0)
-    unit = 1024;
-  else if (strcmp(end, "MiB") == 0)
-    unit = 1024 * 1024;
-  else if (strcmp(end, "GiB") == 0)
-    unit = 1024ull * 1024 * 1024;
-  else
+  unsigned v = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (!isdigit((unsigned char)text[i]))
+      return -1;
+    v = v * 10 + (unsigned)(text[i] - '0');
+  }
+  if (v > 65535)
     return -1;
-  if (v > UINT64_MAX / unit)
-    return -1;
-  *out = v * unit;
+  *port = (uint16_t)v;
   return 0;
 }
 
+/* Splits "host:port" or "[v6]:port" (a port is required); the host is
+ * returned without brackets.  Port 0 is allowed: listen on a free port. */
 int sg_parse_host_port(const char *text, char **host, uint16_t *port) {
-  const char *colon;
-  char *h;
+  const char *host_start, *colon;
+  size_t host_len;
+  if (text == NULL)
+    return -1;
   if (text[0] == '[') {
     const char *close = strchr(text, ']');
     if (close == NULL || close[1] != ':')
       return -1;
-    h = g_strndup(text + 1, (gsize)(close - text - 1));
+    host_start = text + 1;
+    host_len = (size_t)(close - host_start);
     colon = close + 1;
+    if (!valid_ipv6(host_start, host_len))
+      return -1;
   } else {
-    colon = strrchr(text, ':');
-    if (colon == NULL || colon == text)
+    colon = strchr(text, ':');
+    if (colon == NULL || strchr(colon + 1, ':') != NULL)
+      return -1; /* none, or a bare IPv6 address, which needs brackets */
+    host_start = text;
+    host_len = (size_t)(colon - text);
+    if (!valid_hostname(host_start, host_len))
       return -1;
-    h = g_strndup(text, (gsize)(colon - text));
-    if (strchr(h, ':') != NULL) { /* bare IPv6 needs brackets */
-      g_free(h);
-      return -1;
-    }
   }
-  char *end;
-  errno = 0;
-  long p = strtol(colon + 1, &end, 10);
-  if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535 || h[0] == '\0') {
-    g_free(h);
+  uint16_t p;
+  if (parse_port(colon + 1, strlen(colon + 1), &p) != 0)
     return -1;
-  }
-  *host = h;
-  *port = (uint16_t)p;
+  *host = g_strndup(host_start, host_len);
+  *port = p;
   return 0;
 }
 
@@ -376,112 +557,284 @@ static int parse_bool(const char *text, bool *out) {
 }
 
 static int parse_uint(const char *text, unsigned *out) {
-  char *end;
-  if (!isdigit((unsigned char)text[0]))
-    return -1;
-  errno = 0;
-  unsigned long v = strtoul(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v > UINT_MAX)
+  uint64_t v;
+  const char *end;
+  if (parse_leading_uint64(text, &v, &end) != 0 || *end != '\0' || v > UINT_MAX)
     return -1;
   *out = (unsigned)v;
   return 0;
 }
 
+/* "N/s", "N/m", "N/h" with N >= 1. */
+static int parse_rate(const char *text, unsigned *count, uint64_t *period_ms) {
+  uint64_t n;
+  const char *end;
+  if (parse_leading_uint64(text, &n, &end) != 0 || n < 1 || n > 1000000)
+    return -1;
+  if (strcmp(end, "/s") == 0)
+    *period_ms = SECOND_MS;
+  else if (strcmp(end, "/m") == 0)
+    *period_ms = MINUTE_MS;
+  else if (strcmp(end, "/h") == 0)
+    *period_ms = HOUR_MS;
+  else
+    return -1;
+  *count = (unsigned)n;
+  return 0;
+}
+
+/* Space separated (any run of blanks) into a NULL-terminated list, never NULL. */
 static sg_strv split_list_new(const char *text) {
-  gchar **parts = g_strsplit_set(text ? text : "", " \t\r\n,", -1);
+  gchar **parts = g_strsplit_set(text ? text : "", " \t\r\n", -1);
   GPtrArray *list = g_ptr_array_new();
   for (size_t i = 0; parts[i] != NULL; i++)
     if (parts[i][0] != '\0')
       g_ptr_array_add(list, g_strdup(parts[i]));
   g_ptr_array_add(list, NULL);
+  for (size_t i = 0; parts[i] != NULL; i++)
+    OPENSSL_cleanse(parts[i], strlen(parts[i])); /* [session] secret is a list too */
   g_strfreev(parts);
   return (sg_strv)g_ptr_array_free(list, FALSE);
 }
 
 static void *field(struct sg_config *c, size_t i) { return (char *)c + keys[i].offset; }
 
-static int refuse(struct loader *l, const char *where, const char *value, const char *expected) {
-  fail(l, "%s: '%s' is not %s", where, value ? value : "", expected);
+/* Reports a value that does not parse; a sensitive value is not repeated. */
+static int refuse(struct loader *l, size_t i, const char *expected) {
+  g_autofree char *where = where_new(l, i);
+  const char *v = l->raw[i].value ? l->raw[i].value : "";
+  if (keys[i].sensitive)
+    fail(l, "%s: the value is not %s", where, expected);
+  else
+    fail(l, "%s: '%.80s' is not %s", where, v, expected);
   return -1;
+}
+
+static int convert_listen(struct loader *l, struct sg_config *c, size_t i, const char *v) {
+  /* server and metrics both hold listen, listen_host, listen_port in a row */
+  char **text = field(c, i);
+  char **host = text + 1;
+  uint16_t *port = (uint16_t *)(void *)(text + 2);
+  if (v[0] == '\0' && strcmp(keys[i].section, "metrics") == 0)
+    return 0; /* metrics off: all NULL */
+  if (sg_parse_host_port(v, host, port) != 0)
+    return refuse(l, i, "host:port (like 0.0.0.0:8080 or [::]:8080; port 0 to 65535)");
+  *text = g_strdup(v);
+  return 0;
 }
 
 /* Converts key i's raw value into its field; 0 or -1 (reported). */
 static int convert(struct loader *l, struct sg_config *c, size_t i) {
-  const char *v = l->raw[i].value;
-  g_autofree char *where = where_new(l, i);
-  bool empty = v == NULL || v[0] == '\0';
+  const char *v = l->raw[i].value ? l->raw[i].value : "";
 
   switch (keys[i].type) {
-  case T_STRING:
-    if (keys[i].offset != 0)
-      *(char **)field(c, i) = empty ? NULL : g_strdup(v);
-    return 0;
+  case T_SECRET: return 0;
+  case T_STRING: *(char **)field(c, i) = v[0] ? g_strdup(v) : NULL; return 0;
   case T_LIST: *(sg_strv *)field(c, i) = split_list_new(v); return 0;
   case T_DURATION:
-    return empty || sg_parse_duration_ms(v, field(c, i)) != 0
-               ? refuse(l, where, v, "a duration (a number with ms, s, m or h, like 30s)")
-               : 0;
+    if (sg_parse_duration_ms(v, field(c, i)) == 0)
+      return 0;
+    if (all_digits(v))
+      return refuse(l, i, "a duration: a bare number needs a unit like 30s (ms, s, m or h)");
+    return refuse(l, i, "a duration (a whole number with ms, s, m or h, like 30s)");
   case T_SIZE:
-    return empty || sg_parse_size(v, field(c, i)) != 0
-               ? refuse(l, where, v, "a size (bytes, or a number with KiB, MiB, GiB)")
-               : 0;
-  case T_BOOL:
-    return empty || parse_bool(v, field(c, i)) != 0 ? refuse(l, where, v, "true or false") : 0;
-  case T_UINT:
-    return empty || parse_uint(v, field(c, i)) != 0 ? refuse(l, where, v, "a whole number") : 0;
-  case T_LISTEN: {
-    /* server and metrics both hold listen, listen_host, listen_port in a row */
-    char **text = field(c, i);
-    char **host = text + 1;
-    uint16_t *port = (uint16_t *)(void *)(text + 2);
-    if (empty && strcmp(keys[i].section, "metrics") == 0)
-      return 0; /* metrics off */
-    if (empty || sg_parse_host_port(v, host, port) != 0)
-      return refuse(l, where, v, "host:port (like 0.0.0.0:8080 or [::]:8080)");
-    *text = g_strdup(v);
-    return 0;
-  }
-  case T_RATE: {
-    char *end;
-    unsigned long n = empty ? 0 : strtoul(v, &end, 10);
-    uint64_t period = 0;
-    if (!empty && *end == '/') {
-      if (strcmp(end, "/s") == 0)
-        period = 1000;
-      else if (strcmp(end, "/m") == 0)
-        period = 60 * 1000;
-      else if (strcmp(end, "/h") == 0)
-        period = 3600 * 1000;
-    }
-    if (empty || !isdigit((unsigned char)v[0]) || n < 1 || n > 1000000 || period == 0)
-      return refuse(l, where, v, "a rate (like 30/m; per s, m or h)");
-    c->ratelimit.login_count = (unsigned)n;
-    c->ratelimit.login_period_ms = period;
-    return 0;
-  }
+    return sg_parse_size(v, field(c, i)) == 0
+               ? 0
+               : refuse(l, i, "a size (bytes, or a whole number with B, KiB, MiB or GiB)");
+  case T_BOOL: return parse_bool(v, field(c, i)) == 0 ? 0 : refuse(l, i, "true or false");
+  case T_UINT: return parse_uint(v, field(c, i)) == 0 ? 0 : refuse(l, i, "a whole number");
+  case T_LISTEN: return convert_listen(l, c, i, v);
+  case T_RATE:
+    return parse_rate(v, &c->ratelimit.login_count, &c->ratelimit.login_period_ms) == 0
+               ? 0
+               : refuse(l, i, "a rate (N/s, N/m or N/h with N >= 1, like 30/m)");
   case T_LEVEL: {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     for (int k = 0; k < 4; k++)
-      if (!empty && strcmp(v, names[k]) == 0) {
+      if (strcmp(v, names[k]) == 0) {
         c->log.level = (enum sg_log_level)k;
         return 0;
       }
-    return refuse(l, where, v, "one of debug, info, warn, error");
+    return refuse(l, i, "one of debug, info, warn, error");
   }
   case T_FORMAT:
-    if (!empty && strcmp(v, "json") == 0)
+    if (strcmp(v, "json") == 0)
       c->log.format = SG_LOG_JSON;
-    else if (!empty && strcmp(v, "text") == 0)
+    else if (strcmp(v, "text") == 0)
       c->log.format = SG_LOG_TEXT;
     else
-      return refuse(l, where, v, "json or text");
+      return refuse(l, i, "json or text");
     return 0;
   }
   return -1;
 }
 
+/* ---- URLs ----------------------------------------------------------------------------- */
+
+/* Checks "http(s)://host[:port]" with nothing after it but an optional '/'.
+ * NULL when fine (and *authority_out / *https set), else the reason. */
+static const char *check_base_url(const char *url, char **authority_out, bool *https) {
+  const char *rest;
+  if (g_str_has_prefix(url, "http://")) {
+    rest = url + 7;
+    *https = false;
+  } else if (g_str_has_prefix(url, "https://")) {
+    rest = url + 8;
+    *https = true;
+  } else {
+    return "must start with http:// or https://";
+  }
+  size_t len = strcspn(rest, "/?#");
+  const char *tail = rest + len;
+  if (memchr(rest, '@', len) != NULL)
+    return "must not contain a user name or password";
+  if (strpbrk(tail, "?#") != NULL)
+    return "must not have a query or fragment";
+  if (tail[0] != '\0' && strcmp(tail, "/") != 0)
+    return "must not have a path (only an optional trailing '/')";
+  const char *port = NULL;
+  size_t host_len = len;
+  if (rest[0] == '[') {
+    const char *close = memchr(rest, ']', len);
+    if (close == NULL || !valid_ipv6(rest + 1, (size_t)(close - rest - 1)))
+      return "has an invalid IPv6 host (write it as [::1])";
+    host_len = (size_t)(close - rest) + 1;
+    if (host_len < len && rest[host_len] != ':')
+      return "has an invalid host";
+  } else {
+    const char *colon = memchr(rest, ':', len);
+    if (colon != NULL)
+      host_len = (size_t)(colon - rest);
+    if (!valid_hostname(rest, host_len))
+      return "has an invalid or empty host";
+  }
+  if (host_len < len)
+    port = rest + host_len + 1;
+  uint16_t p;
+  if (port != NULL && (parse_port(port, len - host_len - 1, &p) != 0 || p == 0))
+    return "has an invalid port (1 to 65535)";
+  if (authority_out)
+    *authority_out = g_strndup(rest, len);
+  return NULL;
+}
+
+static char *strip_trailing_slash_new(const char *url) {
+  size_t len = strlen(url);
+  if (len > 0 && url[len - 1] == '/')
+    len--;
+  return g_strndup(url, len);
+}
+
+/* ---- [session] secrets ---------------------------------------------------------------- */
+
+/* Decodes one base64 value, standard or URL-safe alphabet, padding optional.
+ * g_base64_decode skips characters it does not know, so check strictly first. */
+static guchar *decode_base64_new(const char *text, gsize *out_len) {
+  size_t len = strlen(text);
+  size_t pad = 0;
+  while (pad < len && text[len - 1 - pad] == '=')
+    pad++;
+  size_t body = len - pad;
+  if (body == 0 || pad > 2 || body % 4 == 1 || (pad > 0 && len % 4 != 0))
+    return NULL;
+  char *copy = g_malloc(body + 4);
+  for (size_t i = 0; i < body; i++) {
+    char ch = text[i];
+    if (ch == '-')
+      ch = '+';
+    else if (ch == '_')
+      ch = '/';
+    if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/') {
+      OPENSSL_cleanse(copy, body + 4);
+      g_free(copy);
+      return NULL;
+    }
+    copy[i] = ch;
+  }
+  size_t n = body;
+  while (n % 4 != 0)
+    copy[n++] = '=';
+  copy[n] = '\0';
+  guchar *bytes = g_base64_decode(copy, out_len);
+  OPENSSL_cleanse(copy, body + 4);
+  g_free(copy);
+  return bytes;
+}
+
+/* Decodes whitespace-separated base64 secrets into c->session.secrets. */
+static void decode_secrets(struct loader *l, struct sg_config *c, const char *text,
+                           const char *where) {
+  sg_strv parts = split_list_new(text);
+  size_t n = g_strv_length(parts);
+  c->session.secrets = g_new0(struct sg_secret, n ? n : 1);
+  if (n == 0)
+    fail(l, "%s: holds no secret (base64, >= %d bytes; generate with: openssl rand -base64 32)",
+         where, MIN_SECRET_BYTES);
+  for (size_t i = 0; i < n; i++) {
+    gsize len = 0;
+    guchar *bytes = decode_base64_new(parts[i], &len);
+    if (bytes == NULL || len < MIN_SECRET_BYTES) {
+      if (bytes == NULL)
+        fail(l,
+             "%s: secret %zu of %zu is not valid base64; each must be base64 of at least 32 "
+             "bytes (generate one with: openssl rand -base64 32)",
+             where, i + 1, n);
+      else
+        fail(l,
+             "%s: secret %zu of %zu decodes to %zu bytes; each must be at least 32 bytes "
+             "(generate one with: openssl rand -base64 32)",
+             where, i + 1, n, (size_t)len);
+      if (bytes != NULL)
+        OPENSSL_cleanse(bytes, len);
+      g_free(bytes);
+      continue;
+    }
+    c->session.secrets[c->session.n_secrets].bytes = bytes;
+    c->session.secrets[c->session.n_secrets].len = len;
+    c->session.n_secrets++;
+  }
+  for (size_t i = 0; i < n; i++)
+    OPENSSL_cleanse(parts[i], strlen(parts[i]));
+  g_strfreev(parts);
+}
+
+static void check_session_secrets(struct loader *l, struct sg_config *c) {
+  const char *secret = raw_of(l, "session", "secret");
+  const char *file = raw_of(l, "session", "secret_file");
+  bool has_secret = secret && secret[0], has_file = file && file[0];
+
+  if (!has_secret && !has_file) {
+    fail(l, "set [session] secret or secret_file (base64, >= 32 bytes; generate with: openssl "
+            "rand -base64 32)");
+    return;
+  }
+  if (has_secret && has_file) {
+    g_autofree char *w1 = where_of(l, "session", "secret");
+    g_autofree char *w2 = where_of(l, "session", "secret_file");
+    fail(l, "%s and %s: set one of them, not both", w1, w2);
+    return;
+  }
+  if (has_secret) {
+    g_autofree char *where = where_of(l, "session", "secret");
+    decode_secrets(l, c, secret, where);
+    return;
+  }
+  g_autofree char *where = where_of(l, "session", "secret_file");
+  char why[160];
+  size_t len = 0;
+  char *text = read_small_file_new(file, MAX_SECRET_FILE, true, &len, why, sizeof why);
+  if (text == NULL) {
+    fail(l, "%s: %s %s", where, file, why);
+    return;
+  }
+  decode_secrets(l, c, text, where);
+  OPENSSL_cleanse(text, len);
+  g_free(text);
+}
+
 /* ---- checks across keys ----------------------------------------------------------------- */
 
+/* An HTTP field name (RFC 9110 token). */
 static bool is_token(const char *s) {
   if (s == NULL || *s == '\0')
     return false;
@@ -491,147 +844,41 @@ static bool is_token(const char *s) {
   return true;
 }
 
-static const char *raw_of(const struct loader *l, const char *section, const char *name) {
-  return l->raw[find_key(section, name)].value;
-}
-
-static char *where_of(const struct loader *l, const char *section, const char *name) {
-  return where_new(l, (size_t)find_key(section, name));
-}
-
-/* "http(s)://host[:port]" with nothing after it but an optional '/'. */
-static int check_base_url(const char *url, bool allow_path_slash, char **host_out, bool *https) {
-  const char *rest;
-  if (g_str_has_prefix(url, "http://")) {
-    rest = url + 7;
-    *https = false;
-  } else if (g_str_has_prefix(url, "https://")) {
-    rest = url + 8;
-    *https = true;
-  } else {
-    return -1;
-  }
-  size_t host_len = strcspn(rest, "/?#");
-  if (host_len == 0 || strchr(rest, '@') != NULL)
-    return -1;
-  const char *tail = rest + host_len;
-  if (!(tail[0] == '\0' || (allow_path_slash && strcmp(tail, "/") == 0)))
-    return -1;
-  for (size_t i = 0; i < host_len; i++)
-    if (!isalnum((unsigned char)rest[i]) && strchr("-.:[]_", rest[i]) == NULL)
-      return -1;
-  if (host_out)
-    *host_out = g_strndup(rest, host_len);
-  return 0;
-}
-
-static char *strip_trailing_slash_new(const char *url) {
-  size_t len = strlen(url);
-  while (len > 0 && url[len - 1] == '/')
-    len--;
-  return g_strndup(url, len);
-}
-
-/* Decodes space-separated base64 secrets (standard or url-safe). */
-static int decode_secrets(struct loader *l, struct sg_config *c, const char *text,
-                          const char *where) {
-  sg_strv parts = split_list_new(text);
-  size_t n = g_strv_length(parts);
-  int rc = 0;
-  c->session.secrets = g_new0(struct sg_secret, n ? n : 1);
-  for (size_t i = 0; i < n; i++) {
-    char *b64 = parts[i];
-    for (char *p = b64; *p; p++)
-      *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
-    size_t len = strlen(b64);
-    GString *padded = g_string_new(b64);
-    while (padded->len % 4 != 0)
-      g_string_append_c(padded, '=');
-    bool alphabet_ok =
-        strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == len;
-    gsize out_len = 0;
-    guchar *bytes = alphabet_ok ? g_base64_decode(padded->str, &out_len) : NULL;
-    g_string_free(padded, TRUE);
-    if (bytes == NULL || out_len < 32) {
-      fail(l,
-           "%s: secret %zu is not base64 of at least 32 bytes (generate one with: openssl rand "
-           "-base64 32)",
-           where, i + 1);
-      if (bytes) {
-        OPENSSL_cleanse(bytes, out_len);
-        g_free(bytes);
-      }
-      rc = -1;
-      continue;
+static void check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
+                                         sg_strv paths) {
+  for (size_t i = 0; paths[i] != NULL; i++)
+    if (paths[i][0] != '/') {
+      g_autofree char *where = where_of(l, section, name);
+      fail(l, "%s: '%.80s' must start with '/'", where, paths[i]);
     }
-    c->session.secrets[c->session.n_secrets].bytes = bytes;
-    c->session.secrets[c->session.n_secrets].len = out_len;
-    c->session.n_secrets++;
-  }
-  for (size_t i = 0; i < n; i++)
-    OPENSSL_cleanse(parts[i], strlen(parts[i]));
-  g_strfreev(parts);
-  return rc;
-}
-
-static void check_session_secrets(struct loader *l, struct sg_config *c) {
-  const char *secret = raw_of(l, "session", "secret");
-  const char *file = raw_of(l, "session", "secret_file");
-  bool has_secret = secret && secret[0], has_file = file && file[0];
-  g_autofree char *where = where_of(l, "session", has_file ? "secret_file" : "secret");
-
-  if (has_secret == has_file) {
-    fail(l, has_secret
-                ? "[session]: set secret or secret_file, not both"
-                : "[session]: set secret or secret_file (base64, >= 32 bytes; generate with: "
-                  "openssl rand -base64 32)");
-    return;
-  }
-  if (has_secret) {
-    decode_secrets(l, c, secret, where);
-    return;
-  }
-  struct stat st;
-  gchar *text = NULL;
-  if (stat(file, &st) != 0) {
-    fail(l, "%s: cannot read %s: %s", where, file, strerror(errno));
-    return;
-  }
-  if (st.st_mode & 007) {
-    fail(l, "%s: %s is readable or writable by other users; chmod 600 it", where, file);
-    return;
-  }
-  if (!g_file_get_contents(file, &text, NULL, NULL)) {
-    fail(l, "%s: cannot read %s", where, file);
-    return;
-  }
-  decode_secrets(l, c, text, where);
-  OPENSSL_cleanse(text, strlen(text));
-  g_free(text);
 }
 
 static void check_server(struct loader *l, struct sg_config *c) {
-  g_autofree char *where = where_of(l, "server", "public_url");
+  g_autofree char *url_where = where_of(l, "server", "public_url");
+  const char *why;
   if (c->server.public_url == NULL) {
-    fail(l, "%s: required (the URL browsers use, e.g. https://redash.example.com)", where);
-  } else if (check_base_url(c->server.public_url, true, &c->server.public_host,
-                            &c->server.public_https) != 0) {
-    fail(l, "%s: must be http:// or https:// and a host, with no path, query or user", where);
+    fail(l, "%s: required (the URL browsers use, e.g. https://redash.example.com)", url_where);
+  } else if ((why = check_base_url(c->server.public_url, &c->server.public_host,
+                                   &c->server.public_https)) != NULL) {
+    fail(l, "%s: %s", url_where, why);
   } else {
     char *stripped = strip_trailing_slash_new(c->server.public_url);
     g_free(c->server.public_url);
     c->server.public_url = stripped;
   }
   if (c->server.trusted_proxies > 16)
-    fail(l, "[server] trusted_proxies: at most 16");
+    fail_key(l, "server", "trusted_proxies", "at most 16");
   if (c->server.max_body < 1024)
-    fail(l, "[server] max_body: at least 1KiB");
-  if (c->server.client_timeout_ms < 1000 || c->server.drain_timeout_ms == 0)
-    fail(l, "[server] client_timeout must be at least 1s and drain_timeout more than 0");
+    fail_key(l, "server", "max_body", "at least 1KiB");
+  if (c->server.client_timeout_ms == 0)
+    fail_key(l, "server", "client_timeout", "must be more than 0");
+  if (c->server.drain_timeout_ms == 0)
+    fail_key(l, "server", "drain_timeout", "must be more than 0");
+  /* Every worker needs a share of the connections; 16 covers small tests. */
   if (c->server.max_connections < 16 || c->server.max_connections > 1000000)
-    fail(l, "[server] max_connections: between 16 and 1000000");
+    fail_key(l, "server", "max_connections", "between 16 and 1000000");
   if (c->server.workers > 64)
-    fail(l, "[server] workers: at most 64 (0 = one per CPU)");
+    fail_key(l, "server", "workers", "at most 64 (0 = one per CPU)");
 }
 
 static void check_upstream(struct loader *l, struct sg_config *c) {
@@ -640,45 +887,56 @@ static void check_upstream(struct loader *l, struct sg_config *c) {
     fail(l, "%s: required (e.g. http://redash-server:5000)", where);
   for (size_t i = 0; c->upstream.urls[i] != NULL; i++) {
     bool https;
-    if (check_base_url(c->upstream.urls[i], true, NULL, &https) != 0) {
-      fail(l, "%s: '%s' must be http:// or https:// and host[:port], with no path", where,
-           c->upstream.urls[i]);
+    const char *why = check_base_url(c->upstream.urls[i], NULL, &https);
+    if (why != NULL) {
+      /* A URL with user:password@ is not repeated. */
+      if (strchr(c->upstream.urls[i], '@') != NULL)
+        fail(l, "%s: URL %zu %s", where, i + 1, why);
+      else
+        fail(l, "%s: '%.80s' %s", where, c->upstream.urls[i], why);
       continue;
     }
     char *stripped = strip_trailing_slash_new(c->upstream.urls[i]);
     g_free(c->upstream.urls[i]);
     c->upstream.urls[i] = stripped;
   }
-  if (c->upstream.connect_timeout_ms == 0 || c->upstream.timeout_ms < 1000)
-    fail(l, "[upstream] connect_timeout must be more than 0 and timeout at least 1s");
+  if (c->upstream.connect_timeout_ms == 0)
+    fail_key(l, "upstream", "connect_timeout", "must be more than 0");
+  if (c->upstream.timeout_ms == 0)
+    fail_key(l, "upstream", "timeout", "must be more than 0");
   if (c->upstream.health_path == NULL || c->upstream.health_path[0] != '/')
-    fail(l, "[upstream] health_path: must start with '/'");
+    fail_key(l, "upstream", "health_path", "must start with '/'");
 }
 
 static void check_saml(struct loader *l, struct sg_config *c) {
   if (c->saml.sp_entity_id == NULL && c->server.public_url != NULL)
     c->saml.sp_entity_id = g_strdup_printf("%s/ssogate/metadata", c->server.public_url);
-  if ((c->saml.sp_key == NULL) != (c->saml.sp_cert == NULL))
-    fail(l, "[saml] sp_key and sp_cert: set both or neither");
-  if (c->saml.clock_skew_ms > 3600 * 1000)
-    fail(l, "[saml] clock_skew: at most 1h");
+  if ((c->saml.sp_key == NULL) != (c->saml.sp_cert == NULL)) {
+    g_autofree char *key = where_of(l, "saml", "sp_key");
+    g_autofree char *cert = where_of(l, "saml", "sp_cert");
+    fail(l, "%s and %s: set both or neither", key, cert);
+  }
+  if (c->saml.clock_skew_ms > HOUR_MS)
+    fail_key(l, "saml", "clock_skew", "at most 1h");
+}
+
+static bool is_cookie_name(const char *name) {
+  size_t len = name ? strlen(name) : 0;
+  return len > 0 && len <= 64 &&
+         strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
 }
 
 static void check_session(struct loader *l, struct sg_config *c) {
   check_session_secrets(l, c);
-  if (c->session.lifetime_ms < 60 * 1000 || c->session.lifetime_ms > 30ull * 24 * 3600 * 1000)
-    fail(l, "[session] lifetime: between 1m and 720h");
-  const char *name = c->session.cookie_name;
-  if (name == NULL || strlen(name) > 64 ||
-      strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
-          strlen(name))
-    fail(l, "[session] cookie_name: letters, digits, '_' and '-' only, at most 64");
-  for (size_t i = 0; c->session.logout_paths[i] != NULL; i++)
-    if (c->session.logout_paths[i][0] != '/')
-      fail(l, "[session] logout_paths: '%s' must start with '/'", c->session.logout_paths[i]);
+  if (c->session.lifetime_ms < MINUTE_MS || c->session.lifetime_ms > 30 * DAY_MS)
+    fail_key(l, "session", "lifetime", "between 1m and 720h (30 days)");
+  if (!is_cookie_name(c->session.cookie_name))
+    fail_key(l, "session", "cookie_name", "1 to 64 letters, digits, '_' or '-'");
+  check_paths_start_with_slash(l, "session", "logout_paths", c->session.logout_paths);
   for (size_t i = 0; c->session.app_cookies[i] != NULL; i++)
     if (!is_token(c->session.app_cookies[i]))
-      fail(l, "[session] app_cookies: '%s' is not a cookie name", c->session.app_cookies[i]);
+      fail_key(l, "session", "app_cookies", "'%.80s' is not a cookie name",
+               c->session.app_cookies[i]);
 }
 
 static void lower_all(sg_strv list) {
@@ -687,47 +945,61 @@ static void lower_all(sg_strv list) {
       *p = (char)tolower((unsigned char)*p);
 }
 
+/* "a.com,b.com" would stay one entry that matches nobody: say why instead. */
+static void check_no_commas(struct loader *l, const char *name, sg_strv list) {
+  for (size_t i = 0; list[i] != NULL; i++)
+    if (strchr(list[i], ',') != NULL) {
+      g_autofree char *where = where_of(l, "access", name);
+      fail(l, "%s: '%.80s' contains a comma; lists are space separated", where, list[i]);
+    }
+}
+
 static void check_access(struct loader *l, struct sg_config *c) {
   lower_all(c->access.allowed_domains);
   lower_all(c->access.allowed_emails);
   if (!c->access.allowed_domains[0] && !c->access.allowed_emails[0] && !c->access.allowed_groups[0])
-    fail(l, "[access]: no access rule: set allowed_domains (e.g. example.com, or * for anyone the "
+    fail(l, "no access rule: set [access] allowed_domains (e.g. example.com, or * for anyone the "
             "IdP vouches for), allowed_emails or allowed_groups");
-  for (size_t i = 0; c->access.public_paths[i] != NULL; i++)
-    if (c->access.public_paths[i][0] != '/')
-      fail(l, "[access] public_paths: '%s' must start with '/'", c->access.public_paths[i]);
+  check_no_commas(l, "allowed_domains", c->access.allowed_domains);
+  check_no_commas(l, "allowed_emails", c->access.allowed_emails);
+  check_paths_start_with_slash(l, "access", "public_paths", c->access.public_paths);
 }
 
 static void check_headers(struct loader *l, struct sg_config *c) {
   const char *names[] = {"user", "email", "groups", "jwt"};
-  char *values[] = {c->headers.user, c->headers.email, c->headers.groups, c->headers.jwt};
+  const char *values[] = {c->headers.user, c->headers.email, c->headers.groups, c->headers.jwt};
   for (size_t i = 0; i < 4; i++)
-    if (values[i] != NULL && (!is_token(values[i]) || strchr(values[i], '_') != NULL))
-      fail(l, "[headers] %s: '%s' is not a header name (letters, digits, '-')", names[i],
-           values[i]);
+    /* '_' is a token character, but nginx and others drop such headers. */
+    if (values[i] != NULL && (!is_token(values[i]) || strchr(values[i], '_') != NULL)) {
+      g_autofree char *where = where_of(l, "headers", names[i]);
+      fail(l, "%s: '%.80s' is not a header name (letters, digits, '-')", where, values[i]);
+    }
   if (c->headers.jwt != NULL && c->headers.jwt_keys[0] == NULL)
-    fail(l, "[headers] jwt_key: required while [headers] jwt is set (an RSA private key, PEM)");
+    fail_key(l, "headers", "jwt_key",
+             "required while [headers] jwt is set (an RSA private key, PEM)");
   if (c->headers.jwt_issuer == NULL && c->server.public_url != NULL)
     c->headers.jwt_issuer = g_strdup(c->server.public_url);
   if (c->headers.jwt_audience == NULL)
-    fail(l, "[headers] jwt_audience: must not be empty (Redash rejects tokens without aud)");
-  if (c->headers.jwt_ttl_ms < 30 * 1000 || c->headers.jwt_ttl_ms > 24 * 3600 * 1000)
-    fail(l, "[headers] jwt_ttl: between 30s and 24h");
+    fail_key(l, "headers", "jwt_audience", "must not be empty (Redash rejects tokens without aud)");
+  if (c->headers.jwt_ttl_ms < 30 * SECOND_MS || c->headers.jwt_ttl_ms > 24 * HOUR_MS)
+    fail_key(l, "headers", "jwt_ttl", "between 30s and 24h");
 }
 
 static void check_rest(struct loader *l, struct sg_config *c) {
   if (c->ratelimit.burst < 1)
-    fail(l, "[ratelimit] burst: at least 1");
+    fail_key(l, "ratelimit", "burst", "at least 1");
   const char *url = c->store.url ? c->store.url : "";
   if (strcmp(url, "memory") != 0 && !g_str_has_prefix(url, "redis://") &&
-      !g_str_has_prefix(url, "rediss://"))
-    fail(l, "[store] url: 'memory' or redis://[:password@]host:port/db");
+      !g_str_has_prefix(url, "rediss://")) {
+    g_autofree char *where = where_of(l, "store", "url");
+    fail(l, "%s: must be 'memory' or redis://[[user]:password@]host[:port][/db]", where);
+  }
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
 
 struct sg_config *sg_config_load_new(const char *path, char *const *envp, char **error) {
-  struct loader l = {.errors = g_string_new(NULL)};
+  struct loader l = {.path = path, .errors = g_string_new(NULL)};
   struct sg_config *c = g_new0(struct sg_config, 1);
   atomic_init(&c->refs, 1);
   c->source_path = g_strdup(path);
@@ -735,12 +1007,12 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
   for (size_t i = 0; i < N_KEYS; i++)
     l.raw[i].value = g_strdup(keys[i].fallback);
   if (path != NULL)
-    parse_file(&l, path);
+    parse_file(&l);
   apply_environment(&l, envp);
-  if (l.errors->len == 0) {
-    for (size_t i = 0; i < N_KEYS; i++)
-      convert(&l, c, i);
-  }
+  /* Convert every key even after an error, so that lists are never NULL and
+   * unref stays simple; check across keys only when each value made sense. */
+  for (size_t i = 0; i < N_KEYS; i++)
+    convert(&l, c, i);
   if (l.errors->len == 0) {
     check_server(&l, c);
     check_upstream(&l, c);
@@ -751,13 +1023,12 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
     check_rest(&l, c);
   }
   for (size_t i = 0; i < N_KEYS; i++) {
-    if (l.raw[i].value != NULL)
-      OPENSSL_cleanse(l.raw[i].value, strlen(l.raw[i].value));
-    g_free(l.raw[i].value);
+    free_wiped(l.raw[i].value);
     g_free(l.raw[i].origin);
   }
   if (l.errors->len > 0) {
-    *error = strdup(l.errors->str);
+    if (error != NULL)
+      *error = strdup(l.errors->str);
     g_string_free(l.errors, TRUE);
     sg_config_unref(c);
     return NULL;
@@ -767,16 +1038,15 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
 }
 
 struct sg_config *sg_config_ref(struct sg_config *c) {
-  atomic_fetch_add(&c->refs, 1);
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   return c;
 }
 
 void sg_config_unref(struct sg_config *c) {
-  if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+  /* acq_rel: the last owner must see every other owner's writes before freeing. */
+  if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
     return;
   for (size_t i = 0; i < N_KEYS; i++) {
-    if (keys[i].offset == 0)
-      continue;
     if (keys[i].type == T_STRING)
       g_free(*(char **)field(c, i));
     else if (keys[i].type == T_LIST)
@@ -796,40 +1066,126 @@ void sg_config_unref(struct sg_config *c) {
   g_free(c);
 }
 
+/* ---- the --check summary ---------------------------------------------------------------- */
+
 static void print_list(FILE *out, const char *label, sg_strv list) {
-  fprintf(out, "  %-18s", label);
-  if (list[0] == NULL)
+  fprintf(out, "  %-20s", label);
+  if (list == NULL || list[0] == NULL)
     fprintf(out, " -");
-  for (size_t i = 0; list[i] != NULL; i++)
+  for (size_t i = 0; list != NULL && list[i] != NULL; i++)
     fprintf(out, " %s", list[i]);
   fputc('\n', out);
 }
 
+static void print_value(FILE *out, const char *label, const char *value, const char *if_null) {
+  fprintf(out, "  %-20s %s\n", label, value ? value : if_null);
+}
+
+/* "1500ms", "75s", "12h": the largest unit that divides exactly. */
+static const char *duration_text(uint64_t ms, char *buf, size_t size) {
+  if (ms != 0 && ms % HOUR_MS == 0)
+    snprintf(buf, size, "%lluh", (unsigned long long)(ms / HOUR_MS));
+  else if (ms != 0 && ms % MINUTE_MS == 0)
+    snprintf(buf, size, "%llum", (unsigned long long)(ms / MINUTE_MS));
+  else if (ms % SECOND_MS == 0)
+    snprintf(buf, size, "%llus", (unsigned long long)(ms / SECOND_MS));
+  else
+    snprintf(buf, size, "%llums", (unsigned long long)ms);
+  return buf;
+}
+
+/* "10MiB", "1536B": the largest binary unit that divides exactly. */
+static const char *size_text(uint64_t bytes, char *buf, size_t size) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB"};
+  size_t u = 0;
+  while (u < 3 && bytes != 0 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    u++;
+  }
+  snprintf(buf, size, "%llu%s", (unsigned long long)bytes, units[u]);
+  return buf;
+}
+
+/* redis://user:password@host -> redis://user:***@host */
+static void print_store_url(FILE *out, const char *url) {
+  const char *scheme_end = url ? strstr(url, "://") : NULL;
+  const char *authority = scheme_end ? scheme_end + 3 : NULL;
+  const char *at = authority ? strchr(authority, '@') : NULL;
+  const char *slash = authority ? strchr(authority, '/') : NULL;
+  if (at == NULL || (slash != NULL && slash < at)) {
+    print_value(out, "url", url, "-");
+    return;
+  }
+  const char *colon = memchr(authority, ':', (size_t)(at - authority));
+  size_t keep = colon ? (size_t)(colon - url) : (size_t)(authority - url);
+  fprintf(out, "  %-20s %.*s%s***%s\n", "url", (int)keep, url, colon ? ":" : "", at);
+}
+
 void sg_config_print_summary(const struct sg_config *c, FILE *out) {
+  char b1[32], b2[32], b3[32];
+  static const char *const levels[] = {"debug", "info", "warn", "error"};
+
   fprintf(out, "config: %s\n", c->source_path ? c->source_path : "(environment only)");
-  fprintf(out, "  listen             %s\n  public_url         %s\n  trusted_proxies    %u\n",
-          c->server.listen, c->server.public_url, c->server.trusted_proxies);
-  print_list(out, "upstream", c->upstream.urls);
-  fprintf(out, "  upstream timeout   %llus (connect %llums), health %s\n",
-          (unsigned long long)(c->upstream.timeout_ms / 1000),
-          (unsigned long long)c->upstream.connect_timeout_ms, c->upstream.health_path);
-  fprintf(out, "  idp_metadata       %s\n  sp_entity_id       %s\n",
-          c->saml.idp_metadata ? c->saml.idp_metadata : "-", c->saml.sp_entity_id);
-  fprintf(out, "  session secrets    %zu (the first seals)\n  session lifetime   %llum\n",
-          c->session.n_secrets, (unsigned long long)(c->session.lifetime_ms / 60000));
+  fprintf(out, "server\n");
+  print_value(out, "listen", c->server.listen, "-");
+  print_value(out, "public_url", c->server.public_url, "-");
+  fprintf(out, "  %-20s %u\n", "trusted_proxies", c->server.trusted_proxies);
+  fprintf(out, "  %-20s %s\n", "max_body", size_text(c->server.max_body, b1, sizeof b1));
+  fprintf(out, "  %-20s client %s, drain %s\n", "timeouts",
+          duration_text(c->server.client_timeout_ms, b1, sizeof b1),
+          duration_text(c->server.drain_timeout_ms, b2, sizeof b2));
+  fprintf(out, "  %-20s %u connections, %u workers%s\n", "limits", c->server.max_connections,
+          c->server.workers, c->server.workers == 0 ? " (one per CPU)" : "");
+  fprintf(out, "upstream\n");
+  print_list(out, "url", c->upstream.urls);
+  fprintf(out, "  %-20s connect %s, response %s\n", "timeouts",
+          duration_text(c->upstream.connect_timeout_ms, b1, sizeof b1),
+          duration_text(c->upstream.timeout_ms, b2, sizeof b2));
+  print_value(out, "health_path", c->upstream.health_path, "-");
+  fprintf(out, "saml\n");
+  print_value(out, "idp_metadata", c->saml.idp_metadata, "- (not set: nobody can sign in)");
+  print_value(out, "sp_entity_id", c->saml.sp_entity_id, "-");
+  print_value(out, "sp_key", c->saml.sp_key, "- (AuthnRequests unsigned)");
+  print_value(out, "sp_cert", c->saml.sp_cert, "-");
+  fprintf(out, "  %-20s %s, idp-initiated %s\n", "clock_skew",
+          duration_text(c->saml.clock_skew_ms, b1, sizeof b1),
+          c->saml.allow_idp_initiated ? "allowed" : "refused");
+  print_value(out, "email_attribute", c->saml.email_attribute, "- (the NameID)");
+  print_value(out, "name_attribute", c->saml.name_attribute, "-");
+  print_value(out, "groups_attribute", c->saml.groups_attribute, "-");
+  fprintf(out, "session\n");
+  fprintf(out, "  %-20s %zu (the first seals)\n", "secrets", c->session.n_secrets);
+  fprintf(out, "  %-20s %s, cookie %s, session page %s\n", "lifetime",
+          duration_text(c->session.lifetime_ms, b1, sizeof b1),
+          c->session.cookie_name ? c->session.cookie_name : "-",
+          c->session.session_page ? "on" : "off");
+  print_list(out, "logout_paths", c->session.logout_paths);
+  print_list(out, "app_cookies", c->session.app_cookies);
+  fprintf(out, "access\n");
   print_list(out, "allowed_domains", c->access.allowed_domains);
   print_list(out, "allowed_emails", c->access.allowed_emails);
   print_list(out, "allowed_groups", c->access.allowed_groups);
   print_list(out, "public_paths", c->access.public_paths);
-  fprintf(out, "  jwt header         %s\n", c->headers.jwt ? c->headers.jwt : "- (off)");
-  if (c->headers.jwt)
-    print_list(out, "jwt keys", c->headers.jwt_keys);
-  fprintf(out, "  login rate limit   %u per %llus, burst %u\n", c->ratelimit.login_count,
-          (unsigned long long)(c->ratelimit.login_period_ms / 1000), c->ratelimit.burst);
-  const char *at = c->store.url ? strrchr(c->store.url, '@') : NULL;
-  if (at != NULL)
-    fprintf(out, "  store              redis://***%s\n", at);
-  else
-    fprintf(out, "  store              %s\n", c->store.url);
-  fprintf(out, "  metrics            %s\n", c->metrics.listen ? c->metrics.listen : "- (off)");
+  fprintf(out, "headers\n");
+  print_value(out, "user", c->headers.user, "- (off)");
+  print_value(out, "email", c->headers.email, "- (off)");
+  print_value(out, "groups", c->headers.groups, "- (off)");
+  print_value(out, "jwt", c->headers.jwt, "- (off)");
+  print_list(out, "jwt_key", c->headers.jwt_keys);
+  if (c->headers.jwt != NULL) {
+    fprintf(out, "  %-20s iss %s, aud %s, ttl %s\n", "jwt claims",
+            c->headers.jwt_issuer ? c->headers.jwt_issuer : "-",
+            c->headers.jwt_audience ? c->headers.jwt_audience : "-",
+            duration_text(c->headers.jwt_ttl_ms, b3, sizeof b3));
+  }
+  fprintf(out, "ratelimit\n");
+  fprintf(out, "  %-20s %u per %s, burst %u (per client IP)\n", "login", c->ratelimit.login_count,
+          duration_text(c->ratelimit.login_period_ms, b1, sizeof b1), c->ratelimit.burst);
+  fprintf(out, "store\n");
+  print_store_url(out, c->store.url);
+  fprintf(out, "metrics\n");
+  print_value(out, "listen", c->metrics.listen, "- (off)");
+  fprintf(out, "log\n");
+  fprintf(out, "  %-20s %s, %s\n", "level", levels[c->log.level],
+          c->log.format == SG_LOG_JSON ? "json" : "text");
 }
