@@ -2,10 +2,13 @@
  * session.c - sealed cookies (see session.h).
  *
  * cookie = base64url(version | key id | nonce | ciphertext | tag), sealed
- * with AES-256-GCM.  The additional data binds the version and the cookie's
- * purpose, so a state cookie never opens as a session and vice versa.  Keys
- * come from HKDF-SHA256 over each configured secret; the key id (4 bytes of
- * a hash of the key) picks the right one without trying them all.
+ * with AES-256-GCM.  The additional data binds the version, the cookie's
+ * purpose (a state cookie never opens as a session and vice versa) and the
+ * deployment: public_url and SP entity id.  Two sites that share a secret
+ * (vhosts with one configuration) then never accept each other's cookies,
+ * which mod_auth_mellon did (CVE-2017-6807).  Keys come from HKDF-SHA256
+ * over each configured secret; the key id (4 bytes of a hash of the key)
+ * picks the right one without trying them all.
  *
  * Opening is on the path of every authenticated request: no allocation but
  * the identity's one storage buffer, no algorithm fetch, no key derivation.
@@ -23,7 +26,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#define VERSION 1
+#define VERSION 2 /* 1: no deployment in the additional data */
 #define KEY_LEN 32
 #define KID_LEN 4
 #define NONCE_LEN 12
@@ -37,14 +40,17 @@ struct key_pair {
   unsigned char kid[KID_LEN];
 };
 
+enum purpose { PURPOSE_SESSION, PURPOSE_STATE };
+static const char *const aad_labels[] = {"ssogate-session", "ssogate-state"};
+
 struct sg_session_keys {
   struct key_pair *keys;
   size_t count;
   EVP_CIPHER *cipher;
+  /* version | label | NUL | public_url | NUL | sp_entity_id, per purpose */
+  unsigned char *aad[2];
+  int aad_len[2];
 };
-
-enum purpose { PURPOSE_SESSION, PURPOSE_STATE };
-static const char *const aad_labels[] = {"\x01ssogate-session", "\x01ssogate-state"};
 
 /* ---- keys -------------------------------------------------------------------- */
 
@@ -64,11 +70,38 @@ static int hkdf(const struct sg_secret *secret, const char *info, unsigned char 
   return ok ? 0 : -1;
 }
 
-struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets) {
+/* Built once: no formatting on the per-request path.  NUL separators keep
+ * ("a", "b/c") and ("a/b", "c") apart; neither string can hold a NUL. */
+static int build_aad(struct sg_session_keys *k, enum purpose p, const char *public_url,
+                     const char *sp_entity_id) {
+  size_t label = strlen(aad_labels[p]), url = strlen(public_url), sp = strlen(sp_entity_id);
+  size_t len = 1 + label + 1 + url + 1 + sp;
+  if (len > 65536 || (k->aad[p] = malloc(len)) == NULL)
+    return -1;
+  unsigned char *w = k->aad[p];
+  *w++ = VERSION;
+  memcpy(w, aad_labels[p], label);
+  w += label;
+  *w++ = '\0';
+  memcpy(w, public_url, url);
+  w += url;
+  *w++ = '\0';
+  memcpy(w, sp_entity_id, sp);
+  k->aad_len[p] = (int)len;
+  return 0;
+}
+
+struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets,
+                                            const char *public_url, const char *sp_entity_id) {
   if (n_secrets == 0)
     return NULL;
   struct sg_session_keys *k = calloc(1, sizeof *k);
   if (k == NULL || (k->keys = calloc(n_secrets, sizeof *k->keys)) == NULL)
+    goto fail;
+  if (build_aad(k, PURPOSE_SESSION, public_url ? public_url : "",
+                sp_entity_id ? sp_entity_id : "") != 0 ||
+      build_aad(k, PURPOSE_STATE, public_url ? public_url : "", sp_entity_id ? sp_entity_id : "") !=
+          0)
     goto fail;
   k->count = n_secrets;
   k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -94,6 +127,8 @@ void sg_session_keys_free(struct sg_session_keys *k) {
   if (k->keys != NULL)
     OPENSSL_cleanse(k->keys, k->count * sizeof *k->keys);
   free(k->keys);
+  free(k->aad[PURPOSE_SESSION]);
+  free(k->aad[PURPOSE_STATE]);
   EVP_CIPHER_free(k->cipher);
   free(k);
 }
@@ -168,7 +203,6 @@ static char *seal_new(const struct sg_session_keys *k, enum purpose purpose,
   unsigned char sealed[MAX_SEALED];
   const struct key_pair *key = &k->keys[0];
   const unsigned char *secret = purpose == PURPOSE_SESSION ? key->session : key->state;
-  const char *aad = aad_labels[purpose];
   int n = 0, ok;
   char *out = NULL;
 
@@ -185,7 +219,7 @@ static char *seal_new(const struct sg_session_keys *k, enum purpose purpose,
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   ok = ctx != NULL &&
        EVP_EncryptInit_ex2(ctx, k->cipher, secret, sealed + 1 + KID_LEN, NULL) == 1 &&
-       EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+       EVP_EncryptUpdate(ctx, NULL, &n, k->aad[purpose], k->aad_len[purpose]) == 1 &&
        EVP_EncryptUpdate(ctx, sealed + HEADER_LEN, &n, plain, (int)len) == 1 &&
        EVP_EncryptFinal_ex(ctx, sealed + HEADER_LEN + n, &n) == 1 &&
        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, sealed + HEADER_LEN + len) == 1;
@@ -225,12 +259,11 @@ static ssize_t open_sealed(const struct sg_session_keys *k, enum purpose purpose
     return -1;
   }
   const unsigned char *secret = purpose == PURPOSE_SESSION ? key->session : key->state;
-  const char *aad = aad_labels[purpose];
   int n = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int ok =
       ctx != NULL && EVP_DecryptInit_ex2(ctx, k->cipher, secret, sealed + 1 + KID_LEN, NULL) == 1 &&
-      EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+      EVP_DecryptUpdate(ctx, NULL, &n, k->aad[purpose], k->aad_len[purpose]) == 1 &&
       EVP_DecryptUpdate(ctx, plain, &n, sealed + HEADER_LEN, (int)body) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, sealed + HEADER_LEN + body) == 1 &&
       EVP_DecryptFinal_ex(ctx, plain + n, &n) == 1;

@@ -3,8 +3,9 @@
  *
  * AES-256-GCM with keys derived by HKDF-SHA256 from the configured secrets
  * (first seals, all open).  No server-side session memory: anything that can
- * open the cookie with a configured secret trusts it.  Not for: setting
- * cookie attributes or reading HTTP headers (proxy/ does that).
+ * open the cookie with a configured secret, for the same deployment, trusts
+ * it.  Not for: setting cookie attributes or reading HTTP headers (proxy/
+ * does that).
  */
 #ifndef SSOGATE_SESSION_H
 #define SSOGATE_SESSION_H
@@ -18,7 +19,13 @@
 /* Keys derived once per configuration snapshot; read-only afterwards. */
 struct sg_session_keys;
 
-struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets);
+/*
+ * Cookies sealed with these keys open only with keys made from one of the
+ * same secrets AND the same public_url and sp_entity_id (NULL = ""): two
+ * deployments sharing a secret never accept each other's cookies.
+ */
+struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets,
+                                            const char *public_url, const char *sp_entity_id);
 void sg_session_keys_free(struct sg_session_keys *keys);
 
 /* Largest cookie value sg_session_seal_new produces (browsers keep 4 KiB). */

@@ -26,7 +26,8 @@ struct sg_snapshot *sg_snapshot_build_new(struct sg_config *config, char **error
   s->upstreams = sg_upstreams_new(config->upstream.urls, error);
   if (s->upstreams == NULL)
     goto fail;
-  s->session_keys = sg_session_keys_new(config->session.secrets, config->session.n_secrets);
+  s->session_keys = sg_session_keys_new(config->session.secrets, config->session.n_secrets,
+                                        config->server.public_url, config->saml.sp_entity_id);
   if (s->session_keys == NULL) {
     *error = g_strdup("[session] secret: cannot derive keys");
     goto fail;

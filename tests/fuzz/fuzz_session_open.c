@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (keys == NULL) {
     static unsigned char secret[32] = {1, 2, 3};
     struct sg_secret s = {secret, sizeof secret};
-    keys = sg_session_keys_new(&s, 1);
+    keys = sg_session_keys_new(&s, 1, "https://sp.test", "https://sp.test/ssogate/metadata");
   }
   char *cookie = malloc(size + 1);
   memcpy(cookie, data, size);

@@ -1,6 +1,6 @@
 /*
  * test_seal.c - sealed session and state cookies: round trips, rotation,
- * purpose separation, and every byte tampered.
+ * purpose and deployment separation, and every byte tampered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,14 @@ static struct sg_secret secret_of(unsigned char fill) {
   unsigned char *b = bytes[next++ % 4];
   memset(b, fill, 32);
   return (struct sg_secret){b, 32};
+}
+
+#define PUBLIC_URL "https://redash.example.com"
+#define SP_ENTITY_ID PUBLIC_URL "/ssogate/metadata"
+
+/* Keys for the one deployment most tests need. */
+static struct sg_session_keys *keys_new(const struct sg_secret *secrets, size_t n) {
+  return sg_session_keys_new(secrets, n, PUBLIC_URL, SP_ENTITY_ID);
 }
 
 static struct sg_identity alice(void) {
@@ -70,7 +78,7 @@ static char *encode(const unsigned char *in, size_t len) {
 static void round_trip(void **state) {
   (void)state;
   struct sg_secret s = secret_of(1);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity id = alice(), back;
   unsigned dropped;
   const char *reason = NULL;
@@ -92,7 +100,7 @@ static void round_trip(void **state) {
 static void every_tampered_byte_is_refused(void **state) {
   (void)state;
   struct sg_secret s = secret_of(2);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity id = alice(), back;
   unsigned dropped;
   const char *reason;
@@ -121,7 +129,7 @@ static void every_tampered_byte_is_refused(void **state) {
 static void expired_and_future_cookies_are_refused(void **state) {
   (void)state;
   struct sg_secret s = secret_of(3);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity id = alice(), back;
   unsigned dropped;
   const char *reason;
@@ -141,9 +149,9 @@ static void rotation_first_seals_all_open(void **state) {
   (void)state;
   struct sg_secret a = secret_of(4), b = secret_of(5);
   struct sg_secret old_only[] = {a}, rotated[] = {b, a}, new_only[] = {b};
-  struct sg_session_keys *k_old = sg_session_keys_new(old_only, 1);
-  struct sg_session_keys *k_rot = sg_session_keys_new(rotated, 2);
-  struct sg_session_keys *k_new = sg_session_keys_new(new_only, 1);
+  struct sg_session_keys *k_old = keys_new(old_only, 1);
+  struct sg_session_keys *k_rot = keys_new(rotated, 2);
+  struct sg_session_keys *k_new = keys_new(new_only, 1);
   struct sg_identity id = alice(), back;
   unsigned dropped;
   const char *reason;
@@ -161,7 +169,7 @@ static void rotation_first_seals_all_open(void **state) {
 static void state_and_session_cookies_do_not_mix(void **state) {
   (void)state;
   struct sg_secret s = secret_of(6);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity id = alice(), back;
   unsigned dropped;
   const char *reason;
@@ -181,10 +189,49 @@ static void state_and_session_cookies_do_not_mix(void **state) {
   sg_session_keys_free(keys);
 }
 
+/* CVE-2017-6807 (mod_auth_mellon): a cookie from another site that shares
+ * the secret must not open; the tasks of one deployment share cookies. */
+static void cookies_are_bound_to_the_deployment(void **state) {
+  (void)state;
+  struct sg_secret s = secret_of(9);
+  struct sg_session_keys *mine = keys_new(&s, 1);
+  struct sg_session_keys *twin = keys_new(&s, 1);
+  struct sg_session_keys *others[] = {
+      sg_session_keys_new(&s, 1, "https://other.example.com", SP_ENTITY_ID),
+      sg_session_keys_new(&s, 1, PUBLIC_URL, "https://other.example.com/sp"),
+      sg_session_keys_new(&s, 1, PUBLIC_URL "/", SP_ENTITY_ID),
+      /* the separator: the same bytes split differently */
+      sg_session_keys_new(&s, 1, PUBLIC_URL "/ssogate", "/metadata"),
+      sg_session_keys_new(&s, 1, NULL, NULL),
+  };
+  struct sg_identity id = alice(), back;
+  unsigned dropped;
+  const char *reason;
+  char *rid = NULL, *path = NULL;
+  char *cookie = sg_session_seal_new(mine, &id, &dropped, &reason);
+  char *st = sg_state_seal_new(mine, "_req1", "/", NOW + 600, &reason);
+  assert_int_equal(sg_session_open(twin, cookie, NOW, &back, &reason), 0);
+  sg_identity_clear(&back);
+  assert_int_equal(sg_state_open(twin, st, NOW, &rid, &path, &reason), 0);
+  free(rid);
+  free(path);
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    assert_non_null(others[i]);
+    assert_int_equal(sg_session_open(others[i], cookie, NOW, &back, &reason), -1);
+    assert_string_equal(reason, "bad seal");
+    assert_int_equal(sg_state_open(others[i], st, NOW, &rid, &path, &reason), -1);
+    sg_session_keys_free(others[i]);
+  }
+  free(cookie);
+  free(st);
+  sg_session_keys_free(mine);
+  sg_session_keys_free(twin);
+}
+
 static void many_groups_stay_under_the_cookie_cap(void **state) {
   (void)state;
   struct sg_secret s = secret_of(7);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity id = alice(), back;
   static char names[SG_MAX_GROUPS][72];
   id.n_groups = SG_MAX_GROUPS;
@@ -209,7 +256,7 @@ static void many_groups_stay_under_the_cookie_cap(void **state) {
 static void garbage_is_no_session(void **state) {
   (void)state;
   struct sg_secret s = secret_of(8);
-  struct sg_session_keys *keys = sg_session_keys_new(&s, 1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
   struct sg_identity back;
   const char *reason;
   char huge[8000];
@@ -235,6 +282,7 @@ int main(void) {
       cmocka_unit_test(expired_and_future_cookies_are_refused),
       cmocka_unit_test(rotation_first_seals_all_open),
       cmocka_unit_test(state_and_session_cookies_do_not_mix),
+      cmocka_unit_test(cookies_are_bound_to_the_deployment),
       cmocka_unit_test(many_groups_stay_under_the_cookie_cap),
       cmocka_unit_test(garbage_is_no_session),
   };
