@@ -489,6 +489,25 @@ def test_oauth2_proxy_rewrite_headers_do_not_change_routing(gate, upstream, valu
     assert not forwarded(upstream, "rewritten")
 
 
+@pytest.mark.parametrize("path", [
+    "/public#/../private/echo/x", "/public/..;/private/echo/x", "/public/.;/private/echo/x",
+    "/public/x/..;jsessionid=1/../private/echo/x", "/public/%252e%252e/private/echo/x",
+    "/public/%252e%252e%252fprivate/echo/x", "/public/%u002e%u002e/private/echo/x",
+    "/public/%c0%ae%c0%ae/private/echo/x", "/healthz/../private/echo/x", "/healthz;/private/echo/x",
+    "/ssogate/../private/echo/x", "/ssogate/%2e%2e/private/echo/x",
+], ids=["fragment", "dotdot-semicolon", "dot-semicolon", "path-parameter", "double-encoded-dots",
+        "double-encoded-slash", "iis-u-escape", "overlong-utf8-dots", "health-prefix", "health-parameter",
+        "ssogate-prefix", "ssogate-encoded"])
+def test_oauth2_proxy_route_bypass_attempts_are_not_forwarded(gate, upstream, path):
+    # More shapes of test_proxy.py's test_public_path_bypass_attempts_are_not_forwarded.
+    reply = raw_request(gate.port, ("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+                                    % path).encode())
+    assert status_line(reply).split(b" ")[1] in (b"302", b"400", b"401", b"404"), reply[:200]
+    assert not forwarded(upstream, "private")
+    # The public prefix itself still works, with parameters and escapes that are not ambiguous.
+    assert requests.get(gate.url + "/public/a;b/%41", timeout=5).status_code == 200
+
+
 # ---- keys: read only when private ---------------------------------------------------------------
 
 def write_ini(path, settings):

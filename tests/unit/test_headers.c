@@ -192,22 +192,25 @@ static void public_paths_match_on_segment_boundaries(void **state) {
   assert_false(sg_path_is_public("/publicity", prefixes));
   assert_false(sg_path_is_public("/static", prefixes));
   assert_false(sg_path_is_public("/", prefixes));
+  /* Not ambiguous: parameters, dots inside names, other escapes, a query. */
+  assert_true(sg_path_is_public("/public/a;b/%41", prefixes));
+  assert_true(sg_path_is_public("/public/.well-known/x", prefixes));
+  assert_true(sg_path_is_public("/public/..x/a.b", prefixes));
+  assert_true(sg_path_is_public("/public/x?y=%25&z=#", prefixes));
 }
 
 static void public_path_bypass_attempts_are_not_public(void **state) {
   (void)state;
   char *prefixes[] = {"/public", NULL};
-  const char *attacks[] = {"/public/../secret",
-                           "/public/./x",
-                           "/public/..",
-                           "/public%2f..%2fsecret",
-                           "/public/%2e%2e/secret",
-                           "/public/%2E%2E/secret",
-                           "/public\\..\\secret",
-                           "/public/%5c..",
-                           "/public/%00",
-                           "/public/%2",
-                           "/public/%"};
+  const char *attacks[] = {
+      "/public/../secret", "/public/./x", "/public/..", "/public%2f..%2fsecret",
+      "/public/%2e%2e/secret", "/public/%2E%2E/secret", "/public\\..\\secret", "/public/%5c..",
+      "/public/%00", "/public/%2", "/public/%",
+      /* issue 7: shapes that some upstream resolves elsewhere */
+      "/public#/../secret", "/public#x", "/public/..;/secret", "/public/.;/secret",
+      "/public/x/..;jsessionid=1/../secret", "/public/%252e%252e/secret", "/public/%252f",
+      "/public/%u002e%u002e/secret", "/public/%U002E", "/public/%c0%ae%c0%ae/secret",
+      "/public/%C1%9c"};
   for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++)
     assert_false(sg_path_is_public(attacks[i], prefixes));
 }
