@@ -85,6 +85,7 @@ def test_verifier_refuses_expired_and_foreign_audience(jwt_gate):
     assert redash_verify(jwks, token, "https://other-issuer", "redash") is None
 
 
+@pytest.mark.concurrency
 def test_token_is_signed_once_per_session_not_per_request(jwt_gate):
     gate, idp, upstream, _ = jwt_gate
     with requests.Session() as c:

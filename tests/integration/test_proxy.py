@@ -386,6 +386,7 @@ def test_sighup_switches_upstream_and_bad_file_keeps_the_old(tmp_path, gate_fact
         other.stop()
 
 
+@pytest.mark.concurrency
 def test_no_request_fails_across_twenty_reloads(gate):
     failures, done = [], threading.Event()
 
@@ -413,6 +414,7 @@ def test_no_request_fails_across_twenty_reloads(gate):
     wait_until(lambda: gate.metrics()['ssogate_reloads_total{result="ok"}'] == 20, what="20 reloads")
 
 
+@pytest.mark.concurrency
 def test_sigterm_drains_in_flight_requests(gate):
     pool = concurrent.futures.ThreadPoolExecutor(3)
     futures = [pool.submit(requests.get, gate.url + "/slow?s=2", timeout=20) for _ in range(3)]
@@ -424,6 +426,7 @@ def test_sigterm_drains_in_flight_requests(gate):
     assert time.monotonic() - t0 < 5 * SLOW
 
 
+@pytest.mark.concurrency
 def test_sigterm_gives_up_after_drain_timeout(gate_factory, upstream):
     g = gate_factory([upstream.url], extra={"server": {"drain_timeout": "1s"}})
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -450,6 +453,7 @@ def test_stalled_client_is_closed_and_others_are_served(gate_factory, upstream):
     s.close()
 
 
+@pytest.mark.concurrency
 @pytest.mark.slow
 def test_slow_requests_do_not_hold_up_fast_ones(gate_factory, upstream):
     import resource

@@ -380,6 +380,7 @@ def test_tampered_session_cookie_is_no_session(idp_gate):
         assert r.status_code == 302
 
 
+@pytest.mark.concurrency
 def test_fifty_parallel_logins(idp_gate):
     gate, idp = idp_gate
     results = []
@@ -410,6 +411,7 @@ def test_session_page_is_404_when_off(tmp_path, gate_factory, upstream):
         idp.stop()
 
 
+@pytest.mark.concurrency
 def test_idp_certificate_rotation_by_metadata_reload(idp_gate):
     gate, idp = idp_gate
     new_key, new_cert = fx.make_keypair("rotated idp")

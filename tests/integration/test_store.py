@@ -101,6 +101,7 @@ def two_gates(tmp_path, gate_factory, upstream):
     redis.stop()
 
 
+@pytest.mark.concurrency
 def test_login_started_on_a_completes_on_b(two_gates):
     a, b, idp, _ = two_gates
     with requests.Session() as c:
@@ -111,6 +112,7 @@ def test_login_started_on_a_completes_on_b(two_gates):
         assert c.get(b.url + "/ssogate/session").json()["email"] == "alice@example.com"
 
 
+@pytest.mark.concurrency
 def test_assertion_accepted_on_a_is_a_replay_on_b(two_gates):
     a, b, idp, _ = two_gates
     with requests.Session() as c:
@@ -123,6 +125,7 @@ def test_assertion_accepted_on_a_is_a_replay_on_b(two_gates):
     assert b.metrics()['ssogate_logins_failed_total{reason="replay"}'] == 1
 
 
+@pytest.mark.concurrency
 def test_logout_on_a_is_refused_on_b(two_gates):
     a, b, idp, _ = two_gates
     with requests.Session() as c:
@@ -134,6 +137,7 @@ def test_logout_on_a_is_refused_on_b(two_gates):
                                     timeout=5).status_code == 401, timeout=5, what="revocation on b")
 
 
+@pytest.mark.concurrency
 def test_rate_limit_is_shared(two_gates):
     a, b, _, _ = two_gates
     codes = []
@@ -144,6 +148,7 @@ def test_rate_limit_is_shared(two_gates):
     assert 429 in codes[10:]
 
 
+@pytest.mark.concurrency
 def test_redis_down_fails_logins_closed_and_keeps_sessions(two_gates):
     a, b, idp, redis = two_gates
     with requests.Session() as c:
