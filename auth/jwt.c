@@ -80,18 +80,21 @@ int sg_jwk_thumbprint(const char *n_b64u, const char *e_b64u, char out[44]) {
 
 static EVP_PKEY *read_private_key(const char *path, char **error) {
   struct stat st;
-  if (stat(path, &st) != 0) {
-    *error = g_strdup_printf("[headers] jwt_key: cannot read %s: %s", path, strerror(errno));
+  FILE *f = fopen(path, "re");
+  if (f == NULL) {
+    *error = g_strdup_printf("[headers] jwt_key: cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  /* fstat on what was opened: the file checked is the file read. */
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    *error = g_strdup_printf("[headers] jwt_key: %s is not a regular file", path);
+    fclose(f);
     return NULL;
   }
   if (st.st_mode & 007) {
     *error = g_strdup_printf(
         "[headers] jwt_key: %s is readable or writable by other users; chmod 600 it", path);
-    return NULL;
-  }
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    *error = g_strdup_printf("[headers] jwt_key: cannot open %s: %s", path, strerror(errno));
+    fclose(f);
     return NULL;
   }
   EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);

@@ -577,6 +577,21 @@ def test_key_readable_by_other_users_is_refused_by_check_and_at_start(tmp_path, 
     assert path in err and "other users" in err, err
 
 
+@pytest.mark.parametrize("kind", KEY_KINDS)
+def test_symlink_to_a_key_readable_by_others_is_refused(tmp_path, upstream, kind):
+    # The mode checked is the mode of the file read (fstat on the open file).
+    settings, path = key_settings(str(tmp_path), upstream.url, kind, 0o644)
+    link = str(tmp_path / "link-to-key")
+    os.symlink(path, link)
+    ini = str(tmp_path / "keys.ini")
+    section, key = {"secret_file": ("session", "secret_file"), "sp_key": ("saml", "sp_key"),
+                    "jwt_key": ("headers", "jwt_key")}[kind]
+    settings[section][key] = link
+    write_ini(ini, settings)
+    out = subprocess.run([BIN, "--check", "-c", ini], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and link in out.stdout + out.stderr and "other users" in out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("mode", [0o600, 0o640, 0o400], ids=["0600", "0640", "0400"])
 @pytest.mark.parametrize("kind", KEY_KINDS)
 def test_private_key_files_are_accepted(tmp_path, upstream, kind, mode):
