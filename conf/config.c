@@ -1106,13 +1106,14 @@ static const char *size_text(uint64_t bytes, char *buf, size_t size) {
   return buf;
 }
 
-/* redis://user:password@host -> redis://user:***@host */
+/* redis://user:password@host -> redis://user:***@host.  The store reads all
+ * up to the last '@' as credentials (passwords hold '/' and '@'), so the mask
+ * covers exactly that. */
 static void print_store_url(FILE *out, const char *url) {
   const char *scheme_end = url ? strstr(url, "://") : NULL;
   const char *authority = scheme_end ? scheme_end + 3 : NULL;
-  const char *at = authority ? strchr(authority, '@') : NULL;
-  const char *slash = authority ? strchr(authority, '/') : NULL;
-  if (at == NULL || (slash != NULL && slash < at)) {
+  const char *at = authority ? strrchr(authority, '@') : NULL;
+  if (at == NULL) {
     print_value(out, "url", url, "-");
     return;
   }

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import saml_fixtures as fx
-from conftest import BIN, SLOW, Idp, free_port, login, secret, wait_until
+from conftest import BIN, SLOW, Idp, Proc, free_port, login, secret, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "idp"))
 import server as idp_server  # noqa: E402
@@ -464,7 +464,8 @@ def test_cve_2019_3878_acs_refuses_an_ecp_soap_response(saml_gate):
 
 @pytest.mark.parametrize("agent", ["ELB-HealthChecker/2.0", "GoogleHC/1.0", "kube-probe/1.29",
                                    "Amazon-Route53-Health-Check-Service (ref 1; report http://amzn.to/1vsZADi)",
-                                   "Consul Health Check", "Go-http-client/1.1"])
+                                   "Consul Health Check", "Go-http-client/1.1"],
+                         ids=["alb", "google-lb", "kube-probe", "route53", "consul", "go-http-client"])
 def test_ghsa_5hvv_m4w4_gf6v_health_check_user_agent_does_not_pass_the_gate(gate, upstream, agent):
     for path in ("/private/echo/ua", "/"):
         r = requests.get(gate.url + path, headers={"User-Agent": agent}, allow_redirects=False, timeout=5)
@@ -506,6 +507,64 @@ def test_oauth2_proxy_route_bypass_attempts_are_not_forwarded(gate, upstream, pa
     assert not forwarded(upstream, "private")
     # The public prefix itself still works, with parameters and escapes that are not ambiguous.
     assert requests.get(gate.url + "/public/a;b/%41", timeout=5).status_code == 200
+
+
+# ---- SAML rules the unit suite covered and the binary did not --------------------------------------
+# test_saml.py attacks most rules through the binary; these close the gaps the
+# review found (tests/unit/test_saml.c had them, the running gate did not).
+
+def failures(gate, reason):
+    return gate.metrics().get('ssogate_logins_failed_total{reason="%s"}' % reason, 0)
+
+
+def _holder_of_key(rsp):
+    fx.assertion_of(rsp).find(".//" + fx.q("saml", "SubjectConfirmation")).set(
+        "Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+
+
+def _no_name_id(rsp):
+    nid = fx.assertion_of(rsp).find(".//" + fx.q("saml", "NameID"))
+    nid.getparent().remove(nid)
+
+
+def _assertion_issuer_differs(rsp):
+    # lasso CVE-2021-28091 family: the Response's Issuer is the IdP, the Assertion's is not.
+    fx.assertion_of(rsp).find(fx.q("saml", "Issuer")).text = "https://evil.example/idp"
+
+
+def _encrypted(rsp):
+    from lxml import etree
+    a = fx.assertion_of(rsp)
+    enc = etree.Element(fx.q("saml", "EncryptedAssertion"))
+    data = etree.SubElement(enc, "{http://www.w3.org/2001/04/xmlenc#}EncryptedData")
+    etree.SubElement(data, "{http://www.w3.org/2001/04/xmlenc#}CipherData").text = "AAAA"
+    rsp.replace(a, enc)
+
+
+@pytest.mark.parametrize("case,kw,change,sign,reason", [
+    ("holder-of-key-confirmation", {}, _holder_of_key, "assertion", "subject"),
+    ("no-name-id", {}, _no_name_id, "assertion", "subject"),
+    ("no-recipient", {"recipient": None}, None, "assertion", "recipient"),
+    ("subject-confirmation-expired", {"scd_not_on_or_after": fx.now() - fx.datetime.timedelta(minutes=10)}, None,
+     "assertion", "expired"),
+    ("assertion-issuer-differs", {}, _assertion_issuer_differs, "assertion", "issuer"),
+    ("encrypted-assertion", {}, _encrypted, "response", "assertions"),
+], ids=["holder-of-key-confirmation", "no-name-id", "no-recipient", "subject-confirmation-expired",
+        "assertion-issuer-differs", "encrypted-assertion"])
+def test_saml_rule_is_enforced_by_the_running_gate(saml_gate, case, kw, change, sign, reason):
+    gate, idp = saml_gate
+    with requests.Session() as c:
+        rid, _ = start_login(gate, c)
+        kw = dict({"audience": idp.sp_entity_id, "destination": idp.acs, "recipient": idp.acs,
+                   "issuer": idp.entity_id}, **kw)
+        rsp = fx.build_tree(in_response_to=rid, name_id="alice@example.com", **kw)
+        if change is not None:
+            change(rsp)
+        fx.sign_tree(rsp, sign, idp.key, idp.cert)
+        r = post_acs(gate, c, base64.b64encode(fx.to_bytes(rsp)).decode())
+        assert r.status_code in (400, 403), r.text
+        assert not any(v.startswith("ssogate=") for v in r.raw.headers.getlist("Set-Cookie"))
+    wait_until(lambda: failures(gate, reason) >= 1, what="refusal counted as %s" % reason)
 
 
 # ---- keys: read only when private ---------------------------------------------------------------
@@ -695,6 +754,41 @@ def test_secrets_never_appear_in_logs(tmp_path, gate_factory, upstream):
         assert leaked == [], leaked
     finally:
         idp.stop()
+
+
+def test_redis_password_never_appears_in_logs(tmp_path, gate_factory, upstream):
+    # Generated passwords hold '/', '+' and '@'; the --check summary masked only
+    # up to the first '@' or '/', and printed the rest.
+    password = "Sup3r/s3cr3t+p@ss"
+    rport = free_port()
+    redis = Proc(["/usr/bin/redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--requirepass", password], str(tmp_path), "redis")
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", rport), timeout=0.5).close() is None,
+                   what="redis")
+        port = free_port()
+        idp = Idp(str(tmp_path), "http://127.0.0.1:%d" % port)
+        g = gate_factory([upstream.url], idp=idp, port=port, extra={
+            "store": {"url": "redis://:%s@127.0.0.1:%d/0" % (password, rport)}, "log": {"level": "debug"}})
+        with requests.Session() as c:
+            assert login(g, c).status_code == 303  # the password works
+        check = subprocess.run([BIN, "--check", "-c", g.ini], capture_output=True, timeout=30)
+        assert b"***@127.0.0.1" in check.stdout
+        redis.stop()
+        assert requests.get(g.url + "/ssogate/login", allow_redirects=False, timeout=5).status_code == 503
+        requests.get(g.url + "/readyz", timeout=5)
+        check_down = subprocess.run([BIN, "--check", "-c", g.ini], capture_output=True, timeout=30)
+        g.stop(signal.SIGTERM)
+        idp.stop()
+        with open(g.proc.out_path, "rb") as f:
+            logs = f.read()
+        with open(g.proc.err_path, "rb") as f:
+            logs += f.read()
+        logs += check.stdout + check.stderr + check_down.stdout + check_down.stderr
+        for part in (password, "s3cr3t", "p@ss"):
+            assert part.encode() not in logs, part
+    finally:
+        redis.stop()
 
 
 # ---- dependency failures ---------------------------------------------------------------------------
