@@ -567,6 +567,53 @@ def test_saml_rule_is_enforced_by_the_running_gate(saml_gate, case, kw, change, 
     wait_until(lambda: failures(gate, reason) >= 1, what="refusal counted as %s" % reason)
 
 
+# ---- cookies ---------------------------------------------------------------------------------------
+
+def test_cookies_behind_https_are_secure_and_scoped(tmp_path, gate_factory, upstream):
+    # TLS ends at the ALB: public_url says https, the gate itself listens on http.
+    public = "https://sso.example.test"
+    idp = Idp(str(tmp_path), public)
+    try:
+        g = gate_factory([upstream.url], idp=idp, extra={"server": {"public_url": public}})
+        with requests.Session() as c:
+            rid, r = start_login(g, c)
+            state = [v for v in r.raw.headers.getlist("Set-Cookie") if v.startswith("ssogate_state=")][0]
+            for attr in ("Secure", "HttpOnly", "SameSite=None", "Path=/ssogate/"):
+                assert attr in state, state
+            r = c.post(g.url + "/ssogate/acs", data={"SAMLResponse": idp.response(in_response_to=rid)},
+                       headers={"Cookie": "ssogate_state=" + r.cookies.get("ssogate_state")},
+                       allow_redirects=False, timeout=5)
+            assert r.status_code == 303
+            session = [v for v in r.raw.headers.getlist("Set-Cookie") if v.startswith("ssogate=")][0]
+            for attr in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="):
+                assert attr in session, session
+            assert "Domain=" not in session  # host-only: never sent to sibling hosts
+            cookie = session.split(";", 1)[0].split("=", 1)[1]
+            r = requests.get(g.url + "/ssogate/logout", headers={"Cookie": "ssogate=" + cookie},
+                             allow_redirects=False, timeout=5)
+            cleared = [v for v in r.raw.headers.getlist("Set-Cookie") if v.startswith("ssogate=;")][0]
+            assert "Secure" in cleared and "Max-Age=0" in cleared
+    finally:
+        idp.stop()
+
+
+def test_every_sign_in_gets_a_new_session_id(saml_gate):
+    # Session fixation: a cookie planted before sign-in is replaced, never kept.
+    gate, idp = saml_gate
+    planted = seal_session(gate.settings["session"]["secret"], gate.url, email="alice@example.com")
+    ids = set()
+    for _ in range(3):
+        with requests.Session() as c:
+            c.cookies.set("ssogate", planted, domain="127.0.0.1", path="/")
+            planted_id = c.get(gate.url + "/ssogate/session", timeout=5).json()["session"]
+            rid, _ = start_login(gate, c)
+            assert post_acs(gate, c, idp.response(in_response_to=rid)).status_code == 303
+            now_id = c.get(gate.url + "/ssogate/session", timeout=5).json()["session"]
+            assert now_id != planted_id
+            ids.add(now_id)
+    assert len(ids) == 3
+
+
 # ---- keys: read only when private ---------------------------------------------------------------
 
 def write_ini(path, settings):
