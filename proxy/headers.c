@@ -44,7 +44,7 @@ static bool is_token_char(unsigned char c) {
     return true;
   if (c >= '0' && c <= '9')
     return true;
-  return c != '\0' && strchr("!#$%&'*+-.^`|~", c) != NULL;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL; /* RFC 9110 tchar */
 }
 
 static bool name_in(const char *name, const char *const *list) {
@@ -130,6 +130,44 @@ enum sg_header_verdict sg_response_header_verdict(const char *name,
   if (sg_header_is_hop_by_hop(name) || named_by_connection(name, tokens))
     return SG_HEADER_DROP;
   return SG_HEADER_KEEP;
+}
+
+void sg_head_check_header(struct sg_head_check *check, const char *name, const char *value,
+                          size_t value_len) {
+  if (check->problem != NULL)
+    return;
+  /* libmicrohttpd 0.9.75 glues an obs-fold continuation onto the name, and
+   * keeps a space before the colon in it: both leave a name that is no token. */
+  if (!valid_name(name))
+    check->problem = "a header name that is not a token (space before the colon, or a folded line)";
+  else if (memchr(value, '\0', value_len) != NULL || strpbrk(value, "\r\n") != NULL)
+    check->problem = "a header value with NUL, CR or LF";
+  else if (strcasecmp(name, "Content-Length") == 0)
+    check->content_lengths++;
+  else if (strcasecmp(name, "Host") == 0)
+    check->hosts++;
+  else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+    check->transfer_encodings++;
+    check->transfer_encoding = value;
+  }
+}
+
+const char *sg_head_check_problem(struct sg_head_check *check) {
+  if (check->problem != NULL)
+    return check->problem;
+  if (check->content_lengths > 1)
+    return "more than one Content-Length";
+  if (check->hosts > 1)
+    return "more than one Host";
+  if (check->transfer_encodings == 0)
+    return NULL;
+  if (check->content_lengths > 0)
+    return "both Transfer-Encoding and Content-Length";
+  if (check->http10)
+    return "Transfer-Encoding in an HTTP/1.0 request";
+  if (check->transfer_encodings > 1 || strcasecmp(check->transfer_encoding, "chunked") != 0)
+    return "a Transfer-Encoding other than one \"chunked\"";
+  return NULL;
 }
 
 bool sg_header_value_safe(const char *value) { return strpbrk(value, "\r\n") == NULL; }

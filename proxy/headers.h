@@ -49,6 +49,23 @@ enum sg_header_verdict sg_request_header_verdict(const char *name,
 enum sg_header_verdict sg_response_header_verdict(const char *name,
                                                   const struct sg_connection_tokens *tokens);
 
+/*
+ * The rules every request head must keep, whatever its route (RFC 9112 on
+ * framing and field syntax): anything a server and an upstream, or two
+ * parsers, could read two ways is refused, never guessed at.  Feed every
+ * header to sg_head_check_header, then ask sg_head_check_problem.
+ */
+struct sg_head_check {
+  bool http10;
+  unsigned content_lengths, transfer_encodings, hosts;
+  const char *transfer_encoding;
+  const char *problem; /* the first rule broken, for the log */
+};
+void sg_head_check_header(struct sg_head_check *check, const char *name, const char *value,
+                          size_t value_len);
+/* NULL when the head keeps every rule; else why it must be refused (400). */
+const char *sg_head_check_problem(struct sg_head_check *check);
+
 /* True when a value has no CR, LF or NUL (curl sends custom headers as given). */
 bool sg_header_value_safe(const char *value);
 

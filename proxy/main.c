@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +75,23 @@ static unsigned worker_count(const struct sg_config *cfg) {
     return cfg->server.workers;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   return cpus > 0 ? (unsigned)cpus : 1;
+}
+
+/* Every client connection needs a socket and its upstream leg may need
+ * another; containers often start with a soft limit of 1024, far below
+ * max_connections.  Raise it, as far as the hard limit allows. */
+static void raise_open_file_limit(unsigned max_connections) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)max_connections * 2 + 256;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+    return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < want)
+    sg_warn("open file limit %llu is below the %llu that [server] max_connections = %u needs; "
+            "raise the hard limit (ulimit -n, or the ECS task's nofile ulimit)",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_connections);
 }
 
 /* Prints one certificate's expiry; returns 1 when it is a problem. */
@@ -266,6 +284,7 @@ int main(int argc, char **argv) {
   struct sg_snapshot *s = sg_snapshot_current_ref();
   const struct sg_config *cfg = s->config;
   unsigned n = worker_count(cfg);
+  raise_open_file_limit(cfg->server.max_connections);
   int listen_fd = open_listen_socket(cfg->server.listen_host, cfg->server.listen_port);
   if (listen_fd < 0 || sg_metrics_init(n) != 0 ||
       (cfg->metrics.listen_host &&

@@ -45,6 +45,7 @@ static _Atomic uint64_t login_failures[SG_LOGIN_FAIL_COUNT];
 static _Atomic uint64_t store_errors;
 static struct histogram store_latency; /* rare calls: atomic adds are fine */
 static _Atomic int64_t open_connections;
+static _Atomic uint64_t slow_clients;
 static _Atomic unsigned generation;
 static struct MHD_Daemon *listener;
 
@@ -169,6 +170,7 @@ static void render_logins(GString *out) {
                            login_failure_name(i), (unsigned long)atomic_load(&login_failures[i]));
 }
 void sg_metrics_connections(int delta) { atomic_fetch_add(&open_connections, delta); }
+void sg_metrics_slow_clients(unsigned count) { atomic_fetch_add(&slow_clients, count); }
 void sg_metrics_set_generation(unsigned g) { atomic_store(&generation, g); }
 
 static uint64_t load(const _Atomic uint64_t *c) {
@@ -245,11 +247,16 @@ char *sg_metrics_render_new(void) {
       "# HELP ssogate_spoofed_headers_total Client headers dropped for impersonating identity "
       "headers.\n"
       "# TYPE ssogate_spoofed_headers_total counter\n"
-      "ssogate_spoofed_headers_total %lu\n",
+      "ssogate_spoofed_headers_total %lu\n"
+      "# HELP ssogate_client_timeouts_total Connections closed for not sending a request "
+      "within client_timeout.\n"
+      "# TYPE ssogate_client_timeouts_total counter\n"
+      "ssogate_client_timeouts_total %lu\n",
       (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
       (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]), atomic_load(&generation),
       (long)atomic_load(&open_connections),
-      (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]));
+      (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]),
+      (unsigned long)atomic_load(&slow_clients));
   render_logins(out);
   render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0,
                    &store_latency);
@@ -293,7 +300,9 @@ int sg_metrics_listen(const char *host, uint16_t port) {
   struct sockaddr_storage addr = {0};
   struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
   struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  /* poll(), not select(): with thousands of client connections open, a
+   * scrape's socket is numbered past FD_SETSIZE and select() would refuse it. */
+  unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);

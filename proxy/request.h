@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "proxy/client_deadline.h"
 #include "proxy/headers.h"
 #include "proxy/ring.h"
 #include "proxy/snapshot.h"
@@ -37,6 +38,7 @@ struct sg_request {
   struct sg_worker *worker;
   struct sg_snapshot *snap;
   struct MHD_Connection *conn;
+  struct sg_client *client;       /* the connection's deadline entry (may be NULL) */
   struct sg_request *prev, *next; /* the worker's list of upstream transfers */
 
   char *target; /* raw request-target, as the client sent it */

@@ -35,6 +35,9 @@ static void *on_request_born(void *cls, const char *uri, struct MHD_Connection *
     return NULL;
   r->worker = w;
   r->conn = conn;
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r->client = info ? info->socket_context : NULL;
   r->snap = sg_snapshot_ref(w->snap);
   r->start_ns = sg_now_ns();
   r->target = strdup(uri); /* MHD unescapes its copy in place right after this */
@@ -43,47 +46,51 @@ static void *on_request_born(void *cls, const char *uri, struct MHD_Connection *
   return r;
 }
 
-static void read_peer_address(struct sg_request *r) {
+static void read_peer_address(struct MHD_Connection *conn, char out[SG_IP_MAX]) {
   const union MHD_ConnectionInfo *info =
-      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *sa = info ? info->client_addr : NULL;
-  r->peer_ip[0] = '\0';
+  out[0] = '\0';
   if (sa == NULL)
     return;
   if (sa->sa_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer_ip,
-              sizeof r->peer_ip);
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, SG_IP_MAX);
   else if (sa->sa_family == AF_INET6)
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer_ip,
-              sizeof r->peer_ip);
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+              SG_IP_MAX);
 }
 
-struct xff_join {
-  char buf[1024];
-  size_t len;
+struct head_walk {
+  struct sg_head_check check;
+  char xff[1024];
+  size_t xff_len;
 };
 
-static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *name,
-                                size_t name_len, const char *value, size_t value_len) {
-  struct xff_join *j = cls;
+static enum MHD_Result walk_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                   size_t name_len, const char *value, size_t value_len) {
+  struct head_walk *h = cls;
   (void)kind;
   (void)name_len;
+  sg_head_check_header(&h->check, name, value, value_len);
   if (strcasecmp(name, "X-Forwarded-For") == 0) {
-    int n = snprintf(j->buf + j->len, sizeof j->buf - j->len, "%s%.*s", j->len ? ", " : "",
-                     (int)value_len, value);
-    if (n > 0 && (size_t)n < sizeof j->buf - j->len)
-      j->len += (size_t)n;
+    int n = snprintf(h->xff + h->xff_len, sizeof h->xff - h->xff_len, "%s%.*s",
+                     h->xff_len ? ", " : "", (int)value_len, value);
+    if (n > 0 && (size_t)n < sizeof h->xff - h->xff_len)
+      h->xff_len += (size_t)n;
   }
   return MHD_YES;
 }
 
-/* The client address the trusted proxies vouch for (rate limits, logs). */
-static void read_client_address(struct sg_request *r) {
-  struct xff_join xff = {.len = 0};
+/* One pass over the head: the client address the trusted proxies vouch for
+ * (rate limits, logs), and the rules the head must keep.  Returns the first
+ * rule broken, or NULL. */
+static const char *read_head(struct sg_request *r, const char *version) {
+  struct head_walk h = {.check.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0};
   char unused[8];
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, join_xff, &xff);
-  sg_xff_resolve(xff.len ? xff.buf : NULL, r->peer_ip, r->snap->config->server.trusted_proxies,
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, walk_header, &h);
+  sg_xff_resolve(h.xff_len ? h.xff : NULL, r->peer_ip, r->snap->config->server.trusted_proxies,
                  r->client_ip, unused, sizeof unused);
+  return sg_head_check_problem(&h.check);
 }
 
 static void assign_request_id(struct sg_request *r) {
@@ -106,16 +113,27 @@ static bool is_logout_path(const char *target, char *const *paths) {
 }
 
 /* The head has arrived: route the request to its door. */
-static enum MHD_Result route_request(struct sg_request *r) {
+static enum MHD_Result route_request(struct sg_request *r, const char *version) {
   const struct sg_config *cfg = r->snap->config;
 
-  read_peer_address(r);
-  read_client_address(r);
+  read_peer_address(r->conn, r->peer_ip);
+  const char *problem = read_head(r, version);
   assign_request_id(r);
   r->head_request = strcmp(r->method, "HEAD") == 0;
 
   if (r->target == NULL)
     return sg_respond_error(r, 503, "ssogate is out of memory.");
+  if (problem != NULL) {
+    /* Closed after the answer: no byte of an ambiguous body is ever read as
+     * a next request. */
+    sg_log(SG_LOG_INFO, r->request_id, "refused request with %s", problem);
+    r->error_reason = problem;
+    struct MHD_Response *response =
+        sg_error_response_new(r, 400, "The request's headers are malformed or ambiguous.");
+    if (response != NULL)
+      MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    return sg_respond_queue(r, 400, response);
+  }
   if (r->target[0] != '/') {
     sg_log(SG_LOG_INFO, r->request_id, "refused request-target that is not a path");
     return sg_respond_error(r, 400, "The request target must be a path.");
@@ -144,6 +162,17 @@ static bool announces_body(struct MHD_Connection *conn) {
          (length != NULL && strspn(length, "0") != strlen(length));
 }
 
+/* The head is in.  A request that streams to the upstream is no longer
+ * ours to time (a slow upload is legitimate); one that ssogate answers itself
+ * must send its body within the same deadline as its head. */
+static void stop_waiting_if_streaming(struct sg_request *r) {
+  if (r->client == NULL)
+    return;
+  r->client->head_done = true;
+  if (r->easy != NULL)
+    sg_client_disarm(&r->worker->clients, r->client);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls) {
@@ -151,7 +180,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   (void)cls;
   (void)conn;
   (void)url;
-  (void)version;
   if (r == NULL)
     return MHD_NO;
   if (!r->started) {
@@ -159,8 +187,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     r->method = method;
     r->body_announced = announces_body(conn);
     r->first_call = true;
-    enum MHD_Result result = route_request(r);
+    enum MHD_Result result = route_request(r, version);
     r->first_call = false;
+    stop_waiting_if_streaming(r);
     return result;
   }
   if (r->on_more != NULL)
@@ -174,16 +203,25 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
                             enum MHD_RequestTerminationCode toe) {
   struct sg_worker *w = cls;
   struct sg_request *r = *req_cls;
-  (void)conn;
   if (r == NULL)
     return;
   *req_cls = NULL;
   sg_forward_abort(r);
   if (r->response != NULL)
     MHD_destroy_response(r->response);
-  if (!r->started)
+  if (!r->started) { /* never routed: the log line still says who it was */
+    read_peer_address(conn, r->client_ip);
+    sg_worker_new_request_id(w, r->request_id);
+  }
+  bool deadline_passed = r->client != NULL && r->client->timed_out;
+  if (deadline_passed || (!r->started && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)) {
+    r->status = 408;
+    r->error_reason = "request not received within [server] client_timeout";
+    if (deadline_passed)
+      r->client->reported = true;
+  } else if (!r->started) {
     r->status = 400; /* MHD refused the head itself (too large, malformed) */
-  else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
+  } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
     r->error_reason = r->error_reason ? r->error_reason : "client connection ended early";
   uint64_t now = sg_now_ns();
   sg_metrics_request(w->index, r->route, r->status, now - r->start_ns,
@@ -197,16 +235,40 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
   free(r->body);
   free(r->target);
   sg_snapshot_unref(r->snap);
+  if (r->client != NULL && !r->client->timed_out)
+    sg_worker_await_client(w, r->client); /* keep-alive: the next request's turn */
   sg_worker_release_request(w, r);
   w->live_requests--;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-  (void)cls;
-  (void)conn;
-  (void)socket_context;
-  sg_metrics_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+  struct sg_worker *w = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    sg_metrics_connections(1);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sg_client *c = info ? sg_client_new(info->connect_fd) : NULL;
+    if (c != NULL)
+      sg_worker_await_client(w, c);
+    *socket_context = c;
+    return;
+  }
+  sg_metrics_connections(-1);
+  struct sg_client *c = *socket_context;
+  if (c == NULL)
+    return;
+  if (c->timed_out && !c->reported) {
+    char peer[SG_IP_MAX];
+    read_peer_address(conn, peer);
+    sg_log(SG_LOG_INFO, NULL,
+           "closed a connection from %s: no complete request line within "
+           "[server] client_timeout",
+           peer);
+  }
+  sg_client_disarm(&w->clients, c);
+  free(c);
+  *socket_context = NULL;
 }
 
 struct MHD_Daemon *sg_server_start_daemon(struct sg_worker *w, int listen_fd, unsigned limit,

@@ -4,7 +4,8 @@
  * Each worker's epoll set holds libmicrohttpd's own epoll fd, curl's sockets
  * and an eventfd for wake-ups.  One loop iteration: wait, let curl act on its
  * ready sockets and timers, collect finished transfers, let MHD run, then
- * housekeeping (new snapshot, head deadlines, access-log flush, drain).
+ * housekeeping (new snapshot, upstream and client deadlines, access-log
+ * flush, drain).
  */
 #include "proxy/worker.h"
 
@@ -20,6 +21,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/forward.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/server.h"
 
 #define TAG_MHD 1ull
@@ -253,6 +255,16 @@ static void enforce_head_deadlines(struct sg_worker *w, int64_t now_ms) {
   }
 }
 
+void sg_worker_await_client(struct sg_worker *w, struct sg_client *c) {
+  sg_client_arm(&w->clients, c, sg_now_ms() + (int64_t)w->snap->config->server.client_timeout_ms);
+}
+
+static void enforce_client_deadlines(struct sg_worker *w, int64_t now_ms) {
+  unsigned expired = sg_client_expire(&w->clients, now_ms);
+  if (expired > 0)
+    sg_metrics_slow_clients(expired);
+}
+
 static int wait_timeout_ms(struct sg_worker *w, int64_t now_ms) {
   int64_t timeout = HOUSEKEEPING_MS;
   MHD_UNSIGNED_LONG_LONG mhd_timeout;
@@ -327,6 +339,7 @@ static void *worker_main(void *arg) {
     if (now >= next_housekeeping) {
       next_housekeeping = now + HOUSEKEEPING_MS;
       enforce_head_deadlines(w, now);
+      enforce_client_deadlines(w, now);
     }
     sg_accesslog_flush(w);
     if (atomic_load(&draining)) {

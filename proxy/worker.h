@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "proxy/client_deadline.h"
 #include "proxy/jwt_cache.h"
 #include "proxy/request.h"
 #include "proxy/snapshot.h"
@@ -36,8 +37,9 @@ struct sg_worker {
   struct sg_snapshot *snap; /* what new requests get */
   unsigned snap_generation;
 
-  struct sg_request *transfers; /* requests with an upstream leg */
-  unsigned live_requests;       /* born and not yet completed */
+  struct sg_request *transfers;  /* requests with an upstream leg */
+  struct sg_client_list clients; /* connections we are waiting on */
+  unsigned live_requests;        /* born and not yet completed */
   unsigned connection_limit;
   uint64_t rng_state; /* request ids */
 
@@ -79,5 +81,8 @@ CURL *sg_worker_take_easy(struct sg_worker *w);
 struct sg_request *sg_worker_take_request(struct sg_worker *w);
 void sg_worker_release_request(struct sg_worker *w, struct sg_request *r);
 void sg_worker_new_request_id(struct sg_worker *w, char out[33]);
+/* Gives the client [server] client_timeout from now to send its next request
+ * (head, and the body if ssogate answers the request itself). */
+void sg_worker_await_client(struct sg_worker *w, struct sg_client *c);
 
 #endif

@@ -1,4 +1,5 @@
-/* Fuzz target: X-Forwarded-For trust, header verdicts, cookie stripping, public paths. */
+/* Fuzz target: X-Forwarded-For trust, head rules, header verdicts, cookie stripping,
+ * public paths. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   (void)sg_request_id_acceptable(s);
   char *prefixes[] = {"/public", "/static/", NULL};
   (void)sg_route_for(s, prefixes);
+  /* Last, as it cuts s into lines: the head rules over "name: value" lines; a refused
+   * head must name its reason. */
+  struct sg_head_check check = {.http10 = size > 0 && data[0] & 1};
+  for (char *line = s, *next; line != NULL; line = next) {
+    next = strchr(line, '\n');
+    if (next != NULL)
+      *next++ = '\0';
+    char *colon = strchr(line, ':');
+    if (colon != NULL) {
+      *colon = '\0';
+      sg_head_check_header(&check, line, colon + 1, strlen(colon + 1));
+    }
+  }
+  const char *problem = sg_head_check_problem(&check);
+  if (problem != NULL && problem[0] == '\0')
+    abort();
   free(out);
   free(s);
   return 0;

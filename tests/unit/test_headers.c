@@ -3,6 +3,7 @@
  * Each case is a spoofing or smuggling attempt with the outcome it must get.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -226,8 +227,67 @@ static void routes(void **state) {
   assert_int_equal(sg_route_for("/queries/1", prefixes), SG_ROUTE_APP);
 }
 
+/* Runs one head (name, value pairs, NULL-terminated) through the head rules. */
+static const char *head_problem(bool http10, const char *const *pairs) {
+  struct sg_head_check check = {.http10 = http10};
+  for (; pairs[0] != NULL; pairs += 2)
+    sg_head_check_header(&check, pairs[0], pairs[1], strlen(pairs[1]));
+  return sg_head_check_problem(&check);
+}
+
+static void ordinary_heads_keep_the_rules(void **state) {
+  (void)state;
+  const char *get[] = {"Host", "x", "X_Custom", "1", "Cookie", "a=b", NULL};
+  const char *post[] = {"Host", "x", "Content-Length", "4", NULL};
+  const char *chunked[] = {"Host", "x", "Transfer-Encoding", "Chunked", NULL};
+  const char *http10[] = {"Content-Length", "4", NULL};
+  assert_null(head_problem(false, get));
+  assert_null(head_problem(false, post));
+  assert_null(head_problem(false, chunked));
+  assert_null(head_problem(true, http10));
+}
+
+static void ambiguous_framing_is_refused(void **state) {
+  (void)state;
+  const char *cl_te[] = {"Content-Length", "4", "Transfer-Encoding", "chunked", NULL};
+  const char *te_cl[] = {"transfer-encoding", "chunked", "content-length", "4", NULL};
+  const char *two_cl[] = {"Content-Length", "4", "Content-Length", "4", NULL};
+  const char *two_te[] = {"Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL};
+  const char *te_list[] = {"Transfer-Encoding", "gzip, chunked", NULL};
+  const char *te_other[] = {"Transfer-Encoding", "xchunked", NULL};
+  const char *te_10[] = {"Transfer-Encoding", "chunked", NULL};
+  const char *two_hosts[] = {"Host", "a", "host", "b", NULL};
+  assert_string_equal(head_problem(false, cl_te), "both Transfer-Encoding and Content-Length");
+  assert_string_equal(head_problem(false, te_cl), "both Transfer-Encoding and Content-Length");
+  assert_string_equal(head_problem(false, two_cl), "more than one Content-Length");
+  assert_non_null(head_problem(false, two_te));
+  assert_non_null(head_problem(false, te_list));
+  assert_non_null(head_problem(false, te_other));
+  assert_string_equal(head_problem(true, te_10), "Transfer-Encoding in an HTTP/1.0 request");
+  assert_string_equal(head_problem(false, two_hosts), "more than one Host");
+}
+
+static void malformed_fields_are_refused(void **state) {
+  (void)state;
+  const char *space_before_colon[] = {"Transfer-Encoding ", "chunked", NULL};
+  const char *glued_fold[] = {"X-A", "a", "X-BTransfer-Encoding: chunked", "", NULL};
+  const char *empty_name[] = {"", "v", NULL};
+  const char *cr_value[] = {"X-A", "a\rb", NULL};
+  assert_non_null(head_problem(false, space_before_colon));
+  assert_non_null(head_problem(false, glued_fold));
+  assert_non_null(head_problem(false, empty_name));
+  assert_string_equal(head_problem(false, cr_value), "a header value with NUL, CR or LF");
+
+  struct sg_head_check check = {0}; /* a NUL inside the value's length */
+  sg_head_check_header(&check, "X-A", "a\0b", 3);
+  assert_string_equal(sg_head_check_problem(&check), "a header value with NUL, CR or LF");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(ordinary_heads_keep_the_rules),
+      cmocka_unit_test(ambiguous_framing_is_refused),
+      cmocka_unit_test(malformed_fields_are_refused),
       cmocka_unit_test(identity_headers_in_every_spelling_are_spoofs),
       cmocka_unit_test(near_misses_are_not_spoofs),
       cmocka_unit_test(underscores_and_bad_names_are_dropped),
