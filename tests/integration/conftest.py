@@ -47,6 +47,23 @@ def wait_until(check, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def raw_request(port, data, timeout=5.0):
+    """Sends raw bytes on a fresh connection; returns everything until the
+    server closes, resets or goes quiet for timeout seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW) as s:
+        chunks = []
+        try:
+            s.sendall(data)
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        except (socket.timeout, ConnectionResetError, BrokenPipeError):
+            pass
+        return b"".join(chunks)
+
+
 class Proc:
     """A child process with its output in files; killed at teardown even when
     the fixture that started it failed."""

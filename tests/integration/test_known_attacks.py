@@ -25,26 +25,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import saml_fixtures as fx
-from conftest import BIN, SLOW, Idp, Proc, free_port, login, secret, wait_until
+from conftest import BIN, SLOW, Idp, Proc, free_port, login, raw_request, secret, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "idp"))
 import server as idp_server  # noqa: E402
-
-
-def raw_request(port, data, timeout=5.0):
-    """Sends raw bytes; everything until the server closes, resets or times out."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW) as s:
-        chunks = []
-        try:
-            s.sendall(data)
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-        except (socket.timeout, ConnectionResetError, BrokenPipeError):
-            pass
-        return b"".join(chunks)
 
 
 def request_id_of(sso_location):
