@@ -26,7 +26,10 @@ static const char *const hop_by_hop[] = {
     NULL,
 };
 
-/* Rebuilt by ssogate from what it knows, never passed through. */
+/* Only a proxy may say these, never a client: the first ones ssogate
+ * rebuilds from what it knows; the others tell an app which URL was "really"
+ * asked for, and an app that honours them (IIS URL Rewrite, Symfony, Envoy)
+ * could be steered from a public path to a protected one. */
 static const char *const rebuilt_request_headers[] = {
     "X-Forwarded-For",
     "X-Forwarded-Proto",
@@ -34,6 +37,14 @@ static const char *const rebuilt_request_headers[] = {
     "X-Request-Id",
     "Forwarded",
     "X-Real-IP",
+    "X-Forwarded-Port",
+    "X-Forwarded-Uri",
+    "X-Forwarded-Path",
+    "X-Forwarded-Prefix",
+    "X-Original-URL",
+    "X-Original-URI",
+    "X-Rewrite-URL",
+    "X-Envoy-Original-Path",
     NULL,
 };
 

@@ -472,6 +472,10 @@ def test_oauth2_proxy_rewrite_headers_do_not_change_routing(gate, upstream, valu
                          allow_redirects=False, timeout=5)
         assert r.status_code == expected
     assert not forwarded(upstream, "rewritten")
+    # Nor do they reach the app behind a public path, where it could honour them.
+    sent = requests.get(gate.url + "/echo", headers=headers, timeout=5).json()["headers"]
+    assert [(k, v) for k, v in sent if k.lower() in {h.lower() for h in REWRITE_HEADERS}] == [
+        ("X-Forwarded-Host", gate.url.split("//")[1])]  # ssogate's own, from Host
 
 
 @pytest.mark.parametrize("path", [

@@ -67,6 +67,10 @@ static void hop_by_hop_and_rebuilt_headers_are_dropped(void **state) {
                          "X-Forwarded-Host",
                          "X-Real-IP",
                          "Forwarded",
+                         "X-Original-URL",
+                         "x-rewrite-url",
+                         "X-Forwarded-Uri",
+                         "X-Forwarded-Prefix",
                          "x-secret-hop"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     assert_int_equal(verdict(names[i]), SG_HEADER_DROP);
