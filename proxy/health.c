@@ -15,6 +15,7 @@
 #include "auth/json.h"
 #include "proxy/log.h"
 #include "proxy/respond.h"
+#include "proxy/route.h"
 #include "proxy/worker.h"
 
 #define PROBE_INTERVAL_S 5
@@ -181,7 +182,7 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
 enum MHD_Result sg_health_respond(struct sg_request *r) {
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
     return sg_respond_error(r, 405, "Use GET.");
-  size_t len = strcspn(r->target, "?");
+  size_t len = sg_target_path_len(r->target); /* the router's own reading */
   if (len == 8 && memcmp(r->target, "/healthz", 8) == 0)
     return sg_respond(r, 200, "text/plain; charset=utf-8", "ok\n");
   return respond_ready(r);

@@ -288,6 +288,12 @@ def test_healthz_stays_200_and_readyz_names_the_upstream(gate_factory):
     assert "checks" in r.json() and r.json()["checks"]["upstream"] != "ok"
 
 
+@pytest.mark.parametrize("target", ["/healthz", "/healthz?probe=1", "/healthz#x"])
+def test_healthz_is_healthz_whatever_follows_the_path(gate, target):
+    reply = raw_request(gate.port, ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode())
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"\r\n\r\nok\n"), reply
+
+
 def test_healthz_is_not_logged_at_info(gate):
     for _ in range(3):
         requests.get(gate.url + "/healthz", timeout=5)
