@@ -151,7 +151,7 @@ void sg_head_check_header(struct sg_head_check *check, const char *name, const c
    * keeps a space before the colon in it: both leave a name that is no token. */
   if (!valid_name(name))
     check->problem = "a header name that is not a token (space before the colon, or a folded line)";
-  else if (memchr(value, '\0', value_len) != NULL || strpbrk(value, "\r\n") != NULL)
+  else if (memchr(value, '\0', value_len) != NULL || !sg_header_value_safe(value))
     check->problem = "a header value with NUL, CR or LF";
   else if (strcasecmp(name, "Content-Length") == 0)
     check->content_lengths++;
@@ -163,7 +163,7 @@ void sg_head_check_header(struct sg_head_check *check, const char *name, const c
   }
 }
 
-const char *sg_head_check_problem(struct sg_head_check *check) {
+const char *sg_head_check_problem(const struct sg_head_check *check) {
   if (check->problem != NULL)
     return check->problem;
   if (check->content_lengths > 1)
