@@ -67,9 +67,21 @@ static bool is_literal_address(const char *host) {
 }
 
 static void add_target(GArray *targets, const char *url, const char *host, const char *port,
-                       const char *address) {
+                       const char *address, const struct sockaddr *sa, socklen_t sa_len) {
   struct sg_upstream_target t = {0};
+  bool tls = strncmp(url, "https:", 6) == 0;
+  bool v6_host = strchr(host, ':') != NULL;
   t.base_url = g_strdup(url);
+  t.host = g_strdup(host);
+  t.port = (uint16_t)strtoul(port, NULL, 10);
+  t.tls = tls;
+  t.authority = strcmp(port, tls ? "443" : "80") == 0
+                    ? g_strdup_printf(v6_host ? "[%s]" : "%s", host)
+                    : g_strdup_printf(v6_host ? "[%s]:%s" : "%s:%s", host, port);
+  if (sa != NULL && sa_len <= sizeof t.addr) {
+    memcpy(&t.addr, sa, sa_len);
+    t.addr_len = sa_len;
+  }
   if (address != NULL) {
     bool v6 = strchr(address, ':') != NULL;
     char *pin =
@@ -82,6 +94,18 @@ static void add_target(GArray *targets, const char *url, const char *host, const
   }
   atomic_init(&t.down_until_ms, 0);
   g_array_append_val(targets, t);
+}
+
+/* A literal address: dialled as written, no pin needed. */
+static void add_literal(GArray *targets, const char *url, const char *host, const char *port) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(host, port, &hints, &res) == 0 && res != NULL) {
+    add_target(targets, url, host, port, NULL, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+  } else {
+    add_target(targets, url, host, port, NULL, NULL, 0);
+  }
 }
 
 /* One target per distinct address of host; none added when it does not resolve. */
@@ -106,7 +130,7 @@ static size_t add_resolved(GArray *targets, const char *url, const char *host, c
     if (dup)
       continue;
     snprintf(seen[added], sizeof seen[added], "%s", addr);
-    add_target(targets, url, host, port, addr);
+    add_target(targets, url, host, port, addr, ai->ai_addr, ai->ai_addrlen);
     added++;
   }
   freeaddrinfo(res);
@@ -125,8 +149,10 @@ struct sg_upstreams *sg_upstreams_new(char *const *urls, char **error) {
     }
     /* A name that does not resolve yet (a task still starting) is left to
      * curl, which resolves it per connection; readyz shows the failure. */
-    if (is_literal_address(host) || add_resolved(targets, urls[i], host, port) == 0)
-      add_target(targets, urls[i], host, port, NULL);
+    if (is_literal_address(host))
+      add_literal(targets, urls[i], host, port);
+    else if (add_resolved(targets, urls[i], host, port) == 0)
+      add_target(targets, urls[i], host, port, NULL, NULL, 0);
   }
   if (*error != NULL || targets->len == 0) {
     if (*error == NULL)
@@ -150,6 +176,8 @@ void sg_upstreams_free(struct sg_upstreams *up) {
     g_free(up->targets[i].base_url);
     curl_slist_free_all(up->targets[i].connect_to);
     g_free(up->targets[i].label);
+    g_free(up->targets[i].host);
+    g_free(up->targets[i].authority);
   }
   g_free(up->targets);
   g_free(up);

@@ -7,8 +7,10 @@
 #define SSOGATE_UPSTREAM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -16,6 +18,12 @@ struct sg_upstream_target {
   char *base_url;                /* "http://redash:5000", prefix of every forwarded URL */
   struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO pinning one address; NULL = curl resolves */
   char *label;                   /* "redash:5000 (10.0.1.7)" for logs and readyz */
+  char *host;                    /* "redash": the name as configured (TLS: SNI and verified name) */
+  char *authority;               /* "redash:5000": the Host header (port omitted when default) */
+  uint16_t port;
+  bool tls;                      /* https:// */
+  struct sockaddr_storage addr;  /* the address to dial */
+  socklen_t addr_len;            /* 0: the name did not resolve (yet) */
   _Atomic int64_t down_until_ms;
 };
 
