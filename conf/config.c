@@ -79,6 +79,7 @@ static const struct key keys[] = {
     {"upstream", "connect_timeout", T_DURATION, F(upstream.connect_timeout_ms), "5s", false},
     {"upstream", "timeout", T_DURATION, F(upstream.timeout_ms), "300s", false},
     {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping", false},
+    {"upstream", "resolve_interval", T_DURATION, F(upstream.resolve_interval_ms), "10s", false},
     {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
     {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
     {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
@@ -906,6 +907,8 @@ static void check_upstream(struct loader *l, struct sg_config *c) {
     fail_key(l, "upstream", "timeout", "must be more than 0");
   if (c->upstream.health_path == NULL || c->upstream.health_path[0] != '/')
     fail_key(l, "upstream", "health_path", "must start with '/'");
+  if (c->upstream.resolve_interval_ms < 1000)
+    fail_key(l, "upstream", "resolve_interval", "must be at least 1s");
 }
 
 static void check_saml(struct loader *l, struct sg_config *c) {
@@ -1143,6 +1146,8 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
           duration_text(c->upstream.connect_timeout_ms, b1, sizeof b1),
           duration_text(c->upstream.timeout_ms, b2, sizeof b2));
   print_value(out, "health_path", c->upstream.health_path, "-");
+  fprintf(out, "  %-20s %s\n", "resolve_interval",
+          duration_text(c->upstream.resolve_interval_ms, b1, sizeof b1));
   fprintf(out, "saml\n");
   print_value(out, "idp_metadata", c->saml.idp_metadata, "- (not set: nobody can sign in)");
   print_value(out, "sp_entity_id", c->saml.sp_entity_id, "-");

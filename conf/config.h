@@ -51,6 +51,7 @@ struct sg_config {
     uint64_t connect_timeout_ms;
     uint64_t timeout_ms; /* time allowed until the response head */
     char *health_path;   /* probed by /readyz; default "/ping" */
+    uint64_t resolve_interval_ms; /* names re-resolved this often; at least 1 s */
   } upstream;
 
   struct {

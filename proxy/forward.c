@@ -460,7 +460,12 @@ int sg_forward_start(struct sg_request *r, struct curl_slist *extra_headers) {
   if (r->has_body && sg_ring_init(&r->upload, RING_SIZE) != 0)
     return fail_start(r, &h, 503, "out of memory");
 
-  r->upstream = sg_upstreams_pick(r->snap->upstreams, sg_now_ms());
+  r->upstream_set = sg_upstreams_acquire(r->snap->upstreams); /* released in sg_forward_abort */
+  r->upstream = sg_upstreams_pick(r->upstream_set, sg_now_ms());
+  if (r->upstream == NULL) {
+    r->error_reason = "upstream name did not resolve"; /* the access log says why */
+    return fail_start(r, &h, 502, r->error_reason);
+  }
   CURL *easy = sg_worker_take_easy(r->worker);
   if (easy == NULL)
     return fail_start(r, &h, 503, "out of memory");
@@ -590,4 +595,9 @@ void sg_forward_fail(struct sg_request *r, int status, const char *reason) {
   wake(r);
 }
 
-void sg_forward_abort(struct sg_request *r) { detach_transfer(r); }
+void sg_forward_abort(struct sg_request *r) {
+  detach_transfer(r);
+  sg_upstream_set_release(r->upstream_set); /* the request has ended: its targets go with it */
+  r->upstream_set = NULL;
+  r->upstream = NULL;
+}

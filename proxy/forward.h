@@ -25,7 +25,8 @@ void sg_forward_done(struct sg_request *r, CURLcode result);
 /* Gives up on the upstream leg: head timeout (504) or shutdown (503). */
 void sg_forward_fail(struct sg_request *r, int status, const char *reason);
 
-/* The request ends while the transfer still runs (client left). */
+/* The request ends (from the completed callback, every request): stops a
+ * transfer that still runs (client left) and releases the target set. */
 void sg_forward_abort(struct sg_request *r);
 
 #endif

@@ -3,7 +3,9 @@
  *
  * The prober thread asks each upstream target for [upstream] health_path
  * (Redash answers /ping without auth or throttling) every few seconds, with
- * blocking curl calls that never touch a worker's loop.
+ * blocking curl calls that never touch a worker's loop.  It probes the
+ * current target set; names are resolved on the resolver thread
+ * (upstream.c), so a slow name never delays a probe.
  */
 #include "proxy/health.h"
 
@@ -79,16 +81,20 @@ static void probe_all(void) {
   struct sg_snapshot *s = sg_snapshot_current_ref();
   if (s == NULL)
     return;
-  char reason[512] = "";
-  bool any_ready = false;
-  for (size_t i = 0; i < s->upstreams->count; i++) {
+  char reason[512] = "no upstream address";
+  bool any_ready = false, first_failure = true;
+  struct sg_upstream_set *set = sg_upstreams_acquire(s->upstreams); /* the current addresses */
+  for (size_t i = 0; i < set->count; i++) {
     char why[256];
-    if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
+    if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
                                (long)s->config->upstream.connect_timeout_ms, why, sizeof why) == 0)
       any_ready = true;
-    else if (reason[0] == '\0')
+    else if (first_failure) {
       snprintf(reason, sizeof reason, "%s", why);
+      first_failure = false;
+    }
   }
+  sg_upstream_set_release(set);
   const char *store_why = "ok";
   bool store_ok = sg_store_check(s->store, &store_why) == 0;
   pthread_mutex_lock(&lock);
@@ -158,6 +164,10 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
   bool draining = sg_workers_draining();
   bool saml_ok = r->snap->saml != NULL;
   bool upstream_ok;
+  /* Names that do not resolve, or have not for a minute (upstream.c). */
+  char names[400];
+  bool names_bad =
+      sg_upstreams_resolve_problem(r->snap->upstreams, sg_now_ms(), names, sizeof names);
 
   pthread_mutex_lock(&lock);
   bool store_ok = store_ready;
@@ -166,6 +176,10 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
   bool current = probed && probed_generation == r->snap->generation;
   const char *reason = current ? upstream_reason : "probing the new configuration";
   upstream_ok = current && upstream_ready;
+  if (names_bad) {
+    upstream_ok = false;
+    reason = names;
+  }
   sg_json_escape(upstream, sizeof upstream, reason, strlen(reason));
   pthread_mutex_unlock(&lock);
 

@@ -129,19 +129,27 @@ static int check_saml(const struct sg_snapshot *s) {
 /* Probes every upstream target once, as /readyz would. */
 static int check_upstreams(const struct sg_snapshot *s) {
   int problems = 0;
+  char names[400];
   printf("upstream targets:\n");
-  for (size_t i = 0; i < s->upstreams->count; i++) {
+  /* Just resolved: only a name without any address can be a problem. */
+  if (sg_upstreams_resolve_problem(s->upstreams, 0, names, sizeof names)) {
+    printf("  %s\n", names);
+    problems++;
+  }
+  struct sg_upstream_set *set = sg_upstreams_acquire(s->upstreams);
+  for (size_t i = 0; i < set->count; i++) {
     char reason[300];
-    if (sg_health_probe_target(&s->upstreams->targets[i], s->config->upstream.health_path,
+    if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
                                (long)s->config->upstream.connect_timeout_ms, reason,
                                sizeof reason) == 0) {
-      printf("  %s: reachable (%s answered)\n", s->upstreams->targets[i].label,
+      printf("  %s: reachable (%s answered)\n", set->targets[i]->label,
              s->config->upstream.health_path);
     } else {
-      printf("  %s: NOT reachable: %s\n", s->upstreams->targets[i].label, reason);
+      printf("  %s: NOT reachable: %s\n", set->targets[i]->label, reason);
       problems++;
     }
   }
+  sg_upstream_set_release(set);
   return problems;
 }
 
@@ -260,6 +268,7 @@ int main(int argc, char **argv) {
   sg_snapshot_set_store(store);
   if (check || metadata) {
     int rc = check ? check_only(path) : print_metadata(path);
+    sg_upstreams_resolver_stop(); /* never started: drops this thread's cached set */
     sg_store_free(store);
     sg_saml_global_cleanup();
     curl_global_cleanup();
@@ -291,12 +300,12 @@ int main(int argc, char **argv) {
        sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
       sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) !=
           0 ||
-      sg_health_start() != 0) {
+      sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0) {
     sg_error("cannot start");
     return 1;
   }
   sg_info("ssogate %s started: %u workers, upstream %s, store %s", SSOGATE_VERSION, n,
-          s->upstreams->targets[0].label, sg_store_kind(store));
+          cfg->upstream.urls[0], sg_store_kind(store));
   sg_snapshot_unref(s);
 
   serve_signals(path, &set);
@@ -306,6 +315,7 @@ int main(int argc, char **argv) {
   sg_snapshot_unref(s);
   sg_workers_drain_and_join(drain_ms);
   close(listen_fd);
+  sg_upstreams_resolver_stop();
   sg_health_stop();
   sg_metrics_stop();
   sg_info("stopped");

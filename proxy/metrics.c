@@ -266,6 +266,13 @@ char *sg_metrics_render_new(void) {
       "# TYPE ssogate_store_errors_total counter\n"
       "ssogate_store_errors_total %lu\n",
       (unsigned long)atomic_load(&store_errors));
+  g_string_append_printf(
+      out,
+      "# HELP ssogate_upstream_resolve_failures_total Resolutions of an [upstream] url name that "
+      "failed or found no address (the last addresses are kept).\n"
+      "# TYPE ssogate_upstream_resolve_failures_total counter\n"
+      "ssogate_upstream_resolve_failures_total %lu\n",
+      (unsigned long)atomic_load(&events[SG_EV_UPSTREAM_RESOLVE_FAILED]));
   render_cert_expiry(out);
   return g_string_free(out, FALSE);
 }

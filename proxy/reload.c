@@ -25,6 +25,7 @@ int sg_reload(const char *path, char **error) {
   if (s == NULL)
     return -1;
   sg_snapshot_publish(s);
+  sg_upstreams_follow(s->upstreams); /* its names are re-resolved from now on */
   sg_log_configure(s->config->log.level, s->config->log.format);
   sg_metrics_set_generation(s->generation);
   return 0;

@@ -78,7 +78,8 @@ struct sg_request {
 
   CURL *easy;
   struct curl_slist *upstream_headers;
-  struct sg_upstream_target *upstream;
+  struct sg_upstream_set *upstream_set; /* held from the pick until the request ends */
+  struct sg_upstream_target *upstream;  /* in upstream_set */
   struct sg_ring upload, download;
   struct sg_header_buf response_headers;
   struct sg_connection_tokens response_connection;

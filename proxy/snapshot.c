@@ -23,7 +23,8 @@ struct sg_snapshot *sg_snapshot_build_new(struct sg_config *config, char **error
   struct sg_snapshot *s = g_new0(struct sg_snapshot, 1);
   atomic_init(&s->refs, 1);
   s->config = config;
-  s->upstreams = sg_upstreams_new(config->upstream.urls, error);
+  s->upstreams =
+      sg_upstreams_new(config->upstream.urls, config->upstream.resolve_interval_ms, error);
   if (s->upstreams == NULL)
     goto fail;
   s->session_keys = sg_session_keys_new(config->session.secrets, config->session.n_secrets,
@@ -63,7 +64,7 @@ struct sg_snapshot *sg_snapshot_ref(struct sg_snapshot *s) {
 void sg_snapshot_unref(struct sg_snapshot *s) {
   if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
     return;
-  sg_upstreams_free(s->upstreams);
+  sg_upstreams_unref(s->upstreams);
   sg_session_keys_free(s->session_keys);
   sg_saml_sp_free(s->saml);
   if (s->jwt_keys != NULL)

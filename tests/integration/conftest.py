@@ -118,12 +118,12 @@ class Proc:
 
 
 class Upstream:
-    def __init__(self, tmp, name="upstream"):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+    def __init__(self, tmp, name="upstream", host="127.0.0.1", port=None):
+        self.port = port or free_port()
+        self.url = "http://%s:%d" % (host, self.port)
         self.record = os.path.join(tmp, name + ".jsonl")
         self.proc = Proc([PY, os.path.join(ROOT, "tests/upstream/app.py"),
-                          "--listen", "127.0.0.1:%d" % self.port, "--record", self.record], tmp, name)
+                          "--listen", "%s:%d" % (host, self.port), "--record", self.record], tmp, name)
         wait_until(lambda: requests.get(self.url + "/ping", timeout=1).ok, what="upstream")
 
     def requests_seen(self):
@@ -186,7 +186,7 @@ class Gate:
     """A running ssogate with an INI file we control."""
 
     def __init__(self, tmp, upstream_urls, idp=None, extra=None, name="ssogate", env=None,
-                 port=None, jwt_keys=None):
+                 port=None, jwt_keys=None, launcher=None):
         self.tmp = tmp
         self.name = name
         self.port = port or free_port()
@@ -214,7 +214,8 @@ class Gate:
         # Only the settings a test asks for: a stray SSOGATE_* would be refused.
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SSOGATE_")}
         environ.update(env or {})
-        self.proc = Proc([BIN, "-c", self.ini], tmp, name, env=environ)
+        # launcher: a command that execs the rest of its arguments (same pid).
+        self.proc = Proc((launcher or []) + [BIN, "-c", self.ini], tmp, name, env=environ)
         wait_until(lambda: requests.get(self.url + "/healthz", timeout=1).status_code == 200,
                    what="ssogate /healthz")
 

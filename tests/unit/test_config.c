@@ -169,6 +169,7 @@ static void minimal_config_loads_with_design_defaults(void **state) {
   assert_int_equal(c->upstream.connect_timeout_ms, 5000);
   assert_int_equal(c->upstream.timeout_ms, 300000);
   assert_string_equal(c->upstream.health_path, "/ping");
+  assert_int_equal(c->upstream.resolve_interval_ms, 10000);
 
   assert_null(c->saml.idp_metadata);
   assert_string_equal(c->saml.sp_entity_id, "https://redash.example.com/ssogate/metadata");
@@ -745,6 +746,12 @@ static void upstream_urls(void **state) {
   expect_minimal_env_error("SSOGATE_UPSTREAM_HEALTH_PATH=", "[upstream] health_path");
   c = load_minimal_env("SSOGATE_UPSTREAM_HEALTH_PATH=/status");
   assert_string_equal(c->upstream.health_path, "/status");
+  sg_config_unref(c);
+  expect_minimal_env_error("SSOGATE_UPSTREAM_RESOLVE_INTERVAL=999ms",
+                           "[upstream] resolve_interval (environment "
+                           "SSOGATE_UPSTREAM_RESOLVE_INTERVAL): must be at least 1s");
+  c = load_minimal_env("SSOGATE_UPSTREAM_RESOLVE_INTERVAL=1s");
+  assert_int_equal(c->upstream.resolve_interval_ms, 1000);
   sg_config_unref(c);
 }
 

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/upstream/app.py --listen 127.0.0.1:PORT [--record FILE]
 
 /ping            200 "PONG."  (Redash's unauthenticated health path)
-/echo..., /private/echo... any method: JSON {method, target, headers, body_len, body_sha256, peer_port}
+/echo..., /private/echo... any method: JSON {method, target, headers, body_len, body_sha256, peer_port,
+                 server}  (server: the address:port this upstream listens on)
 /bytes?n=N       N bytes of bytes(i % 251), streamed; &chunked=1 for chunked framing
 /slow?s=S        sleeps S seconds, then 200
 /status/NNN      that status (204/304 without a body)
@@ -75,7 +76,8 @@ class Handler(BaseHTTPRequestHandler):
             doc = {"method": self.command, "target": self.path,
                    "headers": [[k, v] for k, v in self.headers.items()],
                    "body_len": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
-                   "peer_port": self.client_address[1]}
+                   "peer_port": self.client_address[1],
+                   "server": "%s:%d" % self.server.server_address[:2]}
             return self.send(200, json.dumps(doc).encode(), "application/json")
         if url.path == "/bytes":
             return self.stream_bytes(int(query.get("n", ["0"])[0]), query.get("chunked") == ["1"])
