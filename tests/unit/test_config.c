@@ -263,6 +263,8 @@ static void durations_take_ms_s_m_h(void **state) {
   assert_int_equal(v, 300000);
   assert_int_equal(sg_parse_duration_ms("12h", &v), 0);
   assert_int_equal(v, 12ull * 3600 * 1000);
+  assert_int_equal(sg_parse_duration_ms("3h", &v), 0);
+  assert_int_equal(v, 3ull * 3600 * 1000);
   assert_int_equal(sg_parse_duration_ms("0s", &v), 0);
   assert_int_equal(v, 0);
   assert_int_equal(sg_parse_duration_ms("18446744073709551615ms", &v), 0);
@@ -288,6 +290,7 @@ static void bad_durations_are_refused(void **state) {
                        "5hm",
                        "18446744073709551615h",
                        "18446744073709551616ms",
+                       "99999999999999999999h",
                        "99999999999999999999999s"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (sg_parse_duration_ms(bad[i], &v) != -1)
@@ -299,7 +302,7 @@ static void bad_durations_are_refused(void **state) {
 static void bare_duration_in_the_file_needs_a_unit(void **state) {
   (void)state;
   expect_error(SERVER "client_timeout = 30\n" UPSTREAM SESSION ACCESS,
-               "[server] client_timeout (@:3)", "needs a unit like 30s");
+               "[server] client_timeout (@:3)", "is not a duration", "needs a unit like 30s");
   char *env[] = {"SSOGATE_UPSTREAM_TIMEOUT=300", NULL};
   expect_error_env(MINIMAL, env, "[upstream] timeout (environment SSOGATE_UPSTREAM_TIMEOUT)",
                    "needs a unit like 30s", NULL);
@@ -319,6 +322,8 @@ static void sizes_take_b_kib_mib_gib(void **state) {
   assert_int_equal(v, 10 * 1024 * 1024);
   assert_int_equal(sg_parse_size("3GiB", &v), 0);
   assert_true(v == 3ull * 1024 * 1024 * 1024);
+  assert_int_equal(sg_parse_size("2GiB", &v), 0);
+  assert_true(v == 2ull * 1024 * 1024 * 1024);
   assert_int_equal(sg_parse_size("18446744073709551615", &v), 0);
   assert_true(v == UINT64_MAX);
 }
@@ -338,7 +343,8 @@ static void bad_sizes_are_refused(void **state) {
                        "10MiBs",
                        "17179869184GiB",
                        "18446744073709551616",
-                       "18446744073709551615KiB"};
+                       "18446744073709551615KiB",
+                       "18446744073709551615GiB"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (sg_parse_size(bad[i], &v) != -1)
       fail_msg("'%s' was accepted as a size", bad[i]);
@@ -669,7 +675,7 @@ static void listen_addresses_and_ipv6(void **state) {
   const char *bad[] = {"8080",        ":8080",     "0.0.0.0",     "0.0.0.0:", "0.0.0.0:65536",
                        "::1:80",      "[::1]8080", "[::1]",       "[]:80",    "[::1:80",
                        "a b:80",      "host:+80",  "host: 80",    "host:80 ", "host:0x50",
-                       "host:080800", "[x]:80",    "[1.2.3.4]:80"};
+                       "host:080800", "[x]:80",    "[1.2.3.4]:80", "host:70000"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *host = NULL;
     uint16_t port = 0;
@@ -950,6 +956,7 @@ static void header_rules(void **state) {
   expect_minimal_env_error("SSOGATE_HEADERS_GROUPS=X_Groups", "[headers] groups");
   expect_minimal_env_error("SSOGATE_HEADERS_JWT_KEY=",
                            "[headers] jwt_key (environment SSOGATE_HEADERS_JWT_KEY): required");
+  expect_minimal_plus_error("[headers]\njwt_key =\n", "[headers] jwt_key (@:10): required");
   expect_minimal_env_error("SSOGATE_HEADERS_JWT_TTL=29s", "[headers] jwt_ttl");
   expect_minimal_env_error("SSOGATE_HEADERS_JWT_TTL=25h", "[headers] jwt_ttl");
   expect_minimal_env_error("SSOGATE_HEADERS_JWT_AUDIENCE=", "[headers] jwt_audience");
