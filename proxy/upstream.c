@@ -53,8 +53,8 @@ struct sg_upstreams {
   struct upstream_name *names;
   size_t n_names;
   pthread_mutex_t lock;
-  struct sg_upstream_set *current;   /* under lock; never NULL after _new */
-  atomic_uint_fast64_t generation;   /* current's, from set_generations */
+  struct sg_upstream_set *current; /* under lock; never NULL after _new */
+  atomic_uint_fast64_t generation; /* current's, from set_generations */
 };
 
 static atomic_uint_fast64_t set_generations;
@@ -90,8 +90,7 @@ static const char *address_text(const struct sockaddr_storage *ss, char *buf, si
 /* ---- resolving ---------------------------------------------------------------- */
 
 static int resolve_with_hints(const char *host, const char *port, int flags,
-                              struct sockaddr_storage *out, size_t cap, char *why,
-                              size_t why_cap) {
+                              struct sockaddr_storage *out, size_t cap, char *why, size_t why_cap) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = flags};
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(host, port, &hints, &res);
@@ -101,8 +100,7 @@ static int resolve_with_hints(const char *host, const char *port, int flags,
   }
   size_t n = 0;
   for (struct addrinfo *ai = res; ai != NULL && n < cap; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-        ai->ai_addrlen > sizeof out[n])
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof out[n])
       continue;
     memset(&out[n], 0, sizeof out[n]);
     memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
@@ -140,8 +138,8 @@ static struct sg_upstream_target *target_new(const struct upstream_name *name, u
     char text[INET6_ADDRSTRLEN];
     address_text(addr, text, sizeof text);
     bool v6 = addr->ss_family == AF_INET6;
-    char *pin = g_strdup_printf("%s:%s:%s%s%s:%s", host, port, v6 ? "[" : "", text, v6 ? "]" : "",
-                                port);
+    char *pin =
+        g_strdup_printf("%s:%s:%s%s%s:%s", host, port, v6 ? "[" : "", text, v6 ? "]" : "", port);
     t->connect_to = curl_slist_append(NULL, pin); /* read-only once built: safe to share */
     g_free(pin);
     t->label = g_strdup_printf("%s:%s (%s)", host, port, text);
@@ -191,7 +189,8 @@ static struct sg_upstream_set *set_build(const struct sg_upstreams *up,
     for (size_t a = 0; a < name->n_addrs; a++) {
       struct sg_upstream_target *t = NULL;
       for (size_t k = 0; old != NULL && k < old->count && t == NULL; k++)
-        if (old->targets[k]->url_index == i && same_address(&old->targets[k]->addr, &name->addrs[a]))
+        if (old->targets[k]->url_index == i &&
+            same_address(&old->targets[k]->addr, &name->addrs[a]))
           t = old->targets[k];
       if (t != NULL)
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
@@ -255,7 +254,8 @@ static bool resolve_name(struct sg_upstreams *up, struct upstream_name *name, in
 
   pthread_mutex_lock(&up->lock);
   if (n > 0) {
-    changed = (size_t)n != name->n_addrs || memcmp(found, name->addrs, (size_t)n * sizeof found[0]) != 0;
+    changed =
+        (size_t)n != name->n_addrs || memcmp(found, name->addrs, (size_t)n * sizeof found[0]) != 0;
     addresses_text(found, (size_t)n, now_text, sizeof now_text);
     if (first) {
       sg_info("upstream %s:%s resolves to %s", name->host, name->port, now_text);
@@ -369,8 +369,8 @@ struct sg_upstreams *sg_upstreams_new_with(char *const *urls, uint64_t resolve_i
                                    name->addrs, 1, why, sizeof why);
       name->n_addrs = got > 0 ? (size_t)got : 0;
       if (got <= 0) {
-        *error = g_strdup_printf("[upstream] url: cannot read the address of '%s': %s", urls[i],
-                                 why);
+        *error =
+            g_strdup_printf("[upstream] url: cannot read the address of '%s': %s", urls[i], why);
         upstreams_free(up);
         return NULL;
       }
@@ -557,8 +557,7 @@ static void *resolver_main(void *arg) {
 
 int sg_upstreams_resolver_start(void (*on_change)(void)) {
   pthread_condattr_t attr;
-  if (pthread_condattr_init(&attr) != 0 ||
-      pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+  if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
       pthread_cond_init(&resolver.wake, &attr) != 0)
     return -1;
   pthread_condattr_destroy(&attr);

@@ -34,10 +34,10 @@ struct sg_upstream_target {
   uint16_t port;
   bool tls;                      /* https:// */
   struct sockaddr_storage addr;  /* the address to dial */
-  socklen_t addr_len;            /* always set: a name without addresses has no target */
+  socklen_t addr_len;            /* never 0: a name without addresses has no target */
   _Atomic int64_t down_until_ms;
-  atomic_uint refs;              /* one per set that lists this target */
-  unsigned url_index;            /* which [upstream] url it came from */
+  atomic_uint refs;   /* one per set that lists this target */
+  unsigned url_index; /* which [upstream] url it came from */
 };
 
 struct sg_upstream_set {

@@ -254,7 +254,8 @@ static void a_name_unresolved_at_start_has_no_target_until_it_resolves(void **st
   struct sg_upstream_set *empty = sg_upstreams_acquire(up);
   assert_int_equal(empty->count, 0);
   assert_null(sg_upstreams_pick(empty, 0)); /* forward.c answers 502 */
-  assert_true(sg_upstreams_resolve_problem(up, 0, why, sizeof why)); /* at once, not after a minute */
+  assert_true(
+      sg_upstreams_resolve_problem(up, 0, why, sizeof why)); /* at once, not after a minute */
   assert_string_equal(why, "upstream name redash did not resolve: Name or service not known");
 
   answer_with("10.0.1.7", NULL, NULL);
