@@ -20,12 +20,12 @@ struct sg_store {
   struct redis_store *redis; /* NULL for "memory" */
 };
 
-struct sg_store *sg_store_new(const char *url, char **error) {
+struct sg_store *sg_store_new(const char *url, const char *tls_ca_file, char **error) {
   *error = NULL;
   struct sg_store *s = g_new0(struct sg_store, 1);
   s->memory = sg_memory_store_new();
   if (url != NULL && strcmp(url, "memory") != 0 &&
-      (s->redis = sg_redis_store_new(url, s->memory, error)) == NULL) {
+      (s->redis = sg_redis_store_new(url, tls_ca_file, s->memory, error)) == NULL) {
     sg_store_free(s);
     return NULL;
   }

@@ -2,7 +2,8 @@
  * store.h - the state several ssogate tasks must share: one-time assertion
  * ids (replay cache), revoked session ids and login rate-limit buckets.
  *
- * "memory" keeps it in this process (one task); "redis://..." shares it.
+ * "memory" keeps it in this process (one task); "redis://..." or
+ * "rediss://..." (TLS) shares it.
  * Every entry has a TTL and every table a cap, so memory is bounded by
  * configuration, not by traffic.  Thread-safe.  Never logs.
  */
@@ -20,7 +21,10 @@ struct sg_store;
 #define SG_STORE_MAX_REVOKED 200000
 #define SG_STORE_MAX_BUCKETS 100000
 
-struct sg_store *sg_store_new(const char *url, char **error);
+/* tls_ca_file: the CAs a rediss:// server is verified against (NULL: the
+ * system's).  The check's reason names the last failure ("TLS: certificate
+ * verify failed: ...", "connect host:port: Connection refused"). */
+struct sg_store *sg_store_new(const char *url, const char *tls_ca_file, char **error);
 void sg_store_free(struct sg_store *store);
 
 /* 1: key recorded now (first use); 0: seen before (a replay); -1: store error. */

@@ -1,5 +1,7 @@
 /*
- * store_redis.c - the shared store on Redis (hiredis, synchronous).
+ * store_redis.c - the shared store on Redis, redis:// or rediss:// (TLS),
+ * synchronous, over redis_conn.c (our socket and TLS, hiredis's formatter
+ * and reply parser).
  *
  * Only logins, logouts and the login rate limit talk to Redis, each with a
  * short timeout, from a small connection pool; authenticated requests never
@@ -25,8 +27,11 @@
 #include <glib.h>
 #include <hiredis/hiredis.h>
 
+#include "auth/redis_conn.h"
+#include "tls/tls.h"
+
 #define POOL_SIZE 8
-#define TIMEOUT_MS 500
+#define TIMEOUT_MS 500 /* each of: connect, TLS handshake, one command */
 #define POLL_INTERVAL_MS 1000
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
@@ -53,13 +58,14 @@ struct redis_store {
   char *user;     /* NULL: AUTH password only */
   char *password; /* NULL: no AUTH */
   int db;
+  struct sg_tls_ctx *tls; /* NULL: redis:// (plain) */
 
   pthread_mutex_t lock;
-  redisContext *idle[POOL_SIZE];
+  struct redis_conn *idle[POOL_SIZE];
   unsigned n_idle;
   int64_t retry_at_ms; /* after a failure, no new connection before this */
   int64_t backoff_ms;
-  char last_error[160];
+  char last_error[256];
 
   struct memory_store *mirror;
   pthread_t poller;
@@ -74,18 +80,13 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int parse_url(struct redis_store *r, const char *url, char **error) {
-  if (strncmp(url, "rediss://", 9) == 0) {
-    *error =
-        g_strdup("[store] url: rediss:// (TLS) needs hiredis >= 1.0; Debian bookworm ships 0.14 "
-                 "(see docs/configuration.md)");
+static int parse_url(struct redis_store *r, const char *url, bool *use_tls, char **error) {
+  *use_tls = strncmp(url, "rediss://", 9) == 0;
+  if (!*use_tls && strncmp(url, "redis://", 8) != 0) {
+    *error = g_strdup("[store] url: expected memory, redis://host:port/db or rediss://...");
     return -1;
   }
-  if (strncmp(url, "redis://", 8) != 0) {
-    *error = g_strdup("[store] url: expected memory or redis://host:port/db");
-    return -1;
-  }
-  const char *p = url + 8;
+  const char *p = url + (*use_tls ? 9 : 8);
   const char *at = strrchr(p, '@');
   if (at != NULL) {
     g_autofree char *auth = g_strndup(p, (gsize)(at - p));
@@ -122,30 +123,46 @@ static int parse_url(struct redis_store *r, const char *url, char **error) {
   return 0;
 }
 
-static redisReply *command(redisContext *c, const char *fmt, ...) {
+static redisReply *command(struct redis_conn *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  redisReply *reply = redisvCommand(c, fmt, ap);
+  redisReply *reply = sg_redis_conn_vcommand(c, TIMEOUT_MS, fmt, ap);
   va_end(ap);
   return reply;
 }
 
-static redisContext *connect_new(struct redis_store *r) {
-  struct timeval tv = {.tv_sec = TIMEOUT_MS / 1000, .tv_usec = (TIMEOUT_MS % 1000) * 1000};
-  redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
-  if (c == NULL || c->err) {
-    snprintf(r->last_error, sizeof r->last_error, "connect %s:%d: %s", r->host, r->port,
-             c ? c->errstr : "out of memory");
-    redisFree(c);
+/* Why Redis refused AUTH, without echoing anything it was sent. */
+static void auth_refused(struct redis_store *r, const redisReply *reply, struct redis_conn *c) {
+  if (reply == NULL)
+    snprintf(r->last_error, sizeof r->last_error, "AUTH: %s", sg_redis_conn_error(c));
+  else if (strncmp(reply->str, "WRONGPASS", 9) == 0)
+    snprintf(r->last_error, sizeof r->last_error,
+             "AUTH refused: wrong password or user (WRONGPASS)");
+  else if (strstr(reply->str, "without any password configured") != NULL)
+    snprintf(r->last_error, sizeof r->last_error,
+             "AUTH refused: the server has no password set (drop it from [store] url)");
+  else
+    snprintf(r->last_error, sizeof r->last_error, "AUTH refused (%.*s)",
+             (int)strcspn(reply->str, " "), reply->str);
+}
+
+static struct redis_conn *connect_new(struct redis_store *r) {
+  char why[200];
+  struct redis_conn *c = sg_redis_conn_new(r->host, r->port, r->tls, TIMEOUT_MS, why, sizeof why);
+  if (c == NULL) {
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->last_error, sizeof r->last_error, "%s", why);
+    pthread_mutex_unlock(&r->lock);
     return NULL;
   }
-  redisSetTimeout(c, tv);
   redisReply *reply = NULL;
   if (r->password != NULL) {
     reply = r->user ? command(c, "AUTH %s %s", r->user, r->password)
                     : command(c, "AUTH %s", r->password);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-      snprintf(r->last_error, sizeof r->last_error, "AUTH refused");
+      pthread_mutex_lock(&r->lock);
+      auth_refused(r, reply, c);
+      pthread_mutex_unlock(&r->lock);
       goto fail;
     }
     freeReplyObject(reply);
@@ -153,7 +170,9 @@ static redisContext *connect_new(struct redis_store *r) {
   if (r->db != 0) {
     reply = command(c, "SELECT %d", r->db);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+      pthread_mutex_lock(&r->lock);
       snprintf(r->last_error, sizeof r->last_error, "SELECT %d refused", r->db);
+      pthread_mutex_unlock(&r->lock);
       goto fail;
     }
     freeReplyObject(reply);
@@ -162,15 +181,15 @@ static redisContext *connect_new(struct redis_store *r) {
 fail:
   if (reply != NULL)
     freeReplyObject(reply);
-  redisFree(c);
+  sg_redis_conn_free(c);
   return NULL;
 }
 
 /* A pooled connection, or a new one unless we are backing off. */
-static redisContext *acquire(struct redis_store *r) {
+static struct redis_conn *acquire(struct redis_store *r) {
   pthread_mutex_lock(&r->lock);
   if (r->n_idle > 0) {
-    redisContext *c = r->idle[--r->n_idle];
+    struct redis_conn *c = r->idle[--r->n_idle];
     pthread_mutex_unlock(&r->lock);
     return c;
   }
@@ -178,7 +197,7 @@ static redisContext *acquire(struct redis_store *r) {
   pthread_mutex_unlock(&r->lock);
   if (backing_off)
     return NULL;
-  redisContext *c = connect_new(r);
+  struct redis_conn *c = connect_new(r);
   pthread_mutex_lock(&r->lock);
   if (c == NULL) {
     r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -194,16 +213,16 @@ static redisContext *acquire(struct redis_store *r) {
 }
 
 /* Returns a connection; a broken one is dropped (the next call reconnects). */
-static void release(struct redis_store *r, redisContext *c, redisReply *reply) {
-  bool broken = reply == NULL || c->err;
+static void release(struct redis_store *r, struct redis_conn *c, redisReply *reply) {
+  bool broken = reply == NULL || !sg_redis_conn_usable(c);
   if (reply != NULL)
     freeReplyObject(reply);
   if (broken) {
     pthread_mutex_lock(&r->lock);
-    snprintf(r->last_error, sizeof r->last_error, "%s", c->err ? c->errstr : "no reply");
+    snprintf(r->last_error, sizeof r->last_error, "%s", sg_redis_conn_error(c));
     r->retry_at_ms = 0; /* reconnect at once: Redis may just have restarted */
     pthread_mutex_unlock(&r->lock);
-    redisFree(c);
+    sg_redis_conn_free(c);
     return;
   }
   pthread_mutex_lock(&r->lock);
@@ -212,11 +231,11 @@ static void release(struct redis_store *r, redisContext *c, redisReply *reply) {
     c = NULL;
   }
   pthread_mutex_unlock(&r->lock);
-  redisFree(c);
+  sg_redis_conn_free(c);
 }
 
 int sg_redis_store_once(struct redis_store *r, const char *key, int64_t ttl_s) {
-  redisContext *c = acquire(r);
+  struct redis_conn *c = acquire(r);
   if (c == NULL)
     return -1;
   redisReply *reply = command(c, "SET ssogate:once:%s 1 NX EX %lld", key, (long long)ttl_s);
@@ -231,7 +250,7 @@ int sg_redis_store_once(struct redis_store *r, const char *key, int64_t ttl_s) {
 
 int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t ttl_s) {
   sg_memory_store_revoke(r->mirror, session_id, ttl_s); /* this task knows at once */
-  redisContext *c = acquire(r);
+  struct redis_conn *c = acquire(r);
   if (c == NULL)
     return -1;
   int64_t now = wall_ms();
@@ -244,7 +263,7 @@ int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t
 
 int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned rate,
                               int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
-  redisContext *c = acquire(r);
+  struct redis_conn *c = acquire(r);
   if (c == NULL)
     return -1;
   redisReply *reply = command(c, "EVAL %s 1 ssogate:bucket:%s %u %lld %u", bucket_script, key, rate,
@@ -259,22 +278,44 @@ int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned r
   return rc;
 }
 
+/* The last error as a string that outlives the lock: readyz holds it past
+ * this call.  Interned: the reasons come from a bounded set (our messages,
+ * errno and OpenSSL texts, this store's host), never from the traffic.
+ * JSON-safe, as readyz prints it verbatim. */
+static const char *last_error_interned(struct redis_store *r) {
+  char copy[sizeof r->last_error];
+  pthread_mutex_lock(&r->lock);
+  snprintf(copy, sizeof copy, "%s", r->last_error[0] ? r->last_error : "redis unreachable");
+  pthread_mutex_unlock(&r->lock);
+  for (char *p = copy; *p; p++)
+    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+      *p = '\'';
+  return g_intern_string(copy);
+}
+
 int sg_redis_store_check(struct redis_store *r, const char **reason) {
-  redisContext *c = acquire(r);
+  struct redis_conn *c = acquire(r);
   if (c == NULL) {
-    *reason = "redis unreachable";
+    *reason = last_error_interned(r);
     return -1;
   }
   redisReply *reply = command(c, "PING");
   int rc = reply != NULL && reply->type == REDIS_REPLY_STATUS ? 0 : -1;
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+    /* NOAUTH, LOADING, ...: Redis's error code names the trouble. */
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->last_error, sizeof r->last_error, "redis refused PING (%.*s)",
+             (int)strcspn(reply->str, " "), reply->str);
+    pthread_mutex_unlock(&r->lock);
+  }
   release(r, c, reply);
-  *reason = rc == 0 ? "ok" : "redis does not answer";
+  *reason = rc == 0 ? "ok" : last_error_interned(r);
   return rc;
 }
 
 /* Copies revocations newer than the last seen into the mirror. */
 static void poll_revocations(struct redis_store *r) {
-  redisContext *c = acquire(r);
+  struct redis_conn *c = acquire(r);
   if (c == NULL)
     return;
   char since[32];
@@ -285,6 +326,9 @@ static void poll_revocations(struct redis_store *r) {
   int64_t now_s = wall_ms() / 1000;
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+      if (reply->element[i]->type != REDIS_REPLY_STRING ||
+          reply->element[i + 1]->type != REDIS_REPLY_STRING)
+        continue;
       const char *member = reply->element[i]->str;
       const char *colon = member ? strrchr(member, ':') : NULL;
       if (colon == NULL || colon - member > 64)
@@ -326,9 +370,16 @@ static void *poller_main(void *arg) {
   return NULL;
 }
 
-struct redis_store *sg_redis_store_new(const char *url, struct memory_store *mirror, char **error) {
+struct redis_store *sg_redis_store_new(const char *url, const char *tls_ca_file,
+                                       struct memory_store *mirror, char **error) {
   struct redis_store *r = g_new0(struct redis_store, 1);
-  if (parse_url(r, url, error) != 0) {
+  bool use_tls = false;
+  char *why = NULL;
+  if (parse_url(r, url, &use_tls, error) != 0 ||
+      (use_tls && (r->tls = sg_tls_ctx_new(tls_ca_file, &why)) == NULL)) {
+    if (why != NULL)
+      *error = g_strdup_printf("[store] %s", why);
+    g_free(why);
     g_free(r->host);
     g_free(r->user);
     g_free(r->password);
@@ -357,9 +408,10 @@ void sg_redis_store_free(struct redis_store *r) {
     pthread_join(r->poller, NULL);
   }
   while (r->n_idle > 0)
-    redisFree(r->idle[--r->n_idle]);
+    sg_redis_conn_free(r->idle[--r->n_idle]);
   pthread_mutex_destroy(&r->lock);
   pthread_cond_destroy(&r->wake);
+  sg_tls_ctx_free(r->tls);
   g_free(r->host);
   g_free(r->user);
   if (r->password != NULL)

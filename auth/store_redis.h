@@ -10,9 +10,11 @@
 
 struct redis_store;
 
-/* Parses redis://[[user]:password@]host[:port][/db]; connects lazily.
+/* Parses redis[s]://[[user]:password@]host[:port][/db]; connects lazily.
+ * rediss:// verifies the server against tls_ca_file (NULL: system CAs).
  * mirror receives revocations seen by any task. */
-struct redis_store *sg_redis_store_new(const char *url, struct memory_store *mirror, char **error);
+struct redis_store *sg_redis_store_new(const char *url, const char *tls_ca_file,
+                                       struct memory_store *mirror, char **error);
 void sg_redis_store_free(struct redis_store *r);
 
 int sg_redis_store_once(struct redis_store *r, const char *key, int64_t ttl_s);

@@ -111,6 +111,7 @@ static const struct key keys[] = {
     {"ratelimit", "login", T_RATE, 0, "30/m", false},
     {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10", false},
     {"store", "url", T_STRING, F(store.url), "memory", true}, /* may hold a Redis password */
+    {"store", "tls_ca_file", T_STRING, F(store.tls_ca_file), NULL, false},
     {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090", false},
     {"log", "level", T_LEVEL, F(log.level), "info", false},
     {"log", "format", T_FORMAT, F(log.format), "json", false},
@@ -995,7 +996,11 @@ static void check_rest(struct loader *l, struct sg_config *c) {
   if (strcmp(url, "memory") != 0 && !g_str_has_prefix(url, "redis://") &&
       !g_str_has_prefix(url, "rediss://")) {
     g_autofree char *where = where_of(l, "store", "url");
-    fail(l, "%s: must be 'memory' or redis://[[user]:password@]host[:port][/db]", where);
+    fail(l, "%s: must be 'memory' or redis[s]://[[user]:password@]host[:port][/db]", where);
+  }
+  if (c->store.tls_ca_file != NULL && !g_str_has_prefix(url, "rediss://")) {
+    g_autofree char *where = where_of(l, "store", "tls_ca_file");
+    fail(l, "%s: only used with a rediss:// url", where);
   }
 }
 
@@ -1189,6 +1194,8 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
           duration_text(c->ratelimit.login_period_ms, b1, sizeof b1), c->ratelimit.burst);
   fprintf(out, "store\n");
   print_store_url(out, c->store.url);
+  if (c->store.url != NULL && g_str_has_prefix(c->store.url, "rediss://"))
+    print_value(out, "tls_ca_file", c->store.tls_ca_file, "- (system CAs)");
   fprintf(out, "metrics\n");
   print_value(out, "listen", c->metrics.listen, "- (off)");
   fprintf(out, "log\n");

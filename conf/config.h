@@ -101,7 +101,8 @@ struct sg_config {
   } ratelimit;
 
   struct {
-    char *url; /* "memory" or "redis://..." */
+    char *url;         /* "memory", "redis://..." or "rediss://..." */
+    char *tls_ca_file; /* rediss:// only; NULL = the system CAs */
   } store;
 
   struct {

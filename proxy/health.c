@@ -98,7 +98,7 @@ static void probe_all(void) {
   const char *store_why = "ok";
   bool store_ok = sg_store_check(s->store, &store_why) == 0;
   pthread_mutex_lock(&lock);
-  if (store_ready && !store_ok)
+  if ((store_ready || !probed) && !store_ok) /* also a store broken from the start */
     sg_warn("store not ready: %s", store_why);
   store_ready = store_ok;
   store_reason = store_why;

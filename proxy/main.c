@@ -158,7 +158,8 @@ static int check_upstreams(const struct sg_snapshot *s) {
 static struct sg_store *open_store(const char *path) {
   char *error = NULL;
   struct sg_config *config = sg_config_load_new(path, environ, &error);
-  struct sg_store *store = config ? sg_store_new(config->store.url, &error) : NULL;
+  struct sg_store *store =
+      config ? sg_store_new(config->store.url, config->store.tls_ca_file, &error) : NULL;
   if (store == NULL)
     fprintf(stderr, "ssogate: %s\n", error ? error : "invalid configuration");
   free(error);

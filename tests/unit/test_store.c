@@ -15,7 +15,7 @@
 
 static int setup(void **state) {
   char *error = NULL;
-  *state = sg_store_new("memory", &error);
+  *state = sg_store_new("memory", NULL, &error);
   return *state ? 0 : -1;
 }
 
