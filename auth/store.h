@@ -46,7 +46,8 @@ bool sg_store_is_revoked(struct sg_store *store, const char *session_id);
 int sg_store_take_token(struct sg_store *store, const char *key, unsigned rate, int64_t period_ms,
                         unsigned burst, int64_t *retry_after_s);
 
-/* 0 when usable, -1 with *reason (static string) when not. */
+/* 0 when usable, -1 with *reason when not (a string that lives as long as
+ * the process: static, or interned by the Redis store). */
 int sg_store_check(struct sg_store *store, const char **reason);
 
 /* "memory" or "redis" (for logs and readyz). */
