@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -117,11 +118,13 @@ def pki(tmp_path):
 
 
 def gate_with_store(tmp_path, gate_factory, upstream, store, name="ssogate", port=None, idp=None,
-                    public=None):
+                    public=None, more=None):
     port = port or free_port()
     public = public or "http://127.0.0.1:%d" % port
     idp = idp or Idp(str(tmp_path), public)
     extra = {"store": store, "server": {"public_url": public}}
+    for section, values in (more or {}).items():
+        extra.setdefault(section, {}).update(values)
     return gate_factory([upstream.url], idp=idp, port=port, name=name, extra=extra), idp
 
 
@@ -203,6 +206,31 @@ def test_rediss_down_fails_logins_closed_and_keeps_sessions(two_gates):
                    what="ready again")
     with requests.Session() as fresh:
         assert login(a, fresh).status_code == 303  # the replay cache works again
+
+
+@pytest.mark.concurrency
+def test_parallel_logins_share_the_tls_pool(tmp_path, gate_factory, upstream, pki):
+    # More logins at once than the pool holds (8): TLS connections are made on
+    # several worker threads through one context and its session cache.
+    redis = TlsRedis(str(tmp_path), pki, pki.server("redis"))
+    g, idp = gate_with_store(tmp_path, gate_factory, upstream, {"url": redis.url(), "tls_ca_file": pki.ca},
+                             more={"ratelimit": {"login": "1000/s", "burst": "1000"},
+                                   "server": {"workers": "4"}})
+    results = []
+
+    def one(i):
+        with requests.Session() as c:
+            results.append(login(g, c, "user%d@example.com" % i).status_code)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [303] * 24
+    assert store_check(g) == "ok"
+    idp.stop()
+    redis.stop()
 
 
 def test_check_shows_the_ca_file(two_gates, pki):
