@@ -35,10 +35,11 @@ resource "aws_iam_role_policy" "execution" {
           Resource = "*"
         },
         {
+          # By name, not by the group's ARN: the policy is then known at plan time.
           Sid      = "SidecarLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = "${aws_cloudwatch_log_group.this.arn}:*"
+          Resource = "arn:aws:logs:${var.region}:*:log-group:${aws_cloudwatch_log_group.this.name}:*"
         },
         {
           # ECS reads the `secrets` of every container with GetParameters.
