@@ -52,8 +52,8 @@ def can_simulate():
 pytestmark = pytest.mark.skipif(can_simulate() is not None, reason=str(can_simulate()))
 
 
-def runtime_stage():
-    text = open(DOCKERFILE).read().replace("\\\n", " ")
+def runtime_stage(dockerfile=DOCKERFILE):
+    text = open(dockerfile).read().replace("\\\n", " ")
     lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
     stages, current = [], None
     for l in lines:
@@ -65,10 +65,10 @@ def runtime_stage():
     return stages[-1]
 
 
-def image_config():
-    """USER, ENV, ENTRYPOINT and CMD of the Dockerfile's runtime stage."""
-    cfg = {"user": "0:0", "env": {"PATH": DEFAULT_PATH}, "entrypoint": [], "cmd": []}
-    for op, arg in runtime_stage():
+def image_config(dockerfile=DOCKERFILE):
+    """USER, ENV, ENTRYPOINT, CMD and the COPY lines of a Dockerfile's runtime stage."""
+    cfg = {"user": "0:0", "env": {"PATH": DEFAULT_PATH}, "entrypoint": [], "cmd": [], "copies": {}}
+    for op, arg in runtime_stage(dockerfile):
         if op == "USER":
             user = arg.split(":")
             cfg["user"] = "%s:%s" % (user[0], user[1] if len(user) > 1 else user[0])
@@ -79,6 +79,9 @@ def image_config():
             cfg["entrypoint"] = json.loads(arg)
         elif op == "CMD":
             cfg["cmd"] = json.loads(arg)
+        elif op == "COPY" and not arg.startswith("--"):
+            src, dest = arg.split()
+            cfg["copies"][dest] = os.path.join(ROOT, src)
     return cfg
 
 
@@ -241,3 +244,58 @@ def test_without_the_chown_ssogate_cannot_read_its_keys(task_definition, tmp_pat
     gate = result["containers"]["ssogate"]
     assert not gate["ready"] and gate["exit"] not in (None, 0)
     assert "Permission denied" in log_of(result, "ssogate"), log_of(result, "ssogate")
+
+
+def test_compose_keys_reach_10001_whoever_owns_them_on_the_host(tmp_path):
+    """docker/compose.yml on a Linux host: docker/dev-keys.sh's files belong
+    to the developer (here uid 1000), mode 600; named volumes start empty,
+    root's, 0755.  The keys service, then the IdP and ssogate as 10001."""
+    tmp = str(tmp_path)
+    compose = yaml.safe_load(open(COMPOSE))["services"]
+    docker = os.path.join(tmp, "docker")
+    os.makedirs(docker)
+    shutil.copy(os.path.join(ROOT, "docker", "dev-keys.sh"), docker)
+    subprocess.run(["bash", os.path.join(docker, "dev-keys.sh")], check=True, capture_output=True, timeout=120)
+    dev_keys = os.path.join(docker, "dev-keys")
+    for name in os.listdir(dev_keys):
+        path = os.path.join(dev_keys, name)
+        assert name.endswith(".crt") or stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0, name
+        os.chown(path, 1000, 1000)
+    os.chown(dev_keys, 1000, 1000)
+    volumes = {"ssogate-keys": fargate_volume(os.path.join(tmp, "vol-ssogate-keys")),
+               "idp-keys": fargate_volume(os.path.join(tmp, "vol-idp-keys"))}
+
+    def mounts(service):
+        out = []
+        for v in compose[service]["volumes"]:
+            src, target, *mode = v.split(":")
+            src = volumes[src] if src in volumes else os.path.join(docker, os.path.normpath(src))
+            out.append({"source": src, "target": target, "readonly": mode == ["ro"]})
+        return out
+
+    ssogate_image, idp_image = image_config(), image_config(os.path.join(ROOT, "docker", "Dockerfile.idp"))
+    keys = compose["keys"]
+    gate_env = dict(ssogate_image["env"], **{k: str(v) for k, v in compose["ssogate"]["environment"].items()})
+    gate_env.update({k: os.environ[k] for k in SANITIZER_ENV if k in os.environ})
+    containers = [
+        {"name": "keys", "user": keys["user"] + ":" + keys["user"], "argv": keys["entrypoint"],
+         "env": {"PATH": DEFAULT_PATH}, "mounts": mounts("keys"), "wait": "exit"},
+        {"name": "idp", "user": idp_image["user"], "argv": idp_image["entrypoint"] + compose["idp"]["command"],
+         "env": dict(idp_image["env"]), "mounts": mounts("idp"), "files": idp_image["copies"],
+         "wait": "http://127.0.0.1:8082/metadata", "timeout": 30},
+        {"name": "ssogate", "user": ssogate_image["user"], "argv": ssogate_image["entrypoint"] + ssogate_image["cmd"],
+         "env": gate_env, "mounts": mounts("ssogate"), "files": {"/usr/local/bin/ssogate": it.BIN},
+         "wait": "http://127.0.0.1:8080/healthz", "timeout": 30 * it.SLOW,
+         "probes": [{"url": "http://127.0.0.1:8080/readyz"}]},
+    ]
+    services = side_services()
+    services[1]["argv"][2] = "127.0.0.1"
+    result = run_sim(tmp, {"hosts": {"redash-server": "127.0.0.1", "redis": "127.0.0.1"},
+                           "services": services, "containers": containers})
+    assert result["containers"]["keys"]["exit"] == 0, log_of(result, "keys")
+    assert all(v == (0o600, 10001, 10001) for v in files_in(volumes["ssogate-keys"]).values())
+    assert result["containers"]["idp"]["ready"], log_of(result, "idp")
+    gate = result["containers"]["ssogate"]
+    assert gate["ready"], log_of(result, "ssogate")
+    assert gate["probes"]["http://127.0.0.1:8080/readyz"][0] == 200, gate["probes"]
+    assert gate["process"]["children"][0]["uid"] == ["10001"] * 4
