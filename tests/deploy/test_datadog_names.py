@@ -29,9 +29,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 import ecs_rules
-from deploy_support import ROOT, TERRAFORM, it
+from deploy_support import ROOT, TERRAFORM, it, task_definition  # noqa: F401 (fixture)
 
-idp_gate = it.idp_gate
+# The integration suite's fixtures: a real gate with a test IdP, and cleanup.
+idp_gate, gate_factory, upstream = it.idp_gate, it.gate_factory, it.upstream
+no_process_outlives_its_test = it.no_process_outlives_its_test
 
 
 def openmetrics_instance(task_definition):

@@ -14,7 +14,9 @@ import sys
 import pytest
 
 import ecs_rules
-from deploy_support import ROOT, it
+from deploy_support import ROOT, it, task_definition  # noqa: F401 (fixture)
+
+no_process_outlives_its_test = it.no_process_outlives_its_test
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import saml_fixtures as fx  # noqa: E402

@@ -20,7 +20,9 @@ import subprocess
 import pytest
 
 import ecs_rules
-from deploy_support import ROOT, TERRAFORM, TASK_DEFINITION
+from deploy_support import ROOT, TERRAFORM, TASK_DEFINITION, it
+
+no_process_outlives_its_test = it.no_process_outlives_its_test
 
 MIRROR = os.environ.get("TEST_TF_PLUGIN_DIR", "/opt/tf-plugins")
 TFVARS = os.path.join(ROOT, "tests", "deploy", "example.tfvars")
