@@ -83,7 +83,7 @@ variable "init_image" {
 variable "log_router_image" {
   description = "FireLens log router."
   type        = string
-  default     = "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.4"
+  default     = "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.3"
 }
 
 variable "datadog_agent_image" {
