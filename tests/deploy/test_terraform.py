@@ -239,3 +239,29 @@ def test_datadog_root_is_formatted_and_validated_where_possible(tmp_path):
     ws = Workspace(tmp_path)
     ws.run("datadog", "init", "-backend=false", "-input=false")
     ws.run("datadog", "validate")
+
+
+def test_planned_task_with_two_jwt_keys_starts_in_a_simulated_task(plan, tmp_path):
+    """The Terraform task (two JWT keys: a rotation's overlap) run like
+    task-definition.json in test_image_contract.py: init step as planned,
+    ssogate from exactly the planned environment."""
+    import test_image_contract as contract
+    reason = contract.can_simulate()
+    if reason:
+        pytest.skip(reason)
+    td = ecs_rules.from_terraform_plan(plan, "module.ssogate.aws_ecs_task_definition.ssogate")
+    volume = contract.fargate_volume(os.path.join(str(tmp_path), "volume-keys"))
+    secrets = contract.stub_secrets(td)
+    result = contract.run_sim(str(tmp_path), {"hosts": contract.HOSTS, "services": contract.side_services(),
+                                              "containers": contract.task_spec(td, volume, secrets)})
+    assert result["containers"]["ssogate-keys"]["exit"] == 0, contract.log_of(result, "ssogate-keys")
+    files = contract.files_in(volume)
+    assert set(files) == {"idp-metadata.xml", "jwt-0.key", "jwt-1.key"}
+    assert all(v == (0o600, 10001, 10001) for v in files.values()), files
+    gate = result["containers"]["ssogate"]
+    assert gate["ready"], contract.log_of(result, "ssogate")
+    probes = gate["probes"]
+    assert probes["http://127.0.0.1:8080/readyz"][0] == 200, probes
+    jwks = json.loads(probes["http://127.0.0.1:8080/ssogate/jwks.json"][1])
+    assert len(jwks["keys"]) == 2, "both keys of the overlap are published"
+    assert gate["stop_exit"] == 0
