@@ -16,7 +16,8 @@ SPEC: {"workdir": DIR, "hosts": {name: addr}, "services": [...], "containers": [
   service:   {"name", "argv", "ready_url" or "ready_tcp"}          started on the host side, in the netns
   container: {"name", "user": "uid:gid", "argv", "env", "mounts": [{"source", "target", "readonly"}],
               "files": {path in container: host file to bind there},
-              "wait": "exit" | URL (polled until 200), "probes": [{"url", "headers"}],
+              "wait": "exit" | URL (polled until 200),
+              "probes": [{"url", "headers", "expect": status, "timeout": seconds}],
               "timeout": seconds}
 Containers start in order; a container that waits for "exit" and exits
 non-zero stops the start (like dependsOn SUCCESS); at the end the running
@@ -163,10 +164,18 @@ def main():
             r["process"] = uid_of(p.pid)
             r["probes"] = {}
             for probe in c.get("probes", []):
-                try:
-                    r["probes"][probe["url"]] = list(http_get(probe["url"], probe.get("headers")))
-                except OSError as e:
-                    r["probes"][probe["url"]] = [None, str(e)]
+                # Polled until it answers "expect" (readiness can follow
+                # liveness by a moment: the store connects after start).
+                deadline = time.monotonic() + probe.get("timeout", 0)
+                while True:
+                    try:
+                        got = list(http_get(probe["url"], probe.get("headers")))
+                    except OSError as e:
+                        got = [None, str(e)]
+                    if got[0] == probe.get("expect", got[0]) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                r["probes"][probe["url"]] = got
             r["listening"] = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
     finally:
         for c, p, r in reversed(started):

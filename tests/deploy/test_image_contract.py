@@ -166,7 +166,7 @@ def task_spec(task_definition, volume, secrets, init_user=None, init_command=Non
         {"name": "ssogate", "user": gate_user, "argv": image["entrypoint"] + gate.get("command", image["cmd"]),
          "env": gate_env, "mounts": mounts(gate), "files": {"/usr/local/bin/ssogate": it.BIN},
          "wait": "http://127.0.0.1:8080/healthz", "timeout": 30 * it.SLOW, "stop_timeout": gate["stopTimeout"],
-         "probes": [{"url": "http://127.0.0.1:8080/readyz"},
+         "probes": [{"url": "http://127.0.0.1:8080/readyz", "expect": 200, "timeout": 10 * it.SLOW},
                     {"url": "http://127.0.0.1:8080/ssogate/jwks.json",
                      "headers": {"Host": "ssogate.redash.local:8080"}},
                     {"url": "http://127.0.0.1:9090/metrics"}]},
@@ -288,7 +288,7 @@ def test_compose_keys_reach_10001_whoever_owns_them_on_the_host(tmp_path):
         {"name": "ssogate", "user": ssogate_image["user"], "argv": ssogate_image["entrypoint"] + ssogate_image["cmd"],
          "env": gate_env, "mounts": mounts("ssogate"), "files": {"/usr/local/bin/ssogate": it.BIN},
          "wait": "http://127.0.0.1:8080/healthz", "timeout": 30 * it.SLOW,
-         "probes": [{"url": "http://127.0.0.1:8080/readyz"}]},
+         "probes": [{"url": "http://127.0.0.1:8080/readyz", "expect": 200, "timeout": 10 * it.SLOW}]},
     ]
     services = side_services()
     services[1]["argv"][2] = "127.0.0.1"
