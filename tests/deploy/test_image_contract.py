@@ -208,7 +208,10 @@ def test_task_definition_starts_ssogate_on_a_fargate_volume(task_definition, tmp
     (child,) = gate["process"]["children"]
     assert child["cmd"] == "/usr/local/bin/ssogate"
     assert child["uid"] == ["10001"] * 4 and child["groups"] == []
-    readyz, jwks, metrics = (gate["probes"][p["url"]] for p in task_spec(task_definition, volume, secrets)[1]["probes"])
+    probes = gate["probes"]
+    readyz = probes["http://127.0.0.1:8080/readyz"]
+    jwks = probes["http://127.0.0.1:8080/ssogate/jwks.json"]
+    metrics = probes["http://127.0.0.1:9090/metrics"]
     assert readyz[0] == 200, readyz  # IdP metadata, keys, Redash by its name, the store
     assert jwks[0] == 200 and json.loads(jwks[1])["keys"][0]["kty"] == "RSA"
     assert metrics[0] == 200 and "ssogate_requests_total" in metrics[1]
