@@ -32,13 +32,15 @@ locals {
       SSOGATE_SERVER_DRAIN_TIMEOUT   = "${var.drain_timeout}s"
       SSOGATE_UPSTREAM_URL           = var.upstream_url
       SSOGATE_UPSTREAM_TIMEOUT       = "${var.upstream_timeout}s"
-      SSOGATE_SAML_IDP_METADATA      = "${local.key_dir}/idp-metadata.xml"
-      SSOGATE_HEADERS_JWT_KEY        = join(" ", [for k in local.jwt_keys : k.file])
-      SSOGATE_HEADERS_JWT_AUDIENCE   = var.jwt_audience
-      SSOGATE_SESSION_LOGOUT_PATHS   = "/logout"
-      SSOGATE_SESSION_APP_COOKIES    = "session remember_token"
-      SSOGATE_METRICS_LISTEN         = "127.0.0.1:9090"
-      SSOGATE_LOG_FORMAT             = "json"
+      # Cloud Map names change addresses on every Redash deployment.
+      SSOGATE_UPSTREAM_RESOLVE_INTERVAL = "${var.upstream_resolve_interval}s"
+      SSOGATE_SAML_IDP_METADATA         = "${local.key_dir}/idp-metadata.xml"
+      SSOGATE_HEADERS_JWT_KEY           = join(" ", [for k in local.jwt_keys : k.file])
+      SSOGATE_HEADERS_JWT_AUDIENCE      = var.jwt_audience
+      SSOGATE_SESSION_LOGOUT_PATHS      = "/logout"
+      SSOGATE_SESSION_APP_COOKIES       = "session remember_token"
+      SSOGATE_METRICS_LISTEN            = "127.0.0.1:9090"
+      SSOGATE_LOG_FORMAT                = "json"
     },
     length(var.allowed_domains) > 0 ? { SSOGATE_ACCESS_ALLOWED_DOMAINS = join(" ", var.allowed_domains) } : {},
     length(var.allowed_groups) > 0 ? { SSOGATE_ACCESS_ALLOWED_GROUPS = join(" ", var.allowed_groups) } : {},

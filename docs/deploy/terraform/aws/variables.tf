@@ -186,6 +186,17 @@ variable "upstream_timeout" {
   default     = 300
 }
 
+variable "upstream_resolve_interval" {
+  description = "[upstream] resolve_interval in seconds: how often the upstream's name (Cloud Map) is resolved again; keep the record's TTL at or below it."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.upstream_resolve_interval >= 1
+    error_message = "resolve_interval is at least 1 second."
+  }
+}
+
 variable "allowed_domains" {
   description = "[access] allowed_domains."
   type        = list(string)
