@@ -21,7 +21,7 @@ variable "vpc_id" {
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets for the tasks. They need a route to ECR, SSM, CloudWatch Logs and Datadog: a NAT gateway, or VPC endpoints for ECR (api, dkr, and S3 gateway), SSM, KMS and logs plus NAT or a proxy for Datadog's intake."
+  description = "Private subnets for the tasks. They need a route to ECR, SSM, CloudWatch Logs and Datadog: a NAT gateway, or VPC endpoints for ECR (api, dkr, and the S3 gateway), SSM and logs, plus NAT or a proxy for Datadog's intake."
   type        = list(string)
 }
 
