@@ -1,0 +1,166 @@
+# What the task runs with (settings, key files, timeouts) and who may talk to
+# whom (security groups).  The task definition itself is in ecs.tf.
+
+locals {
+  host_headers = coalesce(var.host_headers, [regex("^https://([^/:]+)", var.public_url)[0]])
+
+  # Key files: written by the init step (as root, umask 077, then chowned to
+  # the image's uid 10001) into a task volume Fargate creates root-owned.
+  key_dir  = "/keys"
+  jwt_keys = [for i, arn in var.jwt_key_parameter_arns : { env = "JWT_KEY_${i}", file = "${local.key_dir}/jwt-${i}.key", arn = arn }]
+  key_files = concat(
+    [{ env = "IDP_METADATA", file = "${local.key_dir}/idp-metadata.xml", arn = var.idp_metadata_parameter_arn }],
+    local.jwt_keys,
+  )
+  init_command = join(" && ", concat(
+    ["set -eu", "umask 077"],
+    [for f in local.key_files : "printf '%s\\n' \"$${${f.env}}\" > ${f.file}"],
+    ["chown 10001:10001 ${join(" ", [for f in local.key_files : f.file])}"],
+  ))
+
+  # The ALB's idle timeout sits between the two: above the upstream timeout so
+  # ssogate's own 504 reaches the user, below client_timeout so ssogate never
+  # closes a keep-alive connection the ALB is about to reuse.
+  client_timeout = var.alb_idle_timeout + 10
+
+  ssogate_environment = merge(
+    {
+      SSOGATE_SERVER_LISTEN          = "0.0.0.0:8080"
+      SSOGATE_SERVER_PUBLIC_URL      = var.public_url
+      SSOGATE_SERVER_TRUSTED_PROXIES = "1"
+      SSOGATE_SERVER_CLIENT_TIMEOUT  = "${local.client_timeout}s"
+      SSOGATE_SERVER_DRAIN_TIMEOUT   = "${var.drain_timeout}s"
+      SSOGATE_UPSTREAM_URL           = var.upstream_url
+      SSOGATE_UPSTREAM_TIMEOUT       = "${var.upstream_timeout}s"
+      # Cloud Map names change addresses on every Redash deployment.
+      SSOGATE_UPSTREAM_RESOLVE_INTERVAL = "${var.upstream_resolve_interval}s"
+      SSOGATE_SAML_IDP_METADATA         = "${local.key_dir}/idp-metadata.xml"
+      SSOGATE_HEADERS_JWT_KEY           = join(" ", [for k in local.jwt_keys : k.file])
+      SSOGATE_HEADERS_JWT_AUDIENCE      = var.jwt_audience
+      SSOGATE_SESSION_LOGOUT_PATHS      = "/logout"
+      SSOGATE_SESSION_APP_COOKIES       = "session remember_token"
+      SSOGATE_METRICS_LISTEN            = "127.0.0.1:9090"
+      SSOGATE_LOG_FORMAT                = "json"
+    },
+    length(var.allowed_domains) > 0 ? { SSOGATE_ACCESS_ALLOWED_DOMAINS = join(" ", var.allowed_domains) } : {},
+    length(var.allowed_groups) > 0 ? { SSOGATE_ACCESS_ALLOWED_GROUPS = join(" ", var.allowed_groups) } : {},
+    var.extra_environment,
+  )
+
+  ssogate_secrets = concat(
+    [{ name = "SSOGATE_SESSION_SECRET", valueFrom = var.session_secret_parameter_arn }],
+    var.store_url_parameter_arn == null ? [] : [{ name = "SSOGATE_STORE_URL", valueFrom = var.store_url_parameter_arn }],
+  )
+
+  parameter_arns = compact(concat(
+    [var.session_secret_parameter_arn, var.idp_metadata_parameter_arn, var.datadog_api_key_parameter_arn, var.store_url_parameter_arn],
+    var.jwt_key_parameter_arns,
+  ))
+
+  # Fargate's CPU/memory pairs (AWS: "Task CPU and memory", Linux platform 1.4.0).
+  fargate_memory = {
+    "256"   = [512, 1024, 2048]
+    "512"   = range(1024, 4097, 1024)
+    "1024"  = range(2048, 8193, 1024)
+    "2048"  = range(4096, 16385, 1024)
+    "4096"  = range(8192, 30721, 1024)
+    "8192"  = range(16384, 61441, 4096)
+    "16384" = range(32768, 122881, 8192)
+  }
+
+  jwks_url = (var.service_discovery_namespace_id == null
+    ? "${var.public_url}/ssogate/jwks.json"
+  : "http://${var.name}.${var.service_discovery_namespace_name}:8080/ssogate/jwks.json")
+}
+
+resource "aws_security_group" "ssogate" {
+  name        = var.name
+  description = "ssogate tasks: in from the ALB (and Redash for the JWKS), out to Redash, the store and HTTPS"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "from_alb" {
+  security_group_id            = aws_security_group.ssogate.id
+  description                  = "ALB to ssogate"
+  ip_protocol                  = "tcp"
+  from_port                    = 8080
+  to_port                      = 8080
+  referenced_security_group_id = var.alb_security_group_id
+}
+
+# Redash fetches /ssogate/jwks.json straight from the tasks (Cloud Map name).
+resource "aws_vpc_security_group_ingress_rule" "jwks_from_redash" {
+  count                        = var.service_discovery_namespace_id == null ? 0 : 1
+  security_group_id            = aws_security_group.ssogate.id
+  description                  = "Redash server fetches the JWKS"
+  ip_protocol                  = "tcp"
+  from_port                    = 8080
+  to_port                      = 8080
+  referenced_security_group_id = var.redash_security_group_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "to_redash" {
+  security_group_id            = aws_security_group.ssogate.id
+  description                  = "ssogate to the Redash server"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redash_port
+  to_port                      = var.redash_port
+  referenced_security_group_id = var.redash_security_group_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "to_store" {
+  count                        = var.store_security_group_id == null ? 0 : 1
+  security_group_id            = aws_security_group.ssogate.id
+  description                  = "ssogate to the store (Redis)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.store_port
+  to_port                      = var.store_port
+  referenced_security_group_id = var.store_security_group_id
+}
+
+# ECR, SSM, KMS, CloudWatch Logs and Datadog's intake: all HTTPS, through a NAT
+# gateway or VPC endpoints.  (DNS to the VPC resolver is not filtered by
+# security groups.)
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.ssogate.id
+  description       = "HTTPS: ECR, SSM, logs, Datadog"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+# Only ssogate may reach the Redash server: remove every other ingress on
+# redash_port from Redash's security group (the ALB must not go to Redash).
+resource "aws_vpc_security_group_ingress_rule" "redash_from_ssogate" {
+  security_group_id            = var.redash_security_group_id
+  description                  = "Redash server from ssogate only"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redash_port
+  to_port                      = var.redash_port
+  referenced_security_group_id = aws_security_group.ssogate.id
+}
+
+# Redash out to ssogate for the JWKS (harmless if Redash's egress is open).
+resource "aws_vpc_security_group_egress_rule" "redash_to_jwks" {
+  count                        = var.service_discovery_namespace_id == null ? 0 : 1
+  security_group_id            = var.redash_security_group_id
+  description                  = "Redash server fetches ssogate's JWKS"
+  ip_protocol                  = "tcp"
+  from_port                    = 8080
+  to_port                      = 8080
+  referenced_security_group_id = aws_security_group.ssogate.id
+}
+
+# The store: Redash's ElastiCache can serve as ssogate's store (another
+# database number) once ssogate may reach it.
+resource "aws_vpc_security_group_ingress_rule" "store_from_ssogate" {
+  count                        = var.store_security_group_id == null ? 0 : 1
+  security_group_id            = var.store_security_group_id
+  description                  = "ssogate to the store (Redis)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.store_port
+  to_port                      = var.store_port
+  referenced_security_group_id = aws_security_group.ssogate.id
+}
