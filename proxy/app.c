@@ -192,6 +192,19 @@ static bool credential_door(struct sg_request *r, enum MHD_Result *answer) {
   return true;
 }
 
+void sg_app_credential_note_status(struct sg_request *r, int status) {
+  if (r->route != SG_ROUTE_CREDENTIAL || r->credential_prepaid ||
+      (status != 401 && status != 403 && status != 404))
+    return;
+  int64_t retry_after = 1;
+  int rc = take_failure_token(r, &retry_after);
+  if (rc == 0)
+    block_client(r, retry_after);
+  else if (rc < 0)
+    sg_log(SG_LOG_WARN, r->request_id, "credential failure of %s not counted: store unavailable",
+           r->client_ip);
+}
+
 void sg_app_credential_done(struct sg_request *r) {
   if (r->route != SG_ROUTE_CREDENTIAL)
     return;
@@ -206,15 +219,6 @@ void sg_app_credential_done(struct sg_request *r) {
   else if (upstream && (r->status == 401 || r->status == 403 || r->status == 404))
     outcome = SG_CREDENTIAL_FAILED;
   sg_metrics_credential(r->worker->index, r->credential, outcome);
-  if (outcome != SG_CREDENTIAL_FAILED || r->credential_prepaid)
-    return;
-  int64_t retry_after = 1;
-  int rc = take_failure_token(r, &retry_after);
-  if (rc == 0)
-    block_client(r, retry_after);
-  else if (rc < 0)
-    sg_log(SG_LOG_WARN, r->request_id, "credential failure of %s not counted: store unavailable",
-           r->client_ip);
 }
 
 /* The session cookie, opened and still valid: 0, else -1 (no session). */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/app.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
@@ -309,6 +310,7 @@ static size_t on_header_line(char *line, size_t size, size_t nitems, void *userd
         return 0;
       }
       r->upstream_end_ns = sg_now_ns();
+      sg_app_credential_note_status(r, r->status);
       build_response_head(r);
       wake(r);
     }

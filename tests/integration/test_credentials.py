@@ -142,6 +142,7 @@ def test_a_session_and_a_credential_go_as_the_session(jwt_cred_gate, upstream):
     assert r.status_code == 200 and r.json()["user"] == "alice@example.com"
     sent = header_names(r.json())
     assert {"x-forwarded-remote-user", "x-ssogate-assertion"} <= sent
+    wait_until(lambda: any(l["path"] == "/api/queries/1" for l in gate.access_log()), what="log")
     line = [l for l in gate.access_log() if l["path"] == "/api/queries/1"][-1]
     assert line["route"] == "app" and line["user"] == "alice@example.com" and "credential" not in line
 
