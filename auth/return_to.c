@@ -12,21 +12,13 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "auth/hex.h"
+
 /* Layers of %-encoding inspected ("%25252f" is three); deeper nesting is refused. */
 #define DECODE_ROUNDS 4
 /* Longer values are refused: no real page needs more, and the checks below
  * work on stack copies. */
 #define MAX_RETURN_TO 4096
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 /* A local path: one leading '/', not "//host" or "/\host", no backslash and
  * no control byte anywhere (browsers treat '\' like '/' and skip tabs and
@@ -61,8 +53,8 @@ static long percent_decode(const char *in, size_t len, char *out) {
     }
     if (i + 2 >= len)
       return -1;
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
+    int hi = sg_hex_value(in[i + 1]);
+    int lo = sg_hex_value(in[i + 2]);
     if (hi < 0 || lo < 0)
       return -1;
     out[o++] = (char)(hi * 16 + lo);

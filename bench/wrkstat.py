@@ -161,6 +161,13 @@ def report(path, large_path=None):
             print(f"access log to a file, c={c}: ratio {a:.2f} -> {b:.2f} "
                   f"({(b / a - 1) * 100:+.0f} % throughput)")
         print()
+    if "ssogate+cred" in gates:
+        for c in conns:
+            a, b = summary[(c, "ssogate")], summary[(c, "ssogate+cred")]
+            print(f"credential request (?api_key=, app_credentials = redash) vs public path, c={c}: "
+                  f"ratio {a[0]:.2f} -> {b[0]:.2f} ({(b[0] / a[0] - 1) * 100:+.0f} % throughput), "
+                  f"p99 ratio {a[1]:.2f} -> {b[1]:.2f}")
+        print()
     large = ""
     if large_path:
         lrows = load(large_path)

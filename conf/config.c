@@ -80,6 +80,7 @@ static const struct key keys[] = {
     {"upstream", "timeout", T_DURATION, F(upstream.timeout_ms), "300s", false},
     {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping", false},
     {"upstream", "resolve_interval", T_DURATION, F(upstream.resolve_interval_ms), "10s", false},
+    {"upstream", "app", T_STRING, F(upstream.app), "generic", false},
     {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
     {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
     {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
@@ -100,6 +101,7 @@ static const struct key keys[] = {
     {"access", "allowed_emails", T_LIST, F(access.allowed_emails), NULL, false},
     {"access", "allowed_groups", T_LIST, F(access.allowed_groups), NULL, false},
     {"access", "public_paths", T_LIST, F(access.public_paths), NULL, false},
+    {"access", "app_credentials", T_STRING, F(access.app_credentials), NULL, false},
     {"headers", "user", T_STRING, F(headers.user), "X-Forwarded-Remote-User", false},
     {"headers", "email", T_STRING, F(headers.email), "X-Forwarded-Email", false},
     {"headers", "groups", T_STRING, F(headers.groups), "X-Forwarded-Groups", false},
@@ -110,6 +112,7 @@ static const struct key keys[] = {
     {"headers", "jwt_ttl", T_DURATION, F(headers.jwt_ttl_ms), "300s", false},
     {"ratelimit", "login", T_RATE, 0, "30/m", false},
     {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10", false},
+    {"ratelimit", "credential_failures", T_RATE, 0, "20/m", false},
     {"store", "url", T_STRING, F(store.url), "memory", true}, /* may hold a Redis password */
     {"store", "tls_ca_file", T_STRING, F(store.tls_ca_file), NULL, false},
     {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090", false},
@@ -130,6 +133,7 @@ struct loader {
   const char *path;
   struct raw raw[N_KEYS];
   GString *errors;
+  GString *preset; /* what [upstream] app set, for --check */
 };
 
 static void fail(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -412,6 +416,43 @@ static void apply_environment(struct loader *l, char *const *envp) {
   }
 }
 
+/* ---- [upstream] app: presets ---------------------------------------------------- */
+
+/* What a Redash deployment needs (docs/redash.md): every key still wins when
+ * it is set; public_paths gets Redash's unauthenticated paths added to the
+ * configured ones. */
+static const struct {
+  const char *section, *name, *value;
+} redash_preset[] = {
+    {"upstream", "health_path", "/ping"},
+    {"session", "logout_paths", "/logout"},
+    {"session", "app_cookies", "session remember_token"},
+    {"access", "public_paths", "/static/ /api/config"},
+    {"access", "app_credentials", "redash"},
+};
+
+static void apply_preset(struct loader *l) {
+  const char *app = raw_of(l, "upstream", "app");
+  if (app == NULL || strcmp(app, "redash") != 0)
+    return; /* "generic" changes nothing; another value is reported by check_upstream */
+  for (size_t p = 0; p < sizeof redash_preset / sizeof redash_preset[0]; p++) {
+    size_t i = key_index(redash_preset[p].section, redash_preset[p].name);
+    bool set = l->raw[i].origin != NULL;
+    bool merge = strcmp(redash_preset[p].name, "public_paths") == 0;
+    if (set && !merge)
+      continue;
+    g_autofree char *value =
+        set ? g_strdup_printf("%s %s", redash_preset[p].value, l->raw[i].value ? l->raw[i].value : "")
+            : g_strdup(redash_preset[p].value);
+    char *origin = set ? g_strdup_printf("%s, plus [upstream] app = redash", l->raw[i].origin)
+                       : g_strdup("[upstream] app = redash");
+    set_raw(l, i, value, origin, l->raw[i].line);
+    g_string_append_printf(l->preset, "%s[%s] %s = %s%s", l->preset->len ? "; " : "",
+                           redash_preset[p].section, redash_preset[p].name, redash_preset[p].value,
+                           set ? " (added to the configured ones)" : "");
+  }
+}
+
 /* ---- converting values --------------------------------------------------------------- */
 
 static bool all_digits(const char *s) {
@@ -646,10 +687,14 @@ static int convert(struct loader *l, struct sg_config *c, size_t i) {
   case T_BOOL: return parse_bool(v, field(c, i)) == 0 ? 0 : refuse(l, i, "true or false");
   case T_UINT: return parse_uint(v, field(c, i)) == 0 ? 0 : refuse(l, i, "a whole number");
   case T_LISTEN: return convert_listen(l, c, i, v);
-  case T_RATE:
-    return parse_rate(v, &c->ratelimit.login_count, &c->ratelimit.login_period_ms) == 0
+  case T_RATE: {
+    bool login = strcmp(keys[i].name, "login") == 0;
+    return parse_rate(v, login ? &c->ratelimit.login_count : &c->ratelimit.credential_failures_count,
+                      login ? &c->ratelimit.login_period_ms
+                            : &c->ratelimit.credential_failures_period_ms) == 0
                ? 0
                : refuse(l, i, "a rate (N/s, N/m or N/h with N >= 1, like 30/m)");
+  }
   case T_LEVEL: {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     for (int k = 0; k < 4; k++)
@@ -910,6 +955,9 @@ static void check_upstream(struct loader *l, struct sg_config *c) {
     fail_key(l, "upstream", "health_path", "must start with '/'");
   if (c->upstream.resolve_interval_ms < 1000)
     fail_key(l, "upstream", "resolve_interval", "must be at least 1s");
+  if (c->upstream.app == NULL ||
+      (strcmp(c->upstream.app, "generic") != 0 && strcmp(c->upstream.app, "redash") != 0))
+    fail_key(l, "upstream", "app", "generic or redash");
 }
 
 static void check_saml(struct loader *l, struct sg_config *c) {
@@ -967,6 +1015,8 @@ static void check_access(struct loader *l, struct sg_config *c) {
   check_no_commas(l, "allowed_domains", c->access.allowed_domains);
   check_no_commas(l, "allowed_emails", c->access.allowed_emails);
   check_paths_start_with_slash(l, "access", "public_paths", c->access.public_paths);
+  if (c->access.app_credentials != NULL && strcmp(c->access.app_credentials, "redash") != 0)
+    fail_key(l, "access", "app_credentials", "empty (off) or redash");
 }
 
 static void check_headers(struct loader *l, struct sg_config *c) {
@@ -1007,7 +1057,7 @@ static void check_rest(struct loader *l, struct sg_config *c) {
 /* ---- public ------------------------------------------------------------------------------ */
 
 struct sg_config *sg_config_load_new(const char *path, char *const *envp, char **error) {
-  struct loader l = {.path = path, .errors = g_string_new(NULL)};
+  struct loader l = {.path = path, .errors = g_string_new(NULL), .preset = g_string_new(NULL)};
   struct sg_config *c = g_new0(struct sg_config, 1);
   atomic_init(&c->refs, 1);
   c->source_path = g_strdup(path);
@@ -1017,6 +1067,7 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
   if (path != NULL)
     parse_file(&l);
   apply_environment(&l, envp);
+  apply_preset(&l);
   /* Convert every key even after an error, so that lists are never NULL and
    * unref stays simple; check across keys only when each value made sense. */
   for (size_t i = 0; i < N_KEYS; i++)
@@ -1030,6 +1081,8 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
     check_headers(&l, c);
     check_rest(&l, c);
   }
+  c->upstream.preset_note = l.preset->len ? g_strdup(l.preset->str) : NULL;
+  g_string_free(l.preset, TRUE);
   for (size_t i = 0; i < N_KEYS; i++) {
     free_wiped(l.raw[i].value);
     g_free(l.raw[i].origin);
@@ -1070,6 +1123,7 @@ void sg_config_unref(struct sg_config *c) {
   }
   g_free(c->session.secrets);
   g_free(c->server.public_host);
+  g_free(c->upstream.preset_note);
   g_free(c->source_path);
   g_free(c);
 }
@@ -1153,6 +1207,9 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   print_value(out, "health_path", c->upstream.health_path, "-");
   fprintf(out, "  %-20s %s\n", "resolve_interval",
           duration_text(c->upstream.resolve_interval_ms, b1, sizeof b1));
+  print_value(out, "app", c->upstream.app, "generic");
+  if (c->upstream.preset_note != NULL)
+    fprintf(out, "  %-20s %s\n", "preset set", c->upstream.preset_note);
   fprintf(out, "saml\n");
   print_value(out, "idp_metadata", c->saml.idp_metadata, "- (not set: nobody can sign in)");
   print_value(out, "sp_entity_id", c->saml.sp_entity_id, "-");
@@ -1177,6 +1234,7 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   print_list(out, "allowed_emails", c->access.allowed_emails);
   print_list(out, "allowed_groups", c->access.allowed_groups);
   print_list(out, "public_paths", c->access.public_paths);
+  print_value(out, "app_credentials", c->access.app_credentials, "- (off)");
   fprintf(out, "headers\n");
   print_value(out, "user", c->headers.user, "- (off)");
   print_value(out, "email", c->headers.email, "- (off)");
@@ -1192,6 +1250,11 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   fprintf(out, "ratelimit\n");
   fprintf(out, "  %-20s %u per %s, burst %u (per client IP)\n", "login", c->ratelimit.login_count,
           duration_text(c->ratelimit.login_period_ms, b1, sizeof b1), c->ratelimit.burst);
+  fprintf(out, "  %-20s %u per %s, burst %u (per client IP; upstream 401/403/404 to credential "
+               "requests)\n",
+          "credential_failures", c->ratelimit.credential_failures_count,
+          duration_text(c->ratelimit.credential_failures_period_ms, b1, sizeof b1),
+          c->ratelimit.burst);
   fprintf(out, "store\n");
   print_store_url(out, c->store.url);
   if (c->store.url != NULL && g_str_has_prefix(c->store.url, "rediss://"))

@@ -52,6 +52,8 @@ struct sg_config {
     uint64_t timeout_ms; /* time allowed until the response head */
     char *health_path;   /* probed by /readyz; default "/ping" */
     uint64_t resolve_interval_ms; /* names re-resolved this often; at least 1 s */
+    char *app;           /* "generic" or "redash": a preset of defaults */
+    char *preset_note;   /* what the preset set, for --check; NULL = nothing */
   } upstream;
 
   struct {
@@ -81,6 +83,7 @@ struct sg_config {
     sg_strv allowed_emails;
     sg_strv allowed_groups;
     sg_strv public_paths; /* path prefixes that need no session */
+    char *app_credentials; /* NULL = off; "redash": its API keys and share tokens pass */
   } access;
 
   struct {
@@ -98,6 +101,8 @@ struct sg_config {
     unsigned login_count;     /* tokens per period */
     uint64_t login_period_ms; /* "30/m" = 30 per 60000 ms */
     unsigned burst;
+    unsigned credential_failures_count; /* upstream 401/403/404 to credential requests */
+    uint64_t credential_failures_period_ms;
   } ratelimit;
 
   struct {

@@ -3,7 +3,8 @@
  *
  * Lines are buffered per worker and written with one write(2) per loop
  * turn: a syscall per request would cost more than the line.  The query
- * string is left out: it can carry tokens.  Health checks are logged at
+ * string is left out: it can carry tokens (Redash's api_key); so is the
+ * token of a public-dashboard path.  Health checks are logged at
  * debug level only, so the ALB's probes do not drown real traffic.
  */
 #include "proxy/accesslog.h"
@@ -23,7 +24,8 @@
 #define BUFFER_CAP (64 * 1024)
 #define LINE_MAX_LEN 4096
 
-static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate"};
+static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate",
+                                                               "credential"};
 
 void sg_accesslog_flush(struct sg_worker *w) {
   size_t off = 0;
@@ -46,10 +48,11 @@ void sg_accesslog_write(struct sg_worker *w, const struct sg_request *r, uint64_
   if (w->accesslog_len + LINE_MAX_LEN > BUFFER_CAP)
     sg_accesslog_flush(w);
 
-  char ts[40], path[1024], user[300], reason[300];
+  char ts[40], raw_path[1024], path[1024], user[300], reason[300];
   const char *target = r->target ? r->target : "";
   sg_log_timestamp(ts, sizeof ts);
-  sg_json_escape(path, sizeof path, target, sg_target_path_len(target));
+  size_t raw_len = sg_credential_log_path(target, raw_path, sizeof raw_path);
+  sg_json_escape(path, sizeof path, raw_path, raw_len);
   sg_json_escape(user, sizeof user, r->user, strlen(r->user));
   sg_json_escape(reason, sizeof reason, r->error_reason ? r->error_reason : "",
                  r->error_reason ? strlen(r->error_reason) : 0);
@@ -66,10 +69,13 @@ void sg_accesslog_write(struct sg_worker *w, const struct sg_request *r, uint64_
       "{\"time\":\"%s\",\"type\":\"access\",\"request_id\":\"%s\",\"client_ip\":\"%s\","
       "\"method\":\"%s\",\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,"
       "\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,\"upstream_ms\":%s,"
-      "\"user\":%s%s%s%s%s%s}\n",
+      "\"user\":%s%s%s%s%s%s%s%s%s}\n",
       ts, r->request_id, r->client_ip, r->method ? r->method : "-", path, route_names[r->route],
       r->status, r->bytes_out, duration_ms, upstream_field, user[0] ? "\"" : "null", user,
-      user[0] ? "\"" : "", reason[0] ? ",\"error\":\"" : "", reason, reason[0] ? "\"" : "");
+      user[0] ? "\"" : "", r->route == SG_ROUTE_CREDENTIAL ? ",\"credential\":\"" : "",
+      r->route == SG_ROUTE_CREDENTIAL ? sg_credential_kind_name(r->credential) : "",
+      r->route == SG_ROUTE_CREDENTIAL ? "\"" : "", reason[0] ? ",\"error\":\"" : "", reason,
+      reason[0] ? "\"" : "");
   if (n > 0 && n < LINE_MAX_LEN)
     w->accesslog_len += (size_t)n;
 }

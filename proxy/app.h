@@ -12,8 +12,19 @@ enum MHD_Result sg_app_handle(struct sg_request *r);
 /* Step 4 alone: forward r upstream with extra_headers (may be NULL). */
 enum MHD_Result sg_app_forward(struct sg_request *r, struct curl_slist *extra_headers);
 
-/* Sends the visitor to sign in: 302 for a browser navigation, 401 JSON for
- * an API or XHR call. */
+/* Sends the visitor to sign in, as sg_login_answer_for (route.h) decides:
+ * 302 for a navigation, 401 JSON with WWW-Authenticate for a script or API
+ * call, a page with a sign-in link for a frame. */
 enum MHD_Result sg_app_require_login(struct sg_request *r);
+
+/* The upstream's status is known, before any byte of the answer reaches the
+ * client (so that its next request already sees the count): a 401/403/404
+ * to a credential request counts against its client ([ratelimit]
+ * credential_failures).  Nothing for other routes.  Called by the upstream
+ * leg (forward.c), once per response head. */
+void sg_app_credential_note_status(struct sg_request *r, int status);
+
+/* At the request's end: a credential request's outcome, for the metrics. */
+void sg_app_credential_done(struct sg_request *r);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/hex.h"
+
 /* Finds "name=" at a field boundary; returns the value's start and length. */
 static const char *find_field(const char *s, size_t len, const char *name, size_t *value_len) {
   size_t nlen = strlen(name);
@@ -21,16 +23,6 @@ static const char *find_field(const char *s, size_t len, const char *name, size_
     p = field_end + 1;
   }
   return NULL;
-}
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 char *sg_form_value_new(const char *form, size_t len, const char *name) {
@@ -50,7 +42,7 @@ char *sg_form_value_new(const char *form, size_t len, const char *name) {
         free(out);
         return NULL;
       }
-      int h = hex_value(v[i + 1]), l = hex_value(v[i + 2]);
+      int h = sg_hex_value(v[i + 1]), l = sg_hex_value(v[i + 2]);
       if (h < 0 || l < 0 || (h == 0 && l == 0)) {
         free(out);
         return NULL;

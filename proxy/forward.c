@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/app.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
@@ -147,8 +148,13 @@ static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, co
     return MHD_YES;
   case SG_HEADER_DROP: return MHD_YES;
   }
-  if (strcasecmp(name, "Cookie") == 0)
-    append_cookie_header(h, value, value_len);
+  if (strcasecmp(name, "Cookie") == 0) {
+    /* A credential request goes with no cookie: the app's own session
+     * cookie would otherwise serve it as that cookie's user (Redash's
+     * user_loader falls back to the Flask session when a key is wrong). */
+    if (r->route != SG_ROUTE_CREDENTIAL)
+      append_cookie_header(h, value, value_len);
+  }
   else
     append_header(h, name, value);
   return MHD_YES;
@@ -304,6 +310,7 @@ static size_t on_header_line(char *line, size_t size, size_t nitems, void *userd
         return 0;
       }
       r->upstream_end_ns = sg_now_ns();
+      sg_app_credential_note_status(r, r->status);
       build_response_head(r);
       wake(r);
     }
@@ -411,7 +418,9 @@ static void set_method(struct sg_request *r, CURL *easy, int64_t body_length) {
 }
 
 static int fail_start(struct sg_request *r, struct header_walk *h, int status, const char *reason) {
-  sg_log(SG_LOG_INFO, r->request_id, "refused %s %s: %s", r->method, r->target, reason);
+  char path[1024]; /* never the query (it may hold a key), never a share token */
+  sg_credential_log_path(r->target, path, sizeof path);
+  sg_log(SG_LOG_INFO, r->request_id, "refused %s %s: %s", r->method, path, reason);
   curl_slist_free_all(h->out);
   return status;
 }

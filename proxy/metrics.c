@@ -34,6 +34,7 @@ struct histogram {
 struct worker_metrics {
   _Atomic uint64_t requests[SG_ROUTE_COUNT][5];
   _Atomic uint64_t upstream_errors[UPSTREAM_KINDS];
+  _Atomic uint64_t credentials[SG_CREDENTIAL_KINDS][SG_CREDENTIAL_OUTCOMES];
   struct histogram total, upstream;
   char pad[64];
 };
@@ -49,7 +50,8 @@ static _Atomic uint64_t slow_clients;
 static _Atomic unsigned generation;
 static struct MHD_Daemon *listener;
 
-static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate"};
+static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate",
+                                                               "credential"};
 static const char *const upstream_kinds[UPSTREAM_KINDS] = {"connect", "timeout", "io"};
 
 int sg_metrics_init(unsigned n_workers) {
@@ -90,6 +92,43 @@ void sg_metrics_upstream_error(unsigned worker, CURLcode result) {
              : result == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT
                                                   : UPSTREAM_IO;
   bump(&per_worker[worker].upstream_errors[kind], 1);
+}
+
+void sg_metrics_credential(unsigned worker, enum sg_credential_kind kind,
+                           enum sg_credential_outcome outcome) {
+  bump(&per_worker[worker].credentials[kind][outcome], 1);
+}
+
+static const char *const credential_outcomes[SG_CREDENTIAL_OUTCOMES] = {
+    "passed", "failed", "error", "limited", "malformed"};
+
+static uint64_t load(const _Atomic uint64_t *c);
+
+/* Kind labels are the kind's name, never a credential's value. */
+static void render_credentials(GString *out) {
+  uint64_t refused[SG_CREDENTIAL_OUTCOMES] = {0};
+  g_string_append(out, "# HELP ssogate_credential_requests_total Requests without a session that "
+                       "carried an app credential, by kind and outcome.\n"
+                       "# TYPE ssogate_credential_requests_total counter\n");
+  for (int k = SG_CREDENTIAL_NONE + 1; k < SG_CREDENTIAL_KINDS; k++)
+    for (int o = 0; o < SG_CREDENTIAL_OUTCOMES; o++) {
+      uint64_t total = 0;
+      for (unsigned w = 0; w < n_per_worker; w++)
+        total += load(&per_worker[w].credentials[k][o]);
+      refused[o] += total;
+      g_string_append_printf(out,
+                             "ssogate_credential_requests_total{kind=\"%s\",outcome=\"%s\"} %lu\n",
+                             sg_credential_kind_name((enum sg_credential_kind)k),
+                             credential_outcomes[o], (unsigned long)total);
+    }
+  g_string_append_printf(out,
+                         "# HELP ssogate_credential_refusals_total Credential requests ssogate "
+                         "refused itself, by reason.\n"
+                         "# TYPE ssogate_credential_refusals_total counter\n"
+                         "ssogate_credential_refusals_total{reason=\"rate_limited\"} %lu\n"
+                         "ssogate_credential_refusals_total{reason=\"malformed\"} %lu\n",
+                         (unsigned long)refused[SG_CREDENTIAL_LIMITED],
+                         (unsigned long)refused[SG_CREDENTIAL_MALFORMED]);
 }
 
 void sg_metrics_event(enum sg_event event) { atomic_fetch_add(&events[event], 1); }
@@ -258,6 +297,7 @@ char *sg_metrics_render_new(void) {
       (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]),
       (unsigned long)atomic_load(&slow_clients));
   render_logins(out);
+  render_credentials(out);
   render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0,
                    &store_latency);
   g_string_append_printf(

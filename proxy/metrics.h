@@ -35,12 +35,24 @@ enum sg_login_failure {
   SG_LOGIN_FAIL_COUNT
 };
 
+/* What became of a credential request (SG_ROUTE_CREDENTIAL). */
+enum sg_credential_outcome {
+  SG_CREDENTIAL_PASSED,    /* the upstream answered 1xx-3xx */
+  SG_CREDENTIAL_FAILED,    /* the upstream answered 401/403/404: counted per client IP */
+  SG_CREDENTIAL_ERROR,     /* any other answer (5xx, other 4xx) */
+  SG_CREDENTIAL_LIMITED,   /* refused by ssogate: 429, too many failures */
+  SG_CREDENTIAL_MALFORMED, /* refused by ssogate: 400, a malformed credential */
+  SG_CREDENTIAL_OUTCOMES
+};
+
 int sg_metrics_init(unsigned n_workers);
 
 /* Per request, from its worker. upstream_ns = 0 when there was no upstream leg. */
 void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64_t total_ns,
                         uint64_t upstream_ns);
 void sg_metrics_upstream_error(unsigned worker, CURLcode result);
+void sg_metrics_credential(unsigned worker, enum sg_credential_kind kind,
+                           enum sg_credential_outcome outcome);
 
 void sg_metrics_event(enum sg_event event);
 void sg_metrics_store_call(uint64_t ns, bool ok);

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "proxy/client_deadline.h"
+#include "proxy/credential.h"
 #include "proxy/headers.h"
 #include "proxy/ring.h"
 #include "proxy/snapshot.h"
@@ -24,6 +25,7 @@ enum sg_route {
   SG_ROUTE_PUBLIC,  /* [access] public_paths */
   SG_ROUTE_HEALTH,  /* /healthz, /readyz */
   SG_ROUTE_SSOGATE, /* /ssogate/... */
+  SG_ROUTE_CREDENTIAL, /* no session, an app credential ([access] app_credentials) */
   SG_ROUTE_COUNT
 };
 
@@ -48,6 +50,8 @@ struct sg_request {
   char peer_ip[SG_IP_MAX];
   char user[256]; /* for the access log, when known */
   enum sg_route route;
+  enum sg_credential_kind credential; /* on SG_ROUTE_CREDENTIAL */
+  bool credential_prepaid;            /* its failure token is already taken */
 
   bool started;        /* access handler saw the head */
   bool first_call;     /* inside the access handler's first call */

@@ -48,6 +48,11 @@ static struct MHD_Response *buffer_response_new(struct sg_request *r, const char
   return response;
 }
 
+struct MHD_Response *sg_response_new(struct sg_request *r, const char *content_type,
+                                     const char *body) {
+  return buffer_response_new(r, content_type, body);
+}
+
 struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, const char *message) {
   char body[512];
   snprintf(body, sizeof body, "%d %s\n%s\nRequest id: %s\n", status, status_text(status), message,

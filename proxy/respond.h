@@ -11,6 +11,10 @@
 /* Builds (does not queue) a plain-text error page for status. */
 struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, const char *message);
 
+/* Builds (does not queue) a response with body copied and our common headers. */
+struct MHD_Response *sg_response_new(struct sg_request *r, const char *content_type,
+                                     const char *body);
+
 /* Queues: body copied; content_type e.g. "application/json". */
 enum MHD_Result sg_respond(struct sg_request *r, int status, const char *content_type,
                            const char *body);

@@ -223,6 +223,7 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
     r->status = 400; /* MHD refused the head itself (too large, malformed) */
   } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
     r->error_reason = r->error_reason ? r->error_reason : "client connection ended early";
+  sg_app_credential_done(r);
   uint64_t now = sg_now_ns();
   sg_metrics_request(w->index, r->route, r->status, now - r->start_ns,
                      r->upstream_start_ns

@@ -1,9 +1,10 @@
 /* Fuzz target: X-Forwarded-For trust, head rules, header verdicts, cookie stripping,
- * public paths. */
+ * public paths, app credentials (target and Authorization) and the logged path. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/credential.h"
 #include "proxy/headers.h"
 #include "proxy/route.h"
 #include "proxy/xff.h"
@@ -27,6 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   (void)sg_request_id_acceptable(s);
   char *prefixes[] = {"/public", "/static/", NULL};
   (void)sg_route_for(s, prefixes);
+  /* A credential is well-formed only as a kind; a malformed one names its reason. */
+  const char *problem = NULL;
+  enum sg_credential_kind kind = sg_credential_find(s, s, 1 + (size & 1), &problem);
+  if ((problem != NULL && (problem[0] == '\0' || kind == SG_CREDENTIAL_NONE)) ||
+      kind >= SG_CREDENTIAL_KINDS)
+    abort();
+  char logged[64];
+  size_t logged_len = sg_credential_log_path(s, logged, sizeof logged);
+  if (logged_len >= sizeof logged || strlen(logged) != logged_len)
+    abort();
+  (void)sg_login_answer_for(s, size & 2 ? s : NULL, size & 4 ? s : NULL, s, NULL);
   /* Last, as it cuts s into lines: the head rules over "name: value" lines; a refused
    * head must name its reason. */
   struct sg_head_check check = {.http10 = size > 0 && data[0] & 1};
@@ -40,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       sg_head_check_header(&check, line, colon + 1, strlen(colon + 1));
     }
   }
-  const char *problem = sg_head_check_problem(&check);
+  problem = sg_head_check_problem(&check);
   if (problem != NULL && problem[0] == '\0')
     abort();
   free(out);

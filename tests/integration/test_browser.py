@@ -56,3 +56,52 @@ def test_a_real_browser_signs_in_and_out(idp_gate, tmp_path):
             print("screenshot:", artifact if os.path.exists(artifact) else tmp_path / name)
     finally:
         driver.quit()
+
+
+def sign_in_at_idp(driver, idp, email="alice@example.com"):
+    from selenium.webdriver.common.by import By
+
+    wait_until(lambda: driver.current_url.startswith(idp.base + "/sso"), timeout=15, what="the IdP's login form")
+    driver.find_element(By.NAME, "email").send_keys(email)
+    driver.find_element(By.TAG_NAME, "button").click()
+
+
+def test_redash_session_restore_popup_after_the_session_expired(idp_gate, tmp_path):
+    """Redash's web client (client/app/services/axios.js and restoreSession.jsx) on an
+    expired session: its XHR gets 401 (not a redirect to the IdP, which the browser would
+    follow cross-site and report as a network error), "Your session has expired" offers a
+    Login popup on /login, the SPA in the popup posts {type: "redash_session_restored"} to
+    its opener once api/session answers, and the call is retried.  The client page is
+    tests/upstream/app.py's REDASH_CLIENT."""
+    from selenium.webdriver.common.by import By
+
+    gate, idp = idp_gate
+    driver = chrome(tmp_path)
+    text = lambda i: driver.find_element(By.ID, i).text  # noqa: E731
+    try:
+        driver.set_page_load_timeout(20)
+        driver.get(gate.url + "/redash-client")
+        sign_in_at_idp(driver, idp)
+        wait_until(lambda: text("who") == "alice@example.com", timeout=15, what="the client, signed in")
+        driver.find_element(By.ID, "load").click()
+        wait_until(lambda: "secret rows" in text("result"), what="the first call")
+
+        driver.delete_cookie("ssogate")  # the session is gone (expired, or removed)
+        driver.execute_script("document.getElementById('result').textContent = ''")
+        driver.find_element(By.ID, "load").click()
+        wait_until(lambda: text("result") == "status 401", what="the call answered 401")
+        assert "Your session has expired" in text("prompt")
+
+        main = driver.current_window_handle
+        driver.find_element(By.ID, "login").click()
+        wait_until(lambda: len(driver.window_handles) == 2, what="the Login popup")
+        driver.switch_to.window([h for h in driver.window_handles if h != main][0])
+        sign_in_at_idp(driver, idp)
+        driver.switch_to.window(main)
+        # The popup's page told its opener; the opener closed it and retried the call.
+        wait_until(lambda: "secret rows" in text("result"), timeout=20, what="the retried call")
+        wait_until(lambda: len(driver.window_handles) == 1, what="the popup closed")
+        assert not driver.find_element(By.ID, "prompt").is_displayed()
+        driver.save_screenshot(str(tmp_path / "browser-session-restored.png"))
+    finally:
+        driver.quit()

@@ -1122,6 +1122,45 @@ static char *example_path_new(void) {
   return NULL;
 }
 
+/* [upstream] app = redash fills only what is not set; generic changes nothing. */
+static void redash_preset_fills_defaults_and_yields_to_keys(void **state) {
+  (void)state;
+  struct sg_config *c = load_ok(MINIMAL, NULL);
+  assert_string_equal(c->upstream.app, "generic");
+  assert_null(c->upstream.preset_note);
+  assert_null(c->access.app_credentials);
+  assert_null(c->session.logout_paths[0]);
+  assert_int_equal(c->ratelimit.credential_failures_count, 20);
+  assert_int_equal(c->ratelimit.credential_failures_period_ms, 60000);
+  sg_config_unref(c);
+
+  char *env[] = {"SSOGATE_UPSTREAM_APP=redash", NULL};
+  c = load_ok(SERVER UPSTREAM SESSION "app_cookies = sid\n[access]\nallowed_domains = x\n"
+                                      "public_paths = /healthcheck\n",
+              env);
+  assert_string_equal(c->upstream.health_path, "/ping");
+  assert_string_equal(c->session.logout_paths[0], "/logout");
+  assert_string_equal(c->session.app_cookies[0], "sid"); /* set: kept */
+  assert_null(c->session.app_cookies[1]);
+  assert_string_equal(c->access.app_credentials, "redash");
+  assert_string_equal(c->access.public_paths[0], "/static/");
+  assert_string_equal(c->access.public_paths[1], "/api/config");
+  assert_string_equal(c->access.public_paths[2], "/healthcheck"); /* added to, not replaced */
+  assert_non_null(strstr(c->upstream.preset_note, "[session] logout_paths = /logout"));
+  assert_null(strstr(c->upstream.preset_note, "app_cookies"));
+  sg_config_unref(c);
+
+  char *off[] = {"SSOGATE_UPSTREAM_APP=redash", "SSOGATE_ACCESS_APP_CREDENTIALS=", NULL};
+  c = load_ok(MINIMAL, off);
+  assert_null(c->access.app_credentials); /* set to empty: off, whatever the preset */
+  sg_config_unref(c);
+
+  expect_minimal_env_error("SSOGATE_UPSTREAM_APP=Redash", "generic or redash");
+  expect_minimal_env_error("SSOGATE_ACCESS_APP_CREDENTIALS=metabase", "empty (off) or redash");
+  expect_minimal_env_error("SSOGATE_RATELIMIT_CREDENTIAL_FAILURES=0/m",
+                           "[ratelimit] credential_failures");
+}
+
 static void example_file_loads_with_a_secret_from_the_environment(void **state) {
   (void)state;
   char *path = example_path_new();
@@ -1266,6 +1305,7 @@ int main(void) {
       cmocka_unit_test(summary_shows_settings_but_no_secret),
       cmocka_unit_test(example_file_loads_with_a_secret_from_the_environment),
       cmocka_unit_test(example_file_documents_every_key),
+      cmocka_unit_test(redash_preset_fills_defaults_and_yields_to_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
 /cookies         three Set-Cookie headers plus hop-by-hop headers a proxy must drop
 /die?after=N     announces 1000000 bytes, sends N, closes
 /setcookie?name=N  Set-Cookie: N=evil (ssogate must drop it for its own cookie names)
+/api/..., /embed/..., /public/dashboards/T   Redash's reading of who asks (see redash_like)
+/login, /redash-client   a page that behaves like Redash's web client (see REDASH_CLIENT)
 anything else    an HTML greeting naming X-Forwarded-Email: the demo app
 """
 import argparse
@@ -23,6 +25,50 @@ import sys
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# The one API key / share token this "Redash" knows (40 letters and digits, like its own).
+REDASH_KEY = "TestKey0123456789abcdefghijklmnopqrstuvw"
+
+# Redash's web client reduced to its session-restore flow (client/app/services/axios.js,
+# restoreSession.jsx, auth.js in getredash/redash): an XHR answered 401 (or 404 whose
+# message holds "Please login") shows "Your session has expired", the Login button opens a
+# popup on "login"; the SPA loaded in that popup calls api/session and, when signed in,
+# posts {type: "redash_session_restored"} to its opener; the opener then retries the call.
+REDASH_CLIENT = """<!doctype html><meta charset=utf-8><title>redash-like client</title>
+<p id=who>%(who)s</p><button id=load onclick="load()">load</button>
+<div id=prompt hidden>Your session has expired. Please login to continue.
+<button id=login onclick="restore()">Login</button></div><pre id=result></pre>
+<script>
+var popup = null, waiting = null;
+function notifySessionRestored() {
+  if (window.opener) window.opener.postMessage({type: "redash_session_restored"}, window.location.origin);
+}
+function get(url) {
+  return fetch(url, {headers: {"Accept": "application/json, text/plain, */*"}}).then(function (r) {
+    return r.text().then(function (t) {
+      if (r.status === 401 || (r.status === 404 && t.indexOf("Please login") >= 0)) {
+        document.getElementById("result").textContent = "status " + r.status;
+        return new Promise(function (resolve) { waiting = resolve; document.getElementById("prompt").hidden = false; })
+          .then(function () { return get(url); });
+      }
+      return t;
+    });
+  });
+}
+function restore() {
+  popup = window.open("login", "Restore Session", "width=640,height=640");
+  window.addEventListener("message", function handle(e) {
+    if (e.data.type === "redash_session_restored") {
+      popup.close(); popup = null;
+      window.removeEventListener("message", handle);
+      document.getElementById("prompt").hidden = true;
+      waiting();
+    }
+  });
+}
+function load() { get("api/data").then(function (t) { document.getElementById("result").textContent = t; }); }
+fetch("api/session").then(function (r) { if (r.ok) notifySessionRestored(); });
+</script>"""
 
 PATTERN = bytes(i % 251 for i in range(251 * 261))  # 65511 bytes, a whole number of periods
 
@@ -103,6 +149,15 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return None
+        if url.path.startswith(("/api/", "/embed/", "/public/dashboards/")):
+            return self.redash_like(url, query, body)
+        if url.path == "/login":  # Redash's login: signed in (remote-user / JWT), it sends you on
+            if self.headers.get("X-Forwarded-Remote-User"):
+                return self.send(302, b"", headers=[("Location", "/redash-client")])
+            return self.send(200, b"<form>Redash's own password form</form>", "text/html")
+        if url.path == "/redash-client":
+            who = html.escape(self.headers.get("X-Forwarded-Remote-User", "anonymous"))
+            return self.send(200, (REDASH_CLIENT % {"who": who}).encode(), "text/html; charset=utf-8")
         email = self.headers.get("X-Forwarded-Email")
         page = ("<!doctype html><meta charset=utf-8><title>demo app</title>"
                 "<h1>Hello, %s</h1><p>user: %s<br>groups: %s<br>JWT present: %s</p>"
@@ -113,6 +168,36 @@ class Handler(BaseHTTPRequestHandler):
             html.escape(self.headers.get("X-Forwarded-Groups", "-")),
             "yes" if self.headers.get("X-Ssogate-Assertion") else "no")
         return self.send(200, page.encode(), "text/html; charset=utf-8")
+
+    def redash_like(self, url, query, body):
+        """Who Redash serves, in its order (redash/authentication/__init__.py): the api_key
+        query parameter (first value), else the Authorization header with "Key " cut once,
+        else the route's <token>; then Flask-Login's session cookie ("session"), which its
+        user_loader falls back to when the key is wrong; then the remote-user header.
+        Nobody: 404 "Please login", as Redash's API answers (the wrong-key case included)."""
+        key = query.get("api_key", [None])[0]
+        if key is None and self.headers.get("Authorization"):
+            key = self.headers["Authorization"].replace("Key ", "", 1)
+        elif key is None:
+            for prefix in ("/public/dashboards/", "/api/dashboards/public/"):
+                if url.path.startswith(prefix):
+                    key = url.path[len(prefix):]
+        cookies = {}
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            cookies[name] = value
+        if key == REDASH_KEY:
+            user = "api-key"
+        elif cookies.get("session"):
+            user = "cookie:" + cookies["session"]
+        elif self.headers.get("X-Forwarded-Remote-User"):
+            user = self.headers["X-Forwarded-Remote-User"]
+        else:
+            return self.send(404, json.dumps({"message": "Couldn't find resource. Please login and try again."}).encode(),
+                             "application/json")
+        doc = {"user": user, "method": self.command, "target": self.path, "rows": "secret rows",
+               "headers": [[k, v] for k, v in self.headers.items()], "body_len": len(body)}
+        return self.send(200, json.dumps(doc).encode(), "application/json")
 
     def stream_bytes(self, n, chunked):
         self.send_response(200)
