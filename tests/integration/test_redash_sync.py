@@ -4,6 +4,7 @@ stand-in for Redash's admin API (tests/redash_api/server.py, built from
 Redash's handlers), off the request path."""
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -58,14 +59,16 @@ def wait_outcome(gate, name, n=1, timeout=15.0):
     wait_until(lambda: outcome(gate, name) >= n, timeout=timeout, what="redash sync outcome " + name)
 
 
-def sync_gate(tmp_path, gate_factory, upstream, api_url, **redash):
+def sync_gate(tmp_path, gate_factory, upstream, api_url, more=None, **redash):
     from conftest import Idp
     port = free_port()
     idp = Idp(str(tmp_path), "http://127.0.0.1:%d" % port)
     settings = {"api_url": api_url, "api_key": KEY, "sync_names": "true", "sync_groups": "true",
                 "group_map": GROUP_MAP, "timeout": "3s"}
     settings.update(redash)
-    gate = gate_factory([upstream.url], idp=idp, port=port, extra={"redash": settings})
+    extra = {"redash": settings}
+    extra.update(more or {})
+    gate = gate_factory([upstream.url], idp=idp, port=port, extra=extra)
     return gate, idp
 
 
@@ -174,6 +177,36 @@ def test_redash_down_never_fails_the_login_and_is_counted(tmp_path, gate_factory
     wait_outcome(gate, "failed", 2)
     assert outcome(gate, "already_synced") == 0
     assert KEY not in errors
+    idp.stop()
+
+
+@pytest.mark.concurrency
+def test_parallel_logins_are_each_synced_once(tmp_path, gate_factory, upstream, api):
+    gate, idp = sync_gate(tmp_path, gate_factory, upstream, api.url,
+                          more={"ratelimit": {"login": "1000/s", "burst": "1000"}})
+    people = ["p%d@example.com" % i for i in range(12)]
+    for i, email in enumerate(people):
+        api.add_user(email, after=0.5 if i % 3 == 0 else 0)  # some made late
+    api.delay(0.2)  # four sync threads, twelve people: the queue holds the rest
+    results = []
+
+    def one(email):
+        with requests.Session() as c:
+            results.append(login(gate, c, email, groups="eng" if email[1] in "02468" else "ops").status_code)
+
+    threads = [threading.Thread(target=one, args=(e,)) for e in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [303] * len(people)
+    wait_outcome(gate, "synced", len(people), timeout=60)
+    for email in people:
+        name, groups = api.user(email)
+        assert name == email.split("@")[0].capitalize()
+        assert ("Engineers" in groups) == (email[1] in "02468")
+    renames = [w for w in api.writes() if w["path"].startswith("/api/users/")]
+    assert len(renames) == len(people)  # once each
     idp.stop()
 
 
