@@ -1099,6 +1099,13 @@ static void check_redash(struct loader *l, struct sg_config *c) {
       fail(l, "[redash] api_key or api_key_file: required while sync_names or sync_groups is on "
               "(an admin's API key, from the admin's Redash profile page)");
   }
+  /* The name and groups come from these attributes: without one, nothing to sync. */
+  if (c->redash.sync_names && c->saml.name_attribute == NULL)
+    fail_key(l, "redash", "sync_names",
+             "needs [saml] name_attribute (the display name comes from it, e.g. displayName)");
+  if (c->redash.sync_groups && c->saml.groups_attribute == NULL)
+    fail_key(l, "redash", "sync_groups",
+             "needs [saml] groups_attribute (the groups come from it, e.g. groups)");
   if (c->redash.sync_groups && c->redash.group_map[0] == NULL)
     fail_key(l, "redash", "group_map",
              "required while sync_groups is on (google-group=redash-group entries)");

@@ -47,6 +47,9 @@ class RedashApi:
         requests.post(self.url + "/__test/user", json={"email": email, "name": name, "groups": list(groups),
                                                       "after": after}, timeout=5).raise_for_status()
 
+    def fail(self, status):
+        requests.post(self.url + "/__test/fail", json={"status": status}, timeout=5).raise_for_status()
+
     def delay(self, seconds):
         requests.post(self.url + "/__test/delay", json={"seconds": seconds}, timeout=5).raise_for_status()
 
@@ -210,6 +213,20 @@ def test_parallel_logins_are_each_synced_once(tmp_path, gate_factory, upstream, 
     idp.stop()
 
 
+def test_redash_answering_errors_is_a_counted_failure_then_recovers(synced):
+    gate, api = synced
+    api.add_user("jack@example.com")
+    api.fail(503)
+    signed_in(gate, "jack@example.com", "eng")
+    wait_outcome(gate, "failed")
+    assert "GET /api/groups: HTTP 503" in gate.errors()
+    assert api.user("jack@example.com")[0] == "jack@example.com"
+    api.fail(0)
+    signed_in(gate, "jack@example.com", "eng")  # the next login retries
+    wait_outcome(gate, "synced")
+    assert api.user("jack@example.com")[0] == "Jack"
+
+
 def test_slow_redash_does_not_delay_the_login(tmp_path, gate_factory, upstream, api):
     gate, idp = sync_gate(tmp_path, gate_factory, upstream, api.url, timeout="10s")
     api.add_user("erin@example.com")
@@ -276,6 +293,7 @@ def test_the_api_key_never_reaches_the_log_or_check(synced, tmp_path):
 
 def check(gate, redash, env=None):
     settings = {k: dict(v) for k, v in gate.settings.items()}
+    settings["saml"] = {"name_attribute": "displayName", "groups_attribute": "groups"}
     settings["redash"] = redash
     path = gate.ini + ".check.ini"
     with open(path, "w") as f:
@@ -289,7 +307,7 @@ def check(gate, redash, env=None):
 
 
 def test_config_errors_name_the_problem(gate, tmp_path):
-    out = check(gate, {"sync_names": "true"})
+    out = check(gate, {"sync_names": "true", "sync_groups": "true"})
     assert out.returncode == 1
     assert "[redash] api_url" in out.stderr and "[redash] api_key or api_key_file: required" in out.stderr
     out = check(gate, {"api_url": "http://r:5000", "api_key": KEY, "sync_groups": "true",

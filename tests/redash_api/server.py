@@ -29,6 +29,8 @@ Test knobs (not Redash), under /__test/:
                       the user appears after that many seconds (as Redash's JWT
                       login creates it on the person's first request)
   POST /__test/delay  {"seconds": S}  every /api/ answer waits S seconds first
+  POST /__test/fail   {"status": N}   every /api/ answer is N with an HTML body (a load
+                      balancer's page while Redash restarts); 0 = back to normal
   GET  /__test/log    every /api/ request so far: [{method, path, query, authorization, body}]
   GET  /__test/state  {"users": [...to_dict], "groups": [...]}
 """
@@ -53,6 +55,7 @@ class State:
         self.users = []
         self.pending = []  # (appears_at, user)
         self.delay = 0.0
+        self.fail_status = 0
         self.log = []
 
     def add_group(self, name):
@@ -126,9 +129,16 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.record:
                 with open(self.server.record, "a") as f:
                     f.write(json.dumps(entry) + "\n")
-            delay = st.delay
+            delay, fail_status = st.delay, st.fail_status
         if delay:
             time.sleep(delay)
+        if fail_status:
+            body = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+            self.send_response(fail_status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         key = args.get("api_key", [None])[0]
         if key is None and self.headers.get("Authorization"):
             key = self.headers["Authorization"].replace("Key ", "", 1)
@@ -204,6 +214,9 @@ class Handler(BaseHTTPRequestHandler):
                 user = st.new_user(req["email"], req.get("name"), req.get("groups", ()))
                 st.pending.append((time.monotonic() + float(req.get("after", 0)), user))
                 st.settle()
+                return self.answer(200, {"ok": True})
+            if parts == ["fail"]:
+                st.fail_status = int(req["status"])
                 return self.answer(200, {"ok": True})
             if parts == ["delay"]:
                 st.delay = float(req["seconds"])

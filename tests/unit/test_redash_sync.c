@@ -275,7 +275,8 @@ static void config_reads_and_checks_the_redash_section(void **state) {
   assert_int_equal(c->redash.timeout_ms, 10000);
   sg_config_unref(c);
 
-  char *on[] = {BASE_ENV, "SSOGATE_REDASH_API_URL=http://redash-server:5000/",
+  char *on[] = {BASE_ENV, "SSOGATE_SAML_GROUPS_ATTRIBUTE=groups",
+                "SSOGATE_REDASH_API_URL=http://redash-server:5000/",
                 "SSOGATE_REDASH_API_KEY=k3y", "SSOGATE_REDASH_SYNC_GROUPS=true",
                 "SSOGATE_REDASH_GROUP_MAP=eng@example.com=Engineers data=Data%20Team", NULL};
   c = sg_config_load_new(NULL, on, &error);
@@ -291,6 +292,7 @@ static void config_reads_and_checks_the_redash_section(void **state) {
   assert_null(sg_config_load_new(NULL, no_key, &error));
   assert_non_null(strstr(error, "[redash] api_url"));
   assert_non_null(strstr(error, "api_key or api_key_file: required"));
+  assert_non_null(strstr(error, "needs [saml] name_attribute"));
   free(error);
 
   char *bad_map[] = {BASE_ENV, "SSOGATE_REDASH_API_URL=http://r:5000", "SSOGATE_REDASH_API_KEY=k",
