@@ -118,8 +118,8 @@ static int plan_groups(JsonObject *user, const char *groups_json, size_t groups_
     JsonObject *found = NULL;
     for (guint i = 0; i < json_array_get_length(groups) && !found; i++) {
       JsonNode *g = json_array_get_element(groups, i);
-      const char *gname = JSON_NODE_HOLDS_OBJECT(g) ? get_string(json_node_get_object(g), "name")
-                                                    : NULL;
+      const char *gname =
+          JSON_NODE_HOLDS_OBJECT(g) ? get_string(json_node_get_object(g), "name") : NULL;
       if (gname != NULL && strcmp(gname, name) == 0)
         found = json_node_get_object(g);
     }
@@ -176,7 +176,8 @@ int sg_redash_plan_build(const char *users_json, size_t users_len, const char *g
     GPtrArray *missing = g_ptr_array_new(), *builtin = g_ptr_array_new();
     const char *current = get_string(user, "name");
     plan->status = SG_REDASH_PLAN_READY;
-    if (d->name != NULL && d->name[0] != '\0' && (current == NULL || strcmp(current, d->name) != 0)) {
+    if (d->name != NULL && d->name[0] != '\0' &&
+        (current == NULL || strcmp(current, d->name) != 0)) {
       add_call(calls, SG_REDASH_RENAME, 0, NULL);
       plan->name = g_strdup(d->name);
     }

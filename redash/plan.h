@@ -16,18 +16,18 @@
 /* What the sync wants for one person. */
 struct sg_redash_desired {
   const char *email;
-  const char *name;            /* NULL or "" = the name is left alone */
-  bool sync_groups;            /* false = no group is touched */
-  const char *const *managed;  /* every Redash group named in group_map, NULL-terminated */
-  const char *const *wanted;   /* those the person's SAML groups map to, NULL-terminated */
+  const char *name;           /* NULL or "" = the name is left alone */
+  bool sync_groups;           /* false = no group is touched */
+  const char *const *managed; /* every Redash group named in group_map, NULL-terminated */
+  const char *const *wanted;  /* those the person's SAML groups map to, NULL-terminated */
 };
 
 enum sg_redash_call_kind { SG_REDASH_RENAME, SG_REDASH_ADD, SG_REDASH_REMOVE };
 
 struct sg_redash_call {
   enum sg_redash_call_kind kind;
-  long long group_id;  /* ADD, REMOVE */
-  char *group_name;    /* ADD, REMOVE: for the log */
+  long long group_id; /* ADD, REMOVE */
+  char *group_name;   /* ADD, REMOVE: for the log */
 };
 
 enum sg_redash_plan_status {
@@ -38,13 +38,13 @@ enum sg_redash_plan_status {
 
 struct sg_redash_plan {
   enum sg_redash_plan_status status;
-  bool more_pages;    /* NO_USER: the search has pages after this one */
-  long long user_id;  /* READY, DISABLED */
-  char *name;         /* RENAME's new name (owned) */
+  bool more_pages;   /* NO_USER: the search has pages after this one */
+  long long user_id; /* READY, DISABLED */
+  char *name;        /* RENAME's new name (owned) */
   struct sg_redash_call *calls;
   size_t n_calls;
-  char **missing;     /* mapped groups Redash does not have (NULL-terminated, owned) */
-  char **builtin;     /* mapped groups that are Redash builtins: never changed (owned) */
+  char **missing; /* mapped groups Redash does not have (NULL-terminated, owned) */
+  char **builtin; /* mapped groups that are Redash builtins: never changed (owned) */
 };
 
 /*

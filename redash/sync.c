@@ -32,7 +32,7 @@
 #define RATE_BURST 50.0
 #define CACHE_MAX 10000
 #define CACHE_TTL_S (12 * 3600)
-#define MAX_PAGES 4        /* of 250 users each, for one email's substring search */
+#define MAX_PAGES 4 /* of 250 users each, for one email's substring search */
 #define HASH_LEN 64
 
 static const unsigned retry_delays_s[] = {1, 2, 4, 8, 15}; /* after the first try: ~30 s */
@@ -68,8 +68,8 @@ static _Atomic uint64_t outcomes[SG_REDASH_OUTCOME_COUNT];
 static _Atomic uint64_t missing_groups;
 
 static const char *const outcome_names[SG_REDASH_OUTCOME_COUNT] = {
-    "synced", "unchanged", "already_synced", "user_missing", "failed", "queue_full",
-    "rate_limited"};
+    "synced", "unchanged",  "already_synced", "user_missing",
+    "failed", "queue_full", "rate_limited"};
 
 uint64_t sg_redash_sync_count(enum sg_redash_outcome o) { return atomic_load(&outcomes[o]); }
 const char *sg_redash_outcome_name(enum sg_redash_outcome o) { return outcome_names[o]; }
@@ -246,8 +246,7 @@ static int call(struct run *run, const char *method, const char *path, const cha
       sg_redash_answer_clear(&local);
     return 0;
   }
-  const char *hint = a->status == 401 || a->status == 403
-                         ? " (is [redash] api_key an admin's key?)"
+  const char *hint = a->status == 401 || a->status == 403 ? " (is [redash] api_key an admin's key?)"
                      : a->status == 404 && strncmp(path, "/api/", 5) == 0
                          ? " (is [redash] api_url Redash, and the key valid?)"
                      : a->status == 429 ? " (Redash's own rate limit)"
@@ -261,8 +260,8 @@ static int call(struct run *run, const char *method, const char *path, const cha
 static int plan_once(struct run *run, const char *groups_json, size_t groups_len,
                      struct sg_redash_plan *plan) {
   const struct task *t = run->t;
-  struct sg_redash_desired d = {t->email, t->name, t->sync_groups,
-                                (const char *const *)t->managed, (const char *const *)t->wanted};
+  struct sg_redash_desired d = {t->email, t->name, t->sync_groups, (const char *const *)t->managed,
+                                (const char *const *)t->wanted};
   char *q = g_uri_escape_string(t->email, NULL, FALSE);
   int rc = 0;
   for (int page = 1; page <= MAX_PAGES; page++) {
@@ -322,8 +321,7 @@ static int apply(struct run *run, const struct sg_redash_plan *plan, GString *do
       snprintf(path, sizeof path, "/api/groups/%lld/members/%lld", c->group_id, plan->user_id);
       rc = call(run, "DELETE", path, NULL, NULL);
       if (rc == 0)
-        g_string_append_printf(done, "%sremoved from '%s'", done->len ? ", " : "",
-                               c->group_name);
+        g_string_append_printf(done, "%sremoved from '%s'", done->len ? ", " : "", c->group_name);
     }
     if (rc != 0)
       return -1;
@@ -344,9 +342,7 @@ static bool pause_for(unsigned seconds) {
 }
 
 static void run_task(const struct task *t) {
-  struct run run = {.t = t,
-                    .api = {t->base_url, t->api_key, t->timeout_ms, &stopping},
-                    .why = ""};
+  struct run run = {.t = t, .api = {t->base_url, t->api_key, t->timeout_ms, &stopping}, .why = ""};
   struct sg_redash_answer groups = {0};
   struct sg_redash_plan plan = {0};
   enum sg_redash_outcome o = SG_REDASH_FAILED;

@@ -24,7 +24,8 @@ static const char *groups_json =
     "{\"id\":2,\"name\":\"default\",\"permissions\":[\"create_dashboard\"],\"type\":\"builtin\","
     "\"created_at\":\"2026-12-01T00:00:00Z\"},"
     "{\"id\":3,\"name\":\"Engineers\",\"permissions\":[],\"type\":\"regular\",\"created_at\":null},"
-    "{\"id\":4,\"name\":\"Operations\",\"permissions\":[],\"type\":\"regular\",\"created_at\":null},"
+    "{\"id\":4,\"name\":\"Operations\",\"permissions\":[],\"type\":\"regular\",\"created_at\":null}"
+    ","
     "{\"id\":5,\"name\":\"Finance\",\"permissions\":[],\"type\":\"regular\",\"created_at\":null}]";
 
 /* One page of GET /api/users?q=<email> with one user. */
@@ -80,7 +81,8 @@ static void created_by_redash_first(void **state) {
 static void renames_only_when_the_name_differs(void **state) {
   (void)state;
   const char *none[] = {NULL};
-  char *users = users_page_new("Alice@Example.com", "alice@example.com", "{\"id\":2,\"name\":\"default\"}");
+  char *users =
+      users_page_new("Alice@Example.com", "alice@example.com", "{\"id\":2,\"name\":\"default\"}");
   struct sg_redash_plan plan = plan_for(users, "Alice Liddell", none);
   assert_int_equal(plan.status, SG_REDASH_PLAN_READY);
   assert_int_equal(plan.user_id, 7);
@@ -98,8 +100,9 @@ static void renames_only_when_the_name_differs(void **state) {
 static void adds_and_removes_mapped_groups(void **state) {
   (void)state;
   const char *wanted[] = {"Engineers", NULL};
-  char *users = users_page_new("alice@example.com", "Alice",
-                               "{\"id\":2,\"name\":\"default\"},{\"id\":4,\"name\":\"Operations\"}");
+  char *users =
+      users_page_new("alice@example.com", "Alice",
+                     "{\"id\":2,\"name\":\"default\"},{\"id\":4,\"name\":\"Operations\"}");
   struct sg_redash_plan plan = plan_for(users, "Alice", wanted);
   assert_int_equal(plan.n_calls, 2);
   assert_int_equal(plan.calls[0].kind, SG_REDASH_ADD);
@@ -165,7 +168,8 @@ static void unmapped_redash_groups_are_never_touched(void **state) {
 
 static void a_missing_mapped_group_is_reported_not_made(void **state) {
   (void)state;
-  const char *ghost_managed[] = {"Engineers", "Ghosts", NULL}, *wanted[] = {"Engineers", "Ghosts", NULL};
+  const char *ghost_managed[] = {"Engineers", "Ghosts", NULL},
+             *wanted[] = {"Engineers", "Ghosts", NULL};
   char *users = users_page_new("alice@example.com", "Alice", "");
   struct sg_redash_desired d = {"alice@example.com", NULL, true, ghost_managed, wanted};
   struct sg_redash_plan plan;
@@ -209,9 +213,13 @@ static void answers_that_are_not_redash_give_a_reason(void **state) {
   const char *none[] = {NULL};
   struct sg_redash_desired d = {"alice@example.com", "Alice", true, managed, none};
   char *good = users_page_new("alice@example.com", "Alice", "");
-  const char *bad_users[] = {"", "<html>login</html>", "[]", "{\"results\":{}}",
+  const char *bad_users[] = {"",
+                             "<html>login</html>",
+                             "[]",
+                             "{\"results\":{}}",
                              "{\"results\":[{\"email\":\"alice@example.com\",\"id\":\"7\"}]}",
-                             "{\"results\":[1,null,\"x\"]", "null"};
+                             "{\"results\":[1,null,\"x\"]",
+                             "null"};
   for (size_t i = 0; i < sizeof bad_users / sizeof bad_users[0]; i++) {
     struct sg_redash_plan plan;
     const char *reason = NULL;
@@ -234,7 +242,8 @@ static void answers_that_are_not_redash_give_a_reason(void **state) {
   const char *odd = "[{\"id\":\"3\",\"name\":\"Engineers\",\"type\":\"regular\"},7,null]";
   struct sg_redash_plan plan;
   const char *reason;
-  assert_int_equal(sg_redash_plan_build(good, strlen(good), odd, strlen(odd), &d, &plan, &reason), 0);
+  assert_int_equal(sg_redash_plan_build(good, strlen(good), odd, strlen(odd), &d, &plan, &reason),
+                   0);
   assert_int_equal(plan.n_calls, 0);
   sg_redash_plan_clear(&plan);
   g_free(good);
@@ -260,9 +269,9 @@ static void saml_groups_map_to_redash_groups(void **state) {
 
 /* ---- the [redash] rows ---------------------------------------------------------- */
 
-#define BASE_ENV                                                                              \
+#define BASE_ENV                                                                                   \
   "SSOGATE_SERVER_PUBLIC_URL=http://localhost:8080", "SSOGATE_UPSTREAM_URL=http://127.0.0.1:5000", \
-      "SSOGATE_SESSION_SECRET=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",                   \
+      "SSOGATE_SESSION_SECRET=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",                       \
       "SSOGATE_ACCESS_ALLOWED_DOMAINS=example.com"
 
 static void config_reads_and_checks_the_redash_section(void **state) {
@@ -275,10 +284,13 @@ static void config_reads_and_checks_the_redash_section(void **state) {
   assert_int_equal(c->redash.timeout_ms, 10000);
   sg_config_unref(c);
 
-  char *on[] = {BASE_ENV, "SSOGATE_SAML_GROUPS_ATTRIBUTE=groups",
+  char *on[] = {BASE_ENV,
+                "SSOGATE_SAML_GROUPS_ATTRIBUTE=groups",
                 "SSOGATE_REDASH_API_URL=http://redash-server:5000/",
-                "SSOGATE_REDASH_API_KEY=k3y", "SSOGATE_REDASH_SYNC_GROUPS=true",
-                "SSOGATE_REDASH_GROUP_MAP=eng@example.com=Engineers data=Data%20Team", NULL};
+                "SSOGATE_REDASH_API_KEY=k3y",
+                "SSOGATE_REDASH_SYNC_GROUPS=true",
+                "SSOGATE_REDASH_GROUP_MAP=eng@example.com=Engineers data=Data%20Team",
+                NULL};
   c = sg_config_load_new(NULL, on, &error);
   assert_null(error);
   assert_string_equal(c->redash.api_url, "http://redash-server:5000");
@@ -295,8 +307,11 @@ static void config_reads_and_checks_the_redash_section(void **state) {
   assert_non_null(strstr(error, "needs [saml] name_attribute"));
   free(error);
 
-  char *bad_map[] = {BASE_ENV, "SSOGATE_REDASH_API_URL=http://r:5000", "SSOGATE_REDASH_API_KEY=k",
-                     "SSOGATE_REDASH_SYNC_GROUPS=true", "SSOGATE_REDASH_GROUP_MAP=ok=Fine a=b=c %zz=x",
+  char *bad_map[] = {BASE_ENV,
+                     "SSOGATE_REDASH_API_URL=http://r:5000",
+                     "SSOGATE_REDASH_API_KEY=k",
+                     "SSOGATE_REDASH_SYNC_GROUPS=true",
+                     "SSOGATE_REDASH_GROUP_MAP=ok=Fine a=b=c %zz=x",
                      NULL};
   assert_null(sg_config_load_new(NULL, bad_map, &error));
   assert_non_null(strstr(error, "'a=b=c' is not google-group=redash-group"));
