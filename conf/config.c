@@ -1027,8 +1027,8 @@ static void check_redash_key(struct loader *l, struct sg_config *c) {
     g_autofree char *where = where_of(l, "redash", "api_key_file");
     char why[160];
     size_t len = 0;
-    char *text = read_small_file_new(c->redash.api_key_file, MAX_SECRET_FILE, true, &len, why,
-                                     sizeof why);
+    char *text =
+        read_small_file_new(c->redash.api_key_file, MAX_SECRET_FILE, true, &len, why, sizeof why);
     if (text == NULL) {
       fail(l, "%s: %s %s", where, c->redash.api_key_file, why);
       return;

@@ -208,8 +208,9 @@ static void render_histogram(GString *out, const char *name, const char *help, s
 
 /* [redash] sync of names and groups (redash/sync.c keeps the counts). */
 static void render_redash_sync(GString *out) {
-  g_string_append(out, "# HELP ssogate_redash_syncs_total Redash name and group syncs, by outcome.\n"
-                       "# TYPE ssogate_redash_syncs_total counter\n");
+  g_string_append(out,
+                  "# HELP ssogate_redash_syncs_total Redash name and group syncs, by outcome.\n"
+                  "# TYPE ssogate_redash_syncs_total counter\n");
   for (int o = 0; o < SG_REDASH_OUTCOME_COUNT; o++)
     g_string_append_printf(out, "ssogate_redash_syncs_total{outcome=\"%s\"} %lu\n",
                            sg_redash_outcome_name((enum sg_redash_outcome)o),
