@@ -241,6 +241,19 @@ def test_slow_redash_does_not_delay_the_login(tmp_path, gate_factory, upstream, 
     idp.stop()
 
 
+def test_sigterm_is_not_held_up_by_a_sync_in_progress(tmp_path, gate_factory, upstream, api):
+    import signal
+    gate, idp = sync_gate(tmp_path, gate_factory, upstream, api.url, timeout="60s")
+    api.add_user("kim@example.com")
+    api.delay(30)
+    signed_in(gate, "kim@example.com", "eng")
+    wait_until(lambda: len(api.log()) >= 1, what="the sync's first call")
+    t0 = time.monotonic()
+    assert gate.stop(signal.SIGTERM) == 0  # and LeakSanitizer found nothing
+    assert time.monotonic() - t0 < 5 * SLOW
+    idp.stop()
+
+
 def test_a_mapped_group_redash_lacks_is_counted_not_created(tmp_path, gate_factory, upstream, api):
     gate, idp = sync_gate(tmp_path, gate_factory, upstream, api.url, group_map="eng=Ghosts ops=Operations")
     api.add_user("fred@example.com", name="Fred")
