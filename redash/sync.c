@@ -68,8 +68,8 @@ static _Atomic uint64_t outcomes[SG_REDASH_OUTCOME_COUNT];
 static _Atomic uint64_t missing_groups;
 
 static const char *const outcome_names[SG_REDASH_OUTCOME_COUNT] = {
-    "synced", "unchanged",  "already_synced", "user_missing",
-    "failed", "queue_full", "rate_limited"};
+    "synced",        "unchanged", "already_synced", "user_missing",
+    "user_disabled", "failed",    "queue_full",     "rate_limited"};
 
 uint64_t sg_redash_sync_count(enum sg_redash_outcome o) { return atomic_load(&outcomes[o]); }
 const char *sg_redash_outcome_name(enum sg_redash_outcome o) { return outcome_names[o]; }
@@ -256,8 +256,9 @@ static int call(struct run *run, const char *method, const char *path, const cha
   return -1;
 }
 
-/* Searches the user (page by page) and plans; 0, or -1 with run->why. */
-static int plan_once(struct run *run, const char *groups_json, size_t groups_len,
+/* Searches the user (page by page; among disabled users only when
+ * disabled) and plans; 0, or -1 with run->why. */
+static int plan_once(struct run *run, const char *groups_json, size_t groups_len, bool disabled,
                      struct sg_redash_plan *plan) {
   const struct task *t = run->t;
   struct sg_redash_desired d = {t->email, t->name, t->sync_groups, (const char *const *)t->managed,
@@ -268,7 +269,8 @@ static int plan_once(struct run *run, const char *groups_json, size_t groups_len
     char path[600];
     struct sg_redash_answer users;
     const char *reason = NULL;
-    snprintf(path, sizeof path, "/api/users?q=%s&page_size=250&page=%d", q, page);
+    snprintf(path, sizeof path, "/api/users?q=%s&page_size=250&page=%d%s", q, page,
+             disabled ? "&disabled=true" : "");
     if (call(run, "GET", path, NULL, &users) != 0) {
       rc = -1;
       break;
@@ -352,7 +354,10 @@ static void run_task(const struct task *t) {
   for (;;) {
     tries++;
     bool failed = (t->sync_groups && call(&run, "GET", "/api/groups", NULL, &groups) != 0) ||
-                  plan_once(&run, groups.body, groups.len, &plan) != 0;
+                  plan_once(&run, groups.body, groups.len, false, &plan) != 0;
+    /* Redash lists disabled users only when asked: ask once, not wait for them. */
+    if (!failed && tries == 1 && plan.status == SG_REDASH_PLAN_NO_USER)
+      failed = plan_once(&run, groups.body, groups.len, true, &plan) != 0;
     sg_redash_answer_clear(&groups);
     if (failed)
       break;
@@ -372,8 +377,9 @@ static void run_task(const struct task *t) {
     return; /* shutting down: the next login retries */
   }
   if (run.why[0] == '\0' && plan.status == SG_REDASH_PLAN_DISABLED) {
-    o = SG_REDASH_UNCHANGED;
-    sg_info("redash sync of %s: the Redash user is disabled; left alone", t->email);
+    o = SG_REDASH_USER_DISABLED;
+    sg_info("redash sync of %s (user %lld): the Redash user is disabled; left alone", t->email,
+            plan.user_id);
   } else if (run.why[0] == '\0') {
     for (char **m = plan.missing; m && *m; m++) {
       atomic_fetch_add(&missing_groups, 1);

@@ -20,6 +20,7 @@ enum sg_redash_outcome {
   SG_REDASH_UNCHANGED,      /* Redash already matched: no write call */
   SG_REDASH_ALREADY_SYNCED, /* same name and groups synced recently: no call at all */
   SG_REDASH_USER_MISSING,   /* Redash never created the user within the retry window */
+  SG_REDASH_USER_DISABLED,  /* the Redash user is disabled: left alone */
   SG_REDASH_FAILED,         /* Redash down, slow, refusing the key, or answering nonsense */
   SG_REDASH_QUEUE_FULL,     /* dropped: every sync thread busy and the queue full */
   SG_REDASH_RATE_LIMITED,   /* dropped: over this task's sync rate */

@@ -43,9 +43,10 @@ class RedashApi:
                 return u["name"], sorted(names[g] for g in u["groups"])
         return None
 
-    def add_user(self, email, name=None, groups=(), after=0):
+    def add_user(self, email, name=None, groups=(), after=0, disabled=False):
         requests.post(self.url + "/__test/user", json={"email": email, "name": name, "groups": list(groups),
-                                                      "after": after}, timeout=5).raise_for_status()
+                                                      "after": after, "disabled": disabled},
+                      timeout=5).raise_for_status()
 
     def fail(self, status):
         requests.post(self.url + "/__test/fail", json={"status": status}, timeout=5).raise_for_status()
@@ -165,6 +166,18 @@ def test_user_created_late_is_waited_for(synced):
     searches = [e for e in api.log() if e["path"] == "/api/users"]
     assert len(searches) >= 2  # it looked, waited, and looked again
     assert outcome(gate, "user_missing") == 0
+
+
+def test_a_disabled_redash_user_is_left_alone_without_waiting(synced):
+    gate, api = synced
+    api.add_user("lee@example.com", groups=["Operations"], disabled=True)
+    t0 = time.monotonic()
+    signed_in(gate, "lee@example.com", "eng")
+    wait_outcome(gate, "user_disabled")
+    assert time.monotonic() - t0 < 5 * SLOW  # not the ~30 s wait for a user to appear
+    assert api.writes() == []
+    assert "the Redash user is disabled; left alone" in gate.errors()
+    assert any("disabled=true" in e["query"] for e in api.log())
 
 
 def test_redash_down_never_fails_the_login_and_is_counted(tmp_path, gate_factory, upstream):

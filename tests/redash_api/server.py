@@ -25,7 +25,7 @@ Follows getredash/redash at ca79fe9 (master, 2026; same handlers since v10.1.0):
 Groups 1 "admin" and 2 "default" are builtin, as in a new Redash org.
 
 Test knobs (not Redash), under /__test/:
-  POST /__test/user   {"email", "name"?, "groups"?: [names], "after": seconds}
+  POST /__test/user   {"email", "name"?, "groups"?: [names], "after": seconds, "disabled"?: bool}
                       the user appears after that many seconds (as Redash's JWT
                       login creates it on the person's first request)
   POST /__test/delay  {"seconds": S}  every /api/ answer waits S seconds first
@@ -212,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             if parts == ["user"]:
                 user = st.new_user(req["email"], req.get("name"), req.get("groups", ()))
+                if req.get("disabled"):
+                    user["disabled_at"] = NOW
                 st.pending.append((time.monotonic() + float(req.get("after", 0)), user))
                 st.settle()
                 return self.answer(200, {"ok": True})
