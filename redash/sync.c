@@ -251,7 +251,7 @@ static int call(struct run *run, const char *method, const char *path, const cha
                          ? " (is [redash] api_url Redash, and the key valid?)"
                      : a->status == 429 ? " (Redash's own rate limit)"
                                         : "";
-  snprintf(run->why, sizeof run->why, "%s %s: HTTP %ld%s", method, path, a->status, hint);
+  snprintf(run->why, sizeof run->why, "%s %.300s: HTTP %ld%s", method, path, a->status, hint);
   sg_redash_answer_clear(a);
   return -1;
 }
