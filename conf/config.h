@@ -120,6 +120,19 @@ struct sg_config {
     enum sg_log_level level;
     enum sg_log_format format;
   } log;
+
+  /* Names and groups inside Redash (redash/sync.c); off unless sync_* is set. */
+  struct {
+    char *api_url;      /* "http://redash-server:5000", no trailing slash */
+    char *api_key;      /* an admin's API key: a secret (from api_key or api_key_file) */
+    char *api_key_file; /* path or NULL */
+    bool sync_names;
+    bool sync_groups;
+    sg_strv group_map;  /* "google-group=redash-group" entries as written */
+    sg_strv map_from;   /* group_map decoded: map_from[i] -> map_to[i] */
+    sg_strv map_to;
+    uint64_t timeout_ms; /* per Redash API call */
+  } redash;
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"
+#include "redash/sync.h"
 
 #define STATE_TTL_S 600
 #define ACS_MAX_BODY (2 * 1024 * 1024) /* a 1 MiB response, base64 and form-encoded */
@@ -160,6 +161,7 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
     sg_log(SG_LOG_INFO, r->request_id, "signed in %s (session %.8s)", identity->email,
            identity->session_id);
     sg_metrics_event(SG_EV_LOGIN_SUCCEEDED);
+    sg_redash_sync_enqueue(cfg, identity); /* off the request path: never delays the login */
     answer = sg_respond_queue(r, 303, response);
   }
   free(sealed);

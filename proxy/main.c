@@ -27,6 +27,7 @@
 #include "proxy/reload.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "redash/sync.h"
 
 static void usage(FILE *out) {
   fprintf(out, "usage: ssogate [-c FILE]          run (without -c: SSOGATE_* variables only)\n"
@@ -301,7 +302,8 @@ int main(int argc, char **argv) {
        sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
       sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) !=
           0 ||
-      sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0) {
+      sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0 ||
+      sg_redash_sync_start() != 0) {
     sg_error("cannot start");
     return 1;
   }
@@ -316,6 +318,7 @@ int main(int argc, char **argv) {
   sg_snapshot_unref(s);
   sg_workers_drain_and_join(drain_ms);
   close(listen_fd);
+  sg_redash_sync_stop();
   sg_upstreams_resolver_stop();
   sg_health_stop();
   sg_metrics_stop();

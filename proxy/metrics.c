@@ -19,6 +19,7 @@
 
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
+#include "redash/sync.h"
 
 static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                        0.5,   1,      2.5,   5,    10,    30,   60,  300};
@@ -244,6 +245,23 @@ static void render_histogram(GString *out, const char *name, const char *help, s
                          (unsigned long)cumulative);
 }
 
+/* [redash] sync of names and groups (redash/sync.c keeps the counts). */
+static void render_redash_sync(GString *out) {
+  g_string_append(out,
+                  "# HELP ssogate_redash_syncs_total Redash name and group syncs, by outcome.\n"
+                  "# TYPE ssogate_redash_syncs_total counter\n");
+  for (int o = 0; o < SG_REDASH_OUTCOME_COUNT; o++)
+    g_string_append_printf(out, "ssogate_redash_syncs_total{outcome=\"%s\"} %lu\n",
+                           sg_redash_outcome_name((enum sg_redash_outcome)o),
+                           (unsigned long)sg_redash_sync_count((enum sg_redash_outcome)o));
+  g_string_append_printf(
+      out,
+      "# HELP ssogate_redash_missing_groups_total Mapped groups a sync found missing in Redash.\n"
+      "# TYPE ssogate_redash_missing_groups_total counter\n"
+      "ssogate_redash_missing_groups_total %lu\n",
+      (unsigned long)sg_redash_sync_missing_groups());
+}
+
 char *sg_metrics_render_new(void) {
   GString *out = g_string_sized_new(4096);
   g_string_append(out,
@@ -314,6 +332,7 @@ char *sg_metrics_render_new(void) {
       "ssogate_upstream_resolve_failures_total %lu\n",
       (unsigned long)atomic_load(&events[SG_EV_UPSTREAM_RESOLVE_FAILED]));
   render_cert_expiry(out);
+  render_redash_sync(out);
   return g_string_free(out, FALSE);
 }
 
