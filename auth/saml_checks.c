@@ -345,8 +345,10 @@ static int validate_status(struct check *c) {
   xmlNodePtr status = child_element(c->response, NS_SAMLP, "Status", &n);
   xmlNodePtr code = child_element(status, NS_SAMLP, "StatusCode", NULL);
   const char *value = code ? attr(code, "Value") : NULL;
-  if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0)
+  if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0) {
+    note(c, "Success");
     return 0;
+  }
   /* The second-level code and message say why the IdP refused (e.g.
    * RequestDenied for an ACS URL mismatch at Google). */
   xmlNodePtr sub = child_element(code, NS_SAMLP, "StatusCode", NULL);
