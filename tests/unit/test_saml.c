@@ -538,9 +538,131 @@ static void test_failure_names(void **state) {
   (void)state;
   assert_string_equal(sg_saml_failure_name(SG_SAML_OK), "ok");
   assert_string_equal(sg_saml_failure_name(SG_SAML_IN_RESPONSE_TO), "in_response_to");
+  assert_string_equal(sg_saml_failure_name(SG_SAML_WEAK_ALGORITHM), "weak_algorithm");
+  assert_string_equal(sg_saml_failure_name(SG_SAML_DECRYPTION), "decryption");
   for (int i = 0; i < SG_SAML_FAILURE_COUNT; i++)
     assert_non_null(sg_saml_failure_name((enum sg_saml_failure)i));
   assert_string_equal(sg_saml_failure_name(SG_SAML_FAILURE_COUNT), "unknown");
+}
+
+/* ---- decryption keys, metadata, trace ------------------------------------------ */
+
+static struct sg_saml_sp *sp_with_decryption(const char *key, const char *cert, bool rsa15,
+                                             char **error) {
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  t.decryption_keys[0] = path_in_fixtures(key);
+  t.config.saml.sp_decryption_keys = t.decryption_keys;
+  t.paths[3] = cert ? path_in_fixtures(cert) : NULL;
+  t.config.saml.sp_decryption_cert = t.paths[3];
+  t.config.saml.allow_rsa15_key_transport = rsa15;
+  *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, error);
+  config_clear(&t);
+  return sp;
+}
+
+static void test_decryption_keys_and_metadata(void **state) {
+  (void)state;
+  char *error = NULL;
+  struct sg_saml_sp *sp = sp_with_decryption("sp-enc.key", "sp-enc.crt", false, &error);
+  assert_non_null(sp);
+  assert_int_equal(sg_saml_sp_decryption_key_count(sp), 1);
+  char *md = sg_saml_sp_metadata_new(sp);
+  assert_non_null(strstr(md, "use=\"encryption\""));
+  assert_non_null(strstr(md, "http://www.w3.org/2009/xmlenc11#rsa-oaep"));
+  assert_non_null(strstr(md, "http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+  assert_null(strstr(md, "rsa-1_5"));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  sp = sp_with_decryption("sp-enc.key", "sp-enc.crt", true, &error);
+  md = sg_saml_sp_metadata_new(sp);
+  assert_non_null(strstr(md, "http://www.w3.org/2001/04/xmlenc#rsa-1_5"));
+  assert_true(sg_saml_sp_allows_rsa15(sp));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  /* Without a certificate: decryption works, nothing is published. */
+  sp = sp_with_decryption("sp-enc.key", NULL, false, &error);
+  md = sg_saml_sp_metadata_new(sp);
+  assert_null(strstr(md, "encryption"));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  /* A certificate of another key: every login would fail. */
+  assert_null(sp_with_decryption("sp-enc.key", "sp-enc-old.crt", false, &error));
+  assert_non_null(strstr(error, "belongs to none of the sp_decryption_key"));
+  free(error);
+  /* A certificate is not a key. */
+  g_autofree char *not_key = path_in_fixtures("not-a-key.key");
+  g_autofree char *cert_text = read_fixture("sp-enc.crt");
+  assert_true(g_file_set_contents(not_key, cert_text, -1, NULL));
+  chmod(not_key, 0600);
+  assert_null(sp_with_decryption("not-a-key.key", NULL, false, &error));
+  assert_non_null(strstr(error, "not a PEM RSA private key"));
+  free(error);
+  /* Readable by others: refused like sp_key. */
+  g_autofree char *copy = path_in_fixtures("sp-enc-0644.key");
+  g_autofree char *orig = read_fixture("sp-enc.key");
+  assert_true(g_file_set_contents(copy, orig, -1, NULL));
+  chmod(copy, 0644);
+  assert_null(sp_with_decryption("sp-enc-0644.key", NULL, false, &error));
+  assert_non_null(strstr(error, "readable by other users"));
+  free(error);
+}
+
+struct trace_log {
+  GString *text;
+  unsigned failed, passed;
+};
+
+static void record(void *ctx, const char *rule, int verdict, const char *detail) {
+  struct trace_log *t = ctx;
+  g_string_append_printf(t->text, "%s=%d:%s\n", rule, verdict, detail ? detail : "");
+  t->failed += verdict == 0;
+  t->passed += verdict == 1;
+}
+
+static void test_rule_trace(void **state) {
+  (void)state;
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  config_apply_options(&t, "dec");
+  char *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, &error);
+  assert_non_null(sp);
+  struct trace_log log = {.text = g_string_new(NULL)};
+  struct sg_saml_acs_options opt = {.trace = record, .trace_ctx = &log};
+  g_autofree char *ok = read_case("okta_encrypted_aes256cbc_oaep");
+  struct sg_saml_result r;
+  assert_int_equal(sg_saml_acs_validate_with(sp, ok, "_req123", (int64_t)time(NULL), &opt, &r), 0);
+  sg_identity_clear(&r.identity);
+  assert_int_equal(log.failed, 0);
+  assert_true(g_str_has_prefix(log.text->str, "xml=1:"));
+  assert_non_null(strstr(log.text->str, "decryption=1:EncryptedAssertion decrypted"));
+  assert_non_null(strstr(log.text->str, "destination=1:'http://sp.test/ssogate/acs' as expected"));
+  assert_non_null(strstr(log.text->str, "\nlasso=1:"));
+
+  /* A refusal: exactly one failed rule, later ones "not run" (-2). */
+  g_string_truncate(log.text, 0);
+  log.passed = 0;
+  g_autofree char *bad = read_case("no_destination_wrong_recipient");
+  assert_int_equal(sg_saml_acs_validate_with(sp, bad, "_req123", (int64_t)time(NULL), &opt, &r), -1);
+  assert_int_equal(log.failed, 1);
+  assert_non_null(strstr(log.text->str, "destination=1:absent, allowed"));
+  assert_non_null(strstr(log.text->str, "recipient=0:recipient: expected"));
+  assert_non_null(strstr(log.text->str, "audience=-2:not run"));
+
+  /* Not checking InResponseTo (--check-response without --request-id). */
+  g_string_truncate(log.text, 0);
+  opt.in_response_to_unchecked = true;
+  assert_int_equal(sg_saml_acs_validate_with(sp, ok, NULL, (int64_t)time(NULL), &opt, &r), 0);
+  assert_non_null(strstr(log.text->str, "in_response_to=-1:'_req123' found, not checked"));
+  sg_identity_clear(&r.identity);
+  g_string_free(log.text, TRUE);
+  sg_saml_sp_free(sp);
+  config_clear(&t);
 }
 
 /* ---- threads ------------------------------------------------------------------- */
@@ -616,6 +738,7 @@ int main(void) {
       cmocka_unit_test(test_sp_metadata),         cmocka_unit_test(test_sp_key_signs_requests),
       cmocka_unit_test(test_idp_metadata_errors), cmocka_unit_test(test_idp_rotation),
       cmocka_unit_test(test_failure_names),       cmocka_unit_test(test_concurrent_validation),
+      cmocka_unit_test(test_decryption_keys_and_metadata), cmocka_unit_test(test_rule_trace),
   };
   size_t n = G_N_ELEMENTS(fixed) + n_cases;
   struct CMUnitTest *tests = calloc(n, sizeof *tests);
