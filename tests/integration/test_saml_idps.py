@@ -139,3 +139,40 @@ def test_decryption_key_readable_by_others_is_refused_at_start(tmp_path):
     r = subprocess.run([BIN, "--check", "-c", ini], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "sp_decryption_key" in r.stderr and "readable by other users" in r.stderr
+
+
+def test_check_warns_about_the_weak_algorithm_opt_ins(tmp_path):
+    import subprocess
+    from conftest import BIN
+    key_path, cert_path = sp_encryption_keys(str(tmp_path))
+    _, idp_cert = fx.make_keypair("idp")
+    md = os.path.join(str(tmp_path), "md.xml")
+    with open(md, "wb") as f:
+        f.write(fx.idp_metadata_xml(idp_cert))
+    ini = os.path.join(str(tmp_path), "g.ini")
+    base = ("[server]\npublic_url = http://sp.test\n[upstream]\nurl = http://127.0.0.1:9\n"
+            "[headers]\njwt =\n[access]\nallowed_domains = example.com\n[session]\nsecret = %s\n"
+            "[saml]\nidp_metadata = %s\nsp_decryption_key = %s\nsp_decryption_cert = %s\n"
+            % ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=", md, key_path, cert_path))
+    for extra, warned in (("", False), ("allow_sha1 = true\nallow_rsa15_key_transport = true\n", True)):
+        with open(ini, "w") as f:
+            f.write(base + extra)
+        r = subprocess.run([BIN, "--check", "-c", ini], capture_output=True, text=True, timeout=30)
+        assert "decryption keys: 1" in r.stdout, r.stdout + r.stderr
+        assert ("WARNING: [saml] allow_sha1 = true" in r.stdout) == warned
+        assert ("WARNING: [saml] allow_rsa15_key_transport = true" in r.stdout) == warned
+
+
+def test_decryption_settings_that_mean_nothing_are_refused(tmp_path):
+    import subprocess
+    from conftest import BIN
+    _, cert_path = sp_encryption_keys(str(tmp_path))
+    ini = os.path.join(str(tmp_path), "g.ini")
+    for extra, key in (("sp_decryption_cert = %s\n" % cert_path, "sp_decryption_cert"),
+                       ("allow_rsa15_key_transport = true\n", "allow_rsa15_key_transport")):
+        with open(ini, "w") as f:
+            f.write("[server]\npublic_url = http://sp.test\n[upstream]\nurl = http://127.0.0.1:9\n"
+                    "[headers]\njwt =\n[access]\nallowed_domains = example.com\n[session]\n"
+                    "secret = QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=\n[saml]\n" + extra)
+        r = subprocess.run([BIN, "--check", "-c", ini], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and key in r.stderr, r.stderr
