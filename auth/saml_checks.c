@@ -361,7 +361,6 @@ static int validate_status(struct check *c) {
   return -1;
 }
 
-
 /* Registers every "ID" attribute as an XML ID so that "#ID" references
  * resolve, refusing any value seen twice: with unique IDs a Reference can
  * only ever point at one element (XSW defence). */
@@ -760,8 +759,7 @@ static int validate_subject_confirmation(struct check *c) {
                             &c->confirmation_not_on_or_after_ms) < 0)
     return -1;
   note(c, "bearer, NotOnOrAfter %.64s (now %" PRId64 ", skew %" PRIu64 " ms)",
-       show(attr(c->confirmation_data, "NotOnOrAfter")), c->now_ms / 1000,
-       c->trust->clock_skew_ms);
+       show(attr(c->confirmation_data, "NotOnOrAfter")), c->now_ms / 1000, c->trust->clock_skew_ms);
   return 0;
 }
 
@@ -813,8 +811,8 @@ static int validate_audience(struct check *c) {
 static int validate_time_window(struct check *c) {
   xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", NULL);
   if (check_not_before(c, conditions, "Conditions") < 0 ||
-      check_not_on_or_after(c, conditions, "Conditions", false,
-                            &c->conditions_not_on_or_after_ms) < 0)
+      check_not_on_or_after(c, conditions, "Conditions", false, &c->conditions_not_on_or_after_ms) <
+          0)
     return -1;
   note(c, "Conditions NotBefore %.64s, NotOnOrAfter %.64s (now %" PRId64 ", skew %" PRIu64 " ms)",
        show(attr(conditions, "NotBefore")), show(attr(conditions, "NotOnOrAfter")),
@@ -917,8 +915,7 @@ static int read_name_id(struct check *c) {
     return 0;
   }
   if (n != 1)
-    return fail(c, SG_SAML_SUBJECT,
-                "name_id: expected one NameID in the Subject, found %u%s", n,
+    return fail(c, SG_SAML_SUBJECT, "name_id: expected one NameID in the Subject, found %u%s", n,
                 n == 0 ? " (and no email_attribute value to use instead)" : "");
   const char *why = NULL;
   c->name_id = element_text(name_id, &why);

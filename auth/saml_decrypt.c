@@ -349,8 +349,8 @@ static xmlChar *decrypt_data(xmlNodePtr data, const struct data_algorithm *alg,
   }
   xmlSecBufferPtr plain = xmlSecEncCtxDecryptToBuffer(ctx, data);
   if (plain == NULL || xmlSecBufferGetSize(plain) == 0) {
-    set_why(why, why_size,
-            "content decryption failed (wrong key, or the data was altered: %s)", alg->href);
+    set_why(why, why_size, "content decryption failed (wrong key, or the data was altered: %s)",
+            alg->href);
   } else {
     *len = xmlSecBufferGetSize(plain);
     out = xmlStrndup(xmlSecBufferGetData(plain), (int)*len);
@@ -380,9 +380,8 @@ static xmlNodePtr splice_plaintext(xmlDocPtr doc, xmlNodePtr encrypted, const xm
     return NULL;
   }
   xmlNodePtr list = NULL;
-  xmlParserErrors err =
-      xmlParseInNodeContext(encrypted, p, (int)len,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING, &list);
+  xmlParserErrors err = xmlParseInNodeContext(
+      encrypted, p, (int)len, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING, &list);
   xmlNodePtr element = NULL;
   unsigned elements = 0;
   bool other = false;
@@ -487,8 +486,7 @@ xmlNodePtr sg_saml_decrypt_element(xmlDocPtr doc, xmlNodePtr encrypted,
   size_t n_read = 0;
   xmlNodePtr result = NULL;
   for (; n_read < n_candidates; n_read++)
-    if (read_encrypted_key(candidates[n_read], keys->allow_rsa15, &kts[n_read], why, why_size) <
-        0)
+    if (read_encrypted_key(candidates[n_read], keys->allow_rsa15, &kts[n_read], why, why_size) < 0)
       goto out;
 
   unsigned char key[32];

@@ -79,7 +79,7 @@ struct sg_saml_sp {
  * metadata's encryption KeyDescriptor (the strongest first: ADFS and
  * Shibboleth pick from this list). */
 static const char *const metadata_data_algorithms[] = {
-    "http://www.w3.org/2009/xmlenc11#aes256-gcm", "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",  "http://www.w3.org/2009/xmlenc11#aes128-gcm",
     "http://www.w3.org/2001/04/xmlenc#aes256-cbc", "http://www.w3.org/2001/04/xmlenc#aes192-cbc",
     "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
 };
@@ -936,10 +936,10 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
                                     : NULL;
     /* Without a NameID (subject from the email attribute) lasso must not
      * have found one either. */
-    bool name_id_agrees = out->subject_is_email
-                              ? lasso_name_id == NULL
-                              : lasso_name_id != NULL &&
-                                    strcmp(lasso_name_id, out->identity.subject) == 0;
+    bool name_id_agrees =
+        out->subject_is_email
+            ? lasso_name_id == NULL
+            : lasso_name_id != NULL && strcmp(lasso_name_id, out->identity.subject) == 0;
     if (assertion == NULL || assertion->ID == NULL ||
         strcmp(assertion->ID, out->assertion_id) != 0 || !name_id_agrees) {
       out->failure = SG_SAML_MALFORMED;
@@ -984,13 +984,12 @@ int sg_saml_acs_validate_with(const struct sg_saml_sp *sp, const char *saml_resp
       .lasso_len = &decrypted_len,
       .lasso_ignore_signature = &ignore_signature,
   };
-  int rc = sg_saml_check_response_with(&sp->trust, xml, len, expected_request_id, now, &check_opt,
-                                       out);
+  int rc =
+      sg_saml_check_response_with(&sp->trust, xml, len, expected_request_id, now, &check_opt, out);
   if (rc == 0) {
-    rc = decrypted != NULL
-             ? validate_with_lasso(sp, (const unsigned char *)decrypted, decrypted_len,
-                                   ignore_signature, out)
-             : validate_with_lasso(sp, xml, len, false, out);
+    rc = decrypted != NULL ? validate_with_lasso(sp, (const unsigned char *)decrypted,
+                                                 decrypted_len, ignore_signature, out)
+                           : validate_with_lasso(sp, xml, len, false, out);
     if (opt != NULL && opt->trace != NULL)
       opt->trace(opt->trace_ctx, "lasso", rc == 0,
                  rc == 0 ? (decrypted ? "lasso agrees (on the decrypted document)" : "lasso agrees")

@@ -30,7 +30,10 @@
 
 static void print_rule(void *ctx, const char *rule, int verdict, const char *detail) {
   (void)ctx;
-  const char *mark = verdict == 1 ? "pass" : verdict == 0 ? "FAIL" : verdict == -1 ? "----" : "skip";
+  const char *mark = verdict == 1    ? "pass"
+                     : verdict == 0  ? "FAIL"
+                     : verdict == -1 ? "----"
+                                     : "skip";
   printf("  %s  %-21s %s\n", mark, rule,
          verdict == -1 ? (detail && detail[0] ? detail : "not checked")
                        : (detail && detail[0] ? detail : ""));
@@ -97,8 +100,9 @@ int sg_check_response_main(const char *file, const char *config_path, const char
                            const char *request_id) {
   int64_t now = (int64_t)time(NULL);
   if (at != NULL && !parse_rfc3339(at, &now)) {
-    fprintf(stderr, "ssogate --check-response: --at '%s' is not an RFC 3339 time "
-                    "(e.g. 2026-01-31T09:15:00Z)\n",
+    fprintf(stderr,
+            "ssogate --check-response: --at '%s' is not an RFC 3339 time "
+            "(e.g. 2026-01-31T09:15:00Z)\n",
             at);
     return 2;
   }
@@ -119,7 +123,9 @@ int sg_check_response_main(const char *file, const char *config_path, const char
   struct sg_snapshot *s = sg_snapshot_load_new(config_path, &error);
   if (s == NULL || s->saml == NULL) {
     fprintf(stderr, "ssogate --check-response: %s\n",
-            error ? error : s ? "[saml] idp_metadata is not set" : "invalid configuration");
+            error ? error
+            : s   ? "[saml] idp_metadata is not set"
+                  : "invalid configuration");
     free(error);
     sg_snapshot_unref(s);
     g_free(text);

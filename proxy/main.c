@@ -239,10 +239,14 @@ static void serve_signals(const char *path, const sigset_t *set) {
 
 int main(int argc, char **argv) {
   static const struct option options[] = {
-      {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-      {"metadata", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},      {"check-response", required_argument, NULL, 'r'},
-      {"at", required_argument, NULL, 'a'},     {"request-id", required_argument, NULL, 'i'},
+      {"config", required_argument, NULL, 'c'},
+      {"check", no_argument, NULL, 'k'},
+      {"metadata", no_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {"check-response", required_argument, NULL, 'r'},
+      {"at", required_argument, NULL, 'a'},
+      {"request-id", required_argument, NULL, 'i'},
       {NULL, 0, NULL, 0},
   };
   const char *path = NULL, *capture = NULL, *at = NULL, *request_id = NULL;

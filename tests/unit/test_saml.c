@@ -648,7 +648,8 @@ static void test_rule_trace(void **state) {
   g_string_truncate(log.text, 0);
   log.passed = 0;
   g_autofree char *bad = read_case("no_destination_wrong_recipient");
-  assert_int_equal(sg_saml_acs_validate_with(sp, bad, "_req123", (int64_t)time(NULL), &opt, &r), -1);
+  assert_int_equal(sg_saml_acs_validate_with(sp, bad, "_req123", (int64_t)time(NULL), &opt, &r),
+                   -1);
   assert_int_equal(log.failed, 1);
   assert_non_null(strstr(log.text->str, "destination=1:absent, allowed"));
   assert_non_null(strstr(log.text->str, "recipient=0:recipient: expected"));
@@ -733,12 +734,18 @@ int main(void) {
     return 1;
   }
   const struct CMUnitTest fixed[] = {
-      cmocka_unit_test(test_happy_identity),      cmocka_unit_test(test_email_attribute),
-      cmocka_unit_test(test_garbage_inputs),      cmocka_unit_test(test_login_start),
-      cmocka_unit_test(test_sp_metadata),         cmocka_unit_test(test_sp_key_signs_requests),
-      cmocka_unit_test(test_idp_metadata_errors), cmocka_unit_test(test_idp_rotation),
-      cmocka_unit_test(test_failure_names),       cmocka_unit_test(test_concurrent_validation),
-      cmocka_unit_test(test_decryption_keys_and_metadata), cmocka_unit_test(test_rule_trace),
+      cmocka_unit_test(test_happy_identity),
+      cmocka_unit_test(test_email_attribute),
+      cmocka_unit_test(test_garbage_inputs),
+      cmocka_unit_test(test_login_start),
+      cmocka_unit_test(test_sp_metadata),
+      cmocka_unit_test(test_sp_key_signs_requests),
+      cmocka_unit_test(test_idp_metadata_errors),
+      cmocka_unit_test(test_idp_rotation),
+      cmocka_unit_test(test_failure_names),
+      cmocka_unit_test(test_concurrent_validation),
+      cmocka_unit_test(test_decryption_keys_and_metadata),
+      cmocka_unit_test(test_rule_trace),
   };
   size_t n = G_N_ELEMENTS(fixed) + n_cases;
   struct CMUnitTest *tests = calloc(n, sizeof *tests);
