@@ -698,15 +698,23 @@ static void *validate_in_thread(void *p) {
 
 static void test_concurrent_validation(void **state) {
   (void)state;
-  struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
-  const char *names[] = {"happy_assertion_signed", "happy_response_signed", "happy_both_signed"};
-  char *b64[3];
-  for (int i = 0; i < 3; i++)
+  /* With a decryption key: one shared EVP_PKEY, a context per call. */
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  config_apply_options(&t, "dec");
+  char *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, &error);
+  assert_non_null(sp);
+  config_clear(&t);
+  const char *names[] = {"happy_assertion_signed", "happy_response_signed",
+                         "okta_encrypted_aes256gcm", "keycloak_encrypted_gcm_oaep256"};
+  char *b64[4];
+  for (int i = 0; i < 4; i++)
     b64[i] = read_case(names[i]);
   pthread_t threads[THREADS];
   struct thread_arg args[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    args[i] = (struct thread_arg){.sp = sp, .b64 = b64[i % 3]};
+    args[i] = (struct thread_arg){.sp = sp, .b64 = b64[i % 4]};
     assert_int_equal(pthread_create(&threads[i], NULL, validate_in_thread, &args[i]), 0);
   }
   int failures = 0;
@@ -717,7 +725,7 @@ static void test_concurrent_validation(void **state) {
     failures += args[i].failures;
   }
   assert_int_equal(failures, 0);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     g_free(b64[i]);
   sg_saml_sp_free(sp);
 }
