@@ -39,6 +39,10 @@
 #define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
 #define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 #define NAMEID_ENTITY "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
+#define ALG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+#define ALG_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
+#define ALG_MORE "http://www.w3.org/2001/04/xmldsig-more#"
+#define ALG_XMLENC "http://www.w3.org/2001/04/xmlenc#"
 
 /* Identity strings end up in cookies and headers: keep them short. */
 #define MAX_IDENTITY_VALUE 512
@@ -60,7 +64,23 @@ struct check {
   char *name_id, *email, *name;          /* g_free */
   GPtrArray *groups;                     /* of g_free'd strings */
   struct sg_saml_result *out;
+  const struct sg_saml_check_options *opt; /* never NULL */
+  bool assertion_decrypted, name_id_decrypted;
+  bool assertion_signed; /* the Assertion's own signature verified */
+  bool not_checked;      /* the rule that just ran did not decide (trace) */
+  char note[512];        /* what the rule that just passed compared (trace) */
 };
+
+/* What a passing rule compared, for --check-response's trace. */
+static void note(struct check *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void note(struct check *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->note, sizeof c->note, fmt, ap);
+  va_end(ap);
+  sg_saml_reason_scrub(c->note);
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -325,8 +345,10 @@ static int validate_status(struct check *c) {
   xmlNodePtr status = child_element(c->response, NS_SAMLP, "Status", &n);
   xmlNodePtr code = child_element(status, NS_SAMLP, "StatusCode", NULL);
   const char *value = code ? attr(code, "Value") : NULL;
-  if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0)
+  if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0) {
+    note(c, "Success");
     return 0;
+  }
   /* The second-level code and message say why the IdP refused (e.g.
    * RequestDenied for an ACS URL mismatch at Google). */
   xmlNodePtr sub = child_element(code, NS_SAMLP, "StatusCode", NULL);
@@ -337,15 +359,6 @@ static int validate_status(struct check *c) {
        show(sub_value), msg_text ? (const char *)msg_text : "no message");
   xmlFree(msg_text);
   return -1;
-}
-
-static int validate_not_encrypted(struct check *c) {
-  for (xmlNodePtr node = c->response->children; node != NULL; node = node->next)
-    if (is_element(node, NS_SAML, "EncryptedAssertion"))
-      return fail(c, SG_SAML_ASSERTIONS,
-                  "assertions: EncryptedAssertion is not supported "
-                  "(turn off assertion encryption at the IdP)");
-  return 0;
 }
 
 /* Registers every "ID" attribute as an XML ID so that "#ID" references
@@ -378,7 +391,7 @@ static bool idp_key_usable(const struct check *c, size_t i) {
   return c->trust->idp_not_after[i] * 1000 > c->now_ms;
 }
 
-static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key) {
+static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key, bool allow_sha1) {
   xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
   if (ctx == NULL)
     return NULL;
@@ -400,6 +413,10 @@ static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key) {
   rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id);
   rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha384Id);
   rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha512Id);
+  if (allow_sha1) { /* [saml] allow_sha1: OneLogin, Auth0, older ADFS */
+    rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha1Id);
+    rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha1Id);
+  }
   /* A preset key means KeyInfo in the message is never consulted: only
    * the metadata's certificates are trusted, whatever the message carries.
    * The shared key is duplicated because the context frees its key. */
@@ -409,6 +426,55 @@ static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key) {
     return NULL;
   }
   return ctx;
+}
+
+/* String equality through libxml2: gcc -O3 inlines attr() and then warns
+ * (-Wstring-compare) that strcmp of its "unreadable" literal with a longer
+ * constant is never 0, which is true and harmless. */
+static bool same(const char *a, const char *b) {
+  return xmlStrEqual((const xmlChar *)a, (const xmlChar *)b) != 0;
+}
+
+/* The algorithms a signature names, checked before any crypto so that the
+ * reason names them (xmlsec would only say "verification failed"). */
+static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, const char *what) {
+  static const char *const signature_ok[] = {
+      ALG_MORE "rsa-sha256",   ALG_MORE "rsa-sha384",   ALG_MORE "rsa-sha512",
+      ALG_MORE "ecdsa-sha256", ALG_MORE "ecdsa-sha384", ALG_MORE "ecdsa-sha512",
+  };
+  static const char *const digest_ok[] = {ALG_XMLENC "sha256", ALG_MORE "sha384",
+                                          ALG_XMLENC "sha512"};
+  xmlNodePtr sm = child_element(info, NS_DS, "SignatureMethod", NULL);
+  xmlNodePtr dm = child_element(ref, NS_DS, "DigestMethod", NULL);
+  const char *sig_alg = sm ? attr(sm, "Algorithm") : NULL;
+  const char *digest_alg = dm ? attr(dm, "Algorithm") : NULL;
+  bool sig_known = false, digest_known = false;
+  for (size_t i = 0; sig_alg != NULL && i < G_N_ELEMENTS(signature_ok); i++)
+    sig_known = sig_known || same(sig_alg, signature_ok[i]);
+  for (size_t i = 0; digest_alg != NULL && i < G_N_ELEMENTS(digest_ok); i++)
+    digest_known = digest_known || same(digest_alg, digest_ok[i]);
+  if (sig_alg != NULL && same(sig_alg, ALG_RSA_SHA1)) {
+    if (!c->trust->allow_sha1)
+      return fail(c, SG_SAML_WEAK_ALGORITHM,
+                  "signature: rsa-sha1 is refused; set the IdP to RSA-SHA256, or [saml] "
+                  "allow_sha1 = true (%s)",
+                  what);
+    sig_known = true;
+  }
+  if (digest_alg != NULL && same(digest_alg, ALG_SHA1)) {
+    if (!c->trust->allow_sha1)
+      return fail(c, SG_SAML_WEAK_ALGORITHM,
+                  "signature: sha1 digest is refused; set the IdP to SHA-256 digests, or [saml] "
+                  "allow_sha1 = true (%s)",
+                  what);
+    digest_known = true;
+  }
+  if (!sig_known || !digest_known)
+    return fail(c, SG_SAML_SIGNATURE,
+                "signature: %s uses SignatureMethod '%.100s' / DigestMethod '%.100s': not "
+                "accepted",
+                what, show(sig_alg), show(digest_alg));
+  return 0;
 }
 
 /*
@@ -441,13 +507,15 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
   if (target == NULL || target->parent != element)
     return fail(c, SG_SAML_SIGNATURE, "signature: ID '%.100s' does not resolve to the %s", id,
                 what);
+  if (check_algorithms(c, info, ref, what) < 0)
+    return -1;
 
   bool any_key = false, digest_failed = false;
   for (size_t i = 0; i < c->trust->n_idp_keys; i++) {
     if (!idp_key_usable(c, i))
       continue;
     any_key = true;
-    xmlSecDSigCtxPtr ctx = new_verify_context(c->trust->idp_keys[i]);
+    xmlSecDSigCtxPtr ctx = new_verify_context(c->trust->idp_keys[i], c->trust->allow_sha1);
     if (ctx == NULL)
       return fail(c, SG_SAML_SIGNATURE, "signature: cannot create an xmlsec context");
     int rc = xmlSecDSigCtxVerify(ctx, sig);
@@ -486,14 +554,67 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
               what, id);
 }
 
-/* A trusted signature covers either the whole Response or each Assertion
- * that sits in it; an unsigned assertion next to a signed one is refused
- * (CVE-2021-28091 family). */
-static int validate_signature(struct check *c) {
+static unsigned count_elements(const xmlNode *node, const char *ns, const char *name) {
+  unsigned n = 0;
+  for (; node != NULL; node = node->next) {
+    if (node->type != XML_ELEMENT_NODE)
+      continue;
+    n += is_element(node, ns, name);
+    n += count_elements(node->children, ns, name);
+  }
+  return n;
+}
+
+/* The Response's own signature, verified before anything is decrypted (it
+ * covers the EncryptedAssertion as sent). */
+static int validate_response_signature(struct check *c) {
   int rc = verify_enveloped_signature(c, c->response, "Response");
   if (rc < 0)
     return -1;
   c->response_signed = rc == 1;
+  note(c, "Response %s", c->response_signed ? "signed by an IdP key" : "not signed");
+  return 0;
+}
+
+/*
+ * One EncryptedAssertion, directly in the Response and alone (no plaintext
+ * Assertion anywhere next to it: XSW), is decrypted with the SP keys and
+ * replaced by its Assertion; every later rule, its signature included,
+ * runs on that.  Anyone can encrypt to our public key: the ciphertext
+ * proves nothing, a signature must still cover the result.
+ */
+static int decrypt_assertion(struct check *c) {
+  unsigned total = count_elements(c->response, NS_SAML, "EncryptedAssertion");
+  unsigned direct = 0;
+  xmlNodePtr encrypted = child_element(c->response, NS_SAML, "EncryptedAssertion", &direct);
+  if (total == 0) {
+    c->not_checked = true;
+    note(c, "no EncryptedAssertion");
+    return 0;
+  }
+  unsigned plain = count_elements(c->response, NS_SAML, "Assertion");
+  if (total != 1 || direct != 1 || plain != 0)
+    return fail(c, SG_SAML_ASSERTIONS,
+                "assertions: expected one EncryptedAssertion alone in the Response, found %u "
+                "(%u directly inside) and %u plaintext Assertion",
+                total, direct, plain);
+  char why[400];
+  xmlNodePtr assertion = sg_saml_decrypt_element(c->doc, encrypted, c->trust->decryption, NS_SAML,
+                                                 "Assertion", why, sizeof why);
+  if (assertion == NULL)
+    return fail(c, SG_SAML_DECRYPTION, "decryption: EncryptedAssertion: %s", why);
+  c->assertion_decrypted = true;
+  if (register_unique_ids(c, assertion) < 0)
+    return -1;
+  note(c, "EncryptedAssertion decrypted with an sp_decryption_key");
+  return 0;
+}
+
+/* A trusted signature covers either the whole Response or each Assertion
+ * that sits in it; an unsigned assertion next to a signed one is refused
+ * (CVE-2021-28091 family). */
+static int validate_assertion_signatures(struct check *c) {
+  int rc;
   bool any_assertion = false;
   for (xmlNodePtr node = c->response->children; node != NULL; node = node->next) {
     if (!is_element(node, NS_SAML, "Assertion"))
@@ -508,21 +629,13 @@ static int validate_signature(struct check *c) {
       return fail(c, SG_SAML_SIGNATURE,
                   "signature: neither the Response nor Assertion '%.100s' is signed",
                   show(attr(node, "ID")));
+    c->assertion_signed = c->assertion_signed || rc == 1;
   }
   if (!any_assertion && !c->response_signed)
     return fail(c, SG_SAML_SIGNATURE, "signature: the Response is not signed");
+  note(c, "Assertion %s%s", c->assertion_signed ? "signed by an IdP key" : "not signed",
+       c->response_signed ? " (the Response is)" : "");
   return 0;
-}
-
-static unsigned count_elements(const xmlNode *node, const char *ns, const char *name) {
-  unsigned n = 0;
-  for (; node != NULL; node = node->next) {
-    if (node->type != XML_ELEMENT_NODE)
-      continue;
-    n += is_element(node, ns, name);
-    n += count_elements(node->children, ns, name);
-  }
-  return n;
 }
 
 /* Exactly one Assertion in the whole document, and it is a direct child of
@@ -543,6 +656,7 @@ static int validate_single_assertion(struct check *c) {
       strlen(id) >= sizeof c->out->assertion_id)
     return fail(c, SG_SAML_ASSERTIONS, "assertions: Version '%s' or ID unusable", show(version));
   c->assertion = assertion;
+  note(c, "one Assertion '%.100s'%s", id, c->assertion_decrypted ? " (decrypted)" : "");
   return 0;
 }
 
@@ -563,17 +677,32 @@ static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bo
 }
 
 static int validate_issuer(struct check *c) {
-  if (check_issuer(c, c->response, "Response", false) < 0)
+  if (check_issuer(c, c->response, "Response", false) < 0 ||
+      check_issuer(c, c->assertion, "Assertion", true) < 0)
     return -1;
-  return check_issuer(c, c->assertion, "Assertion", true);
+  note(c, "'%.200s' as expected", c->trust->idp_entity_id);
+  return 0;
 }
 
-/* Required: a response meant for another SP's ACS must not work here. */
+/* Checked whenever present; required when the Response is signed (SAML
+ * bindings 3.5.5.2: a signed message MUST carry it; PingFederate leaves
+ * it out of unsigned ones).  Without it, the Recipient inside the signed
+ * assertion (always required) still binds the response to our ACS. */
 static int validate_destination(struct check *c) {
   const char *destination = attr(c->response, "Destination");
-  if (destination == NULL || strcmp(destination, c->trust->acs_url) != 0)
+  if (destination == NULL && !c->response_signed) {
+    note(c, "absent, allowed: the Response is not signed (the Recipient is checked)");
+    return 0;
+  }
+  if (destination == NULL)
+    return fail(c, SG_SAML_DESTINATION,
+                "destination: the Response is signed, so it needs Destination '%s' (SAML "
+                "bindings 3.5.5.2); it has none",
+                c->trust->acs_url);
+  if (strcmp(destination, c->trust->acs_url) != 0)
     return fail(c, SG_SAML_DESTINATION, "destination: expected '%s', got '%.200s'",
-                c->trust->acs_url, show(destination));
+                c->trust->acs_url, destination);
+  note(c, "'%.200s' as expected", destination);
   return 0;
 }
 
@@ -632,10 +761,13 @@ static int validate_subject_confirmation(struct check *c) {
                 "subject: bearer SubjectConfirmation needs one SubjectConfirmationData, "
                 "found %u",
                 n);
-  if (check_not_before(c, c->confirmation_data, "SubjectConfirmationData") < 0)
+  if (check_not_before(c, c->confirmation_data, "SubjectConfirmationData") < 0 ||
+      check_not_on_or_after(c, c->confirmation_data, "SubjectConfirmationData", true,
+                            &c->confirmation_not_on_or_after_ms) < 0)
     return -1;
-  return check_not_on_or_after(c, c->confirmation_data, "SubjectConfirmationData", true,
-                               &c->confirmation_not_on_or_after_ms);
+  note(c, "bearer, NotOnOrAfter %.64s (now %" PRId64 ", skew %" PRIu64 " ms)",
+       show(attr(c->confirmation_data, "NotOnOrAfter")), c->now_ms / 1000, c->trust->clock_skew_ms);
+  return 0;
 }
 
 /* Required: the assertion is meant to be delivered to our ACS. */
@@ -644,6 +776,7 @@ static int validate_recipient(struct check *c) {
   if (recipient == NULL || strcmp(recipient, c->trust->acs_url) != 0)
     return fail(c, SG_SAML_RECIPIENT, "recipient: expected '%s', got '%.200s'", c->trust->acs_url,
                 show(recipient));
+  note(c, "'%.200s' as expected", recipient);
   return 0;
 }
 
@@ -678,15 +811,20 @@ static int validate_audience(struct check *c) {
   if (restrictions == 0)
     return fail(c, SG_SAML_AUDIENCE, "audience: expected '%s', got no AudienceRestriction",
                 c->trust->sp_entity_id);
+  note(c, "'%.200s' in every AudienceRestriction (%u)", c->trust->sp_entity_id, restrictions);
   return 0;
 }
 
 static int validate_time_window(struct check *c) {
   xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", NULL);
-  if (check_not_before(c, conditions, "Conditions") < 0)
+  if (check_not_before(c, conditions, "Conditions") < 0 ||
+      check_not_on_or_after(c, conditions, "Conditions", false, &c->conditions_not_on_or_after_ms) <
+          0)
     return -1;
-  return check_not_on_or_after(c, conditions, "Conditions", false,
-                               &c->conditions_not_on_or_after_ms);
+  note(c, "Conditions NotBefore %.64s, NotOnOrAfter %.64s (now %" PRId64 ", skew %" PRIu64 " ms)",
+       show(attr(conditions, "NotBefore")), show(attr(conditions, "NotOnOrAfter")),
+       c->now_ms / 1000, c->trust->clock_skew_ms);
+  return 0;
 }
 
 /*
@@ -716,6 +854,15 @@ static int validate_in_response_to(struct check *c) {
                   "in_response_to: unsolicited response (no InResponseTo) and "
                   "allow_idp_initiated is off");
     c->in_response_to = NULL;
+    note(c, "none: unsolicited, allow_idp_initiated is on");
+    return 0;
+  }
+  if (c->opt->in_response_to_unchecked) {
+    if (strlen(irt) >= sizeof c->out->in_response_to)
+      return fail(c, SG_SAML_IN_RESPONSE_TO, "in_response_to: too long");
+    c->in_response_to = irt;
+    c->not_checked = true;
+    note(c, "'%.100s' found, not checked (no --request-id)", irt);
     return 0;
   }
   if (c->expected_request_id == NULL)
@@ -729,21 +876,59 @@ static int validate_in_response_to(struct check *c) {
   if (strlen(irt) >= sizeof c->out->in_response_to)
     return fail(c, SG_SAML_IN_RESPONSE_TO, "in_response_to: too long");
   c->in_response_to = irt;
+  note(c, "'%.100s' as expected", irt);
   return 0;
 }
 
+/* Whether the assertion carries the configured email attribute with a
+ * value (then the Subject may go without a NameID: ADFS without a NameID
+ * claim rule). */
+static bool has_email_attribute(const struct check *c) {
+  const char *name = c->trust->email_attribute;
+  if (name == NULL || name[0] == '\0')
+    return false;
+  for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
+    if (!is_element(st, NS_SAML, "AttributeStatement"))
+      continue;
+    for (xmlNodePtr a = st->children; a != NULL; a = a->next) {
+      const char *attr_name = is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
+      if (attr_name != NULL && strcmp(attr_name, name) == 0 &&
+          child_element(a, NS_SAML, "AttributeValue", NULL) != NULL)
+        return true;
+    }
+  }
+  return false;
+}
+
+/* The NameID, plain or as an EncryptedID (decrypted now: the assertion's
+ * signature, already verified, covered its ciphertext). */
 static int read_name_id(struct check *c) {
-  unsigned n = 0;
+  unsigned n = 0, n_encrypted = 0;
   xmlNodePtr name_id = child_element(c->subject, NS_SAML, "NameID", &n);
+  xmlNodePtr encrypted = child_element(c->subject, NS_SAML, "EncryptedID", &n_encrypted);
+  if (n == 0 && n_encrypted == 1) {
+    char why[400];
+    name_id = sg_saml_decrypt_element(c->doc, encrypted, c->trust->decryption, NS_SAML, "NameID",
+                                      why, sizeof why);
+    if (name_id == NULL)
+      return fail(c, SG_SAML_DECRYPTION, "decryption: EncryptedID: %s", why);
+    c->name_id_decrypted = true;
+    n = 1;
+  } else if (n_encrypted != 0) {
+    return fail(c, SG_SAML_SUBJECT, "name_id: a NameID and an EncryptedID, or several EncryptedID");
+  }
+  if (n == 0 && has_email_attribute(c)) {
+    note(c, "none; the subject is the email attribute '%.100s'", c->trust->email_attribute);
+    return 0;
+  }
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT, "name_id: expected one NameID in the Subject, found %u%s", n,
-                child_element(c->subject, NS_SAML, "EncryptedID", NULL)
-                    ? " (EncryptedID is not supported)"
-                    : "");
+                n == 0 ? " (and no email_attribute value to use instead)" : "");
   const char *why = NULL;
   c->name_id = element_text(name_id, &why);
   if (c->name_id == NULL)
     return fail(c, SG_SAML_SUBJECT, "name_id: the NameID %s", why);
+  note(c, "'%.200s'%s", c->name_id, c->name_id_decrypted ? " (decrypted EncryptedID)" : "");
   return 0;
 }
 
@@ -809,6 +994,7 @@ static int read_attributes(struct check *c) {
   const char *at = strchr(c->email, '@');
   if (at == NULL || at == c->email || at[1] == '\0' || strchr(at + 1, '@') != NULL)
     return fail(c, SG_SAML_SUBJECT, "attributes: email '%.200s' is not an email address", c->email);
+  note(c, "email '%.200s', name '%.100s', %u group(s)", c->email, c->name, c->groups->len);
   return 0;
 }
 
@@ -816,7 +1002,8 @@ static int read_attributes(struct check *c) {
 
 static void fill_result(struct check *c) {
   struct sg_saml_result *out = c->out;
-  size_t size = strlen(c->name_id) + strlen(c->email) + strlen(c->name) + 3;
+  const char *subject = c->name_id ? c->name_id : c->email;
+  size_t size = strlen(subject) + strlen(c->email) + strlen(c->name) + 3;
   for (unsigned i = 0; i < c->groups->len; i++)
     size += strlen(g_ptr_array_index(c->groups, i)) + 1;
   char *storage = malloc(size);
@@ -832,7 +1019,7 @@ static void fill_result(struct check *c) {
     (dst) = p;                                                                                     \
     p += l_;                                                                                       \
   } while (0)
-  PUT(out->identity.subject, c->name_id);
+  PUT(out->identity.subject, subject);
   PUT(out->identity.email, c->email);
   PUT(out->identity.name, c->name);
   for (unsigned i = 0; i < c->groups->len; i++)
@@ -848,28 +1035,124 @@ static void fill_result(struct check *c) {
    * assertion could still be accepted, skew included. */
   int64_t until = MAX(c->confirmation_not_on_or_after_ms, c->conditions_not_on_or_after_ms);
   out->assertion_expires_at = (until + (int64_t)c->trust->clock_skew_ms + 999) / 1000;
+  out->subject_is_email = c->name_id == NULL;
   out->failure = SG_SAML_OK;
   out->reason[0] = '\0';
+}
+
+/* What lasso gets when something was decrypted: our tree as the rules saw
+ * it.  The Response signature covered the ciphertext and cannot verify on
+ * the plaintext, so it goes; an EncryptedID's plaintext breaks the
+ * assertion's signature the same way. */
+static void export_for_lasso(struct check *c) {
+  const struct sg_saml_check_options *o = c->opt;
+  if (o->lasso_xml == NULL || (!c->assertion_decrypted && !c->name_id_decrypted))
+    return;
+  xmlNodePtr sig = child_element(c->response, NS_DS, "Signature", NULL);
+  if (sig != NULL && c->assertion_decrypted) {
+    xmlUnlinkNode(sig);
+    xmlFreeNode(sig);
+  }
+  xmlChar *text = NULL;
+  int len = 0;
+  xmlDocDumpMemory(c->doc, &text, &len);
+  if (text == NULL || len <= 0) {
+    xmlFree(text);
+    fail(c, SG_SAML_MALFORMED, "out of memory");
+    return;
+  }
+  *o->lasso_xml = g_strndup((const char *)text, (gsize)len);
+  *o->lasso_len = (size_t)len;
+  xmlFree(text);
+  if (o->lasso_ignore_signature != NULL)
+    *o->lasso_ignore_signature =
+        c->name_id_decrypted || (c->assertion_decrypted && !c->assertion_signed);
+}
+
+/* ---- the order the rules run in ------------------------------------------------ */
+
+struct rule {
+  const char *name;
+  int (*run)(struct check *c);
+};
+
+static int rule_ids(struct check *c) {
+  if (register_unique_ids(c, c->response) < 0)
+    return -1;
+  note(c, "every ID unique");
+  return 0;
+}
+
+static const struct rule rules[] = {
+    {"status", validate_status},
+    {"unique_ids", rule_ids},
+    {"response_signature", validate_response_signature},
+    {"decryption", decrypt_assertion},
+    {"assertion_signature", validate_assertion_signatures},
+    {"single_assertion", validate_single_assertion},
+    {"issuer", validate_issuer},
+    {"destination", validate_destination},
+    {"subject_confirmation", validate_subject_confirmation},
+    {"recipient", validate_recipient},
+    {"audience", validate_audience},
+    {"time_window", validate_time_window},
+    {"in_response_to", validate_in_response_to},
+    {"name_id", read_name_id},
+    {"attributes", read_attributes},
+};
+
+static void trace(struct check *c, const char *rule, int verdict, const char *detail) {
+  if (c->opt->trace != NULL)
+    c->opt->trace(c->opt->trace_ctx, rule, verdict, detail);
+}
+
+/* Runs the rules in order, stopping at the first failure (later rules
+ * read what earlier ones established); each is traced when asked. */
+static int run_rules(struct check *c, const unsigned char *xml, size_t len) {
+  if (validate_xml(c, xml, len) < 0) {
+    trace(c, "xml", 0, c->out->reason);
+    for (size_t i = 0; i < G_N_ELEMENTS(rules); i++)
+      trace(c, rules[i].name, -2, "not run");
+    return -1;
+  }
+  trace(c, "xml", 1, "well-formed, no DTD, samlp:Response 2.0");
+  for (size_t i = 0; i < G_N_ELEMENTS(rules); i++) {
+    c->note[0] = '\0';
+    c->not_checked = false;
+    if (rules[i].run(c) < 0) {
+      trace(c, rules[i].name, 0, c->out->reason);
+      for (size_t k = i + 1; k < G_N_ELEMENTS(rules); k++)
+        trace(c, rules[k].name, -2, "not run");
+      return -1;
+    }
+    trace(c, rules[i].name, c->not_checked ? -1 : 1, c->note);
+  }
+  return 0;
 }
 
 int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
                            const char *expected_request_id, int64_t now,
                            struct sg_saml_result *out) {
+  return sg_saml_check_response_with(trust, xml, len, expected_request_id, now, NULL, out);
+}
+
+int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigned char *xml,
+                                size_t len, const char *expected_request_id, int64_t now,
+                                const struct sg_saml_check_options *opt,
+                                struct sg_saml_result *out) {
+  static const struct sg_saml_check_options no_options;
   struct check c = {
       .trust = trust,
       .expected_request_id = expected_request_id,
       .now_ms = now * 1000,
       .out = out,
+      .opt = opt ? opt : &no_options,
   };
   int rc = -1;
-  if (validate_xml(&c, xml, len) == 0 && validate_status(&c) == 0 &&
-      validate_not_encrypted(&c) == 0 && register_unique_ids(&c, c.response) == 0 &&
-      validate_signature(&c) == 0 && validate_single_assertion(&c) == 0 &&
-      validate_issuer(&c) == 0 && validate_destination(&c) == 0 &&
-      validate_subject_confirmation(&c) == 0 && validate_recipient(&c) == 0 &&
-      validate_audience(&c) == 0 && validate_time_window(&c) == 0 &&
-      validate_in_response_to(&c) == 0 && read_name_id(&c) == 0 && read_attributes(&c) == 0) {
+  if (run_rules(&c, xml, len) == 0) {
     fill_result(&c);
+    if (out->failure == SG_SAML_OK)
+      export_for_lasso(&c);
     rc = out->failure == SG_SAML_OK ? 0 : -1;
   }
   g_free(c.name_id);

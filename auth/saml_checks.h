@@ -16,6 +16,7 @@
 #include <libxml/tree.h>
 #include <xmlsec/keys.h>
 
+#include "auth/saml_decrypt.h"
 #include "auth/saml_sp.h"
 
 /* Largest decoded SAMLResponse accepted (Google's are a few KiB). */
@@ -34,6 +35,23 @@ struct sg_saml_trust {
   const char *email_attribute; /* NULL = the NameID */
   const char *name_attribute;  /* NULL = none */
   const char *groups_attribute;
+  bool allow_sha1;                                  /* rsa-sha1 signatures, sha1 digests */
+  const struct sg_saml_decryption_keys *decryption; /* n_keys 0 = none configured */
+};
+
+/* Optional inputs and outputs of one check (NULL = none of them). */
+struct sg_saml_check_options {
+  sg_saml_trace_fn trace;
+  void *trace_ctx;
+  bool in_response_to_unchecked;
+  /* Set when something was decrypted: the document as the rules saw it
+   * (g_free), for lasso's second look; its Response signature, which
+   * covered the ciphertext, removed.  *lasso_ignore_signature: the
+   * decrypted assertion is unsigned and only that Response signature (which
+   * we verified) vouched for it, so lasso cannot re-verify anything. */
+  char **lasso_xml;
+  size_t *lasso_len;
+  bool *lasso_ignore_signature;
 };
 
 /* Parses XML with no network, no DTD at all (XXE, billion laughs) and no
@@ -52,6 +70,10 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
 int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
                            const char *expected_request_id, int64_t now,
                            struct sg_saml_result *out);
+int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigned char *xml,
+                                size_t len, const char *expected_request_id, int64_t now,
+                                const struct sg_saml_check_options *opt,
+                                struct sg_saml_result *out);
 
 /* Makes reason safe to log: control bytes become '?'. */
 void sg_saml_reason_scrub(char *reason);

@@ -68,7 +68,24 @@ struct sg_saml_sp {
   int64_t sp_cert_not_after;
   bool has_sp_key;
   uint64_t session_lifetime_ms;
+  EVP_PKEY **decryption_keys; /* [saml] sp_decryption_key, in the configured order */
+  size_t n_decryption_keys;
+  struct sg_saml_decryption_keys decryption;
+  bool allow_sha1;
   struct sg_saml_trust trust; /* the view saml_checks.c gets */
+};
+
+/* Key transport and data algorithms we accept, as announced in our
+ * metadata's encryption KeyDescriptor (the strongest first: ADFS and
+ * Shibboleth pick from this list). */
+static const char *const metadata_data_algorithms[] = {
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",  "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc", "http://www.w3.org/2001/04/xmlenc#aes192-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+};
+static const char *const metadata_key_transports[] = {
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
 };
 
 /* ---- process-wide setup ------------------------------------------------- */
@@ -265,8 +282,85 @@ static int load_sp_credentials(struct sg_saml_sp *sp, const char *key_pem, const
   return rc;
 }
 
+/*
+ * [saml] sp_decryption_key (each file private, like sp_key) and the
+ * optional sp_decryption_cert, which must belong to one of them: the IdP
+ * encrypts to that certificate, so a mismatch would fail every login.
+ * *cert_b64: DER base64 for the metadata (g_free), NULL without a cert.
+ */
+static int load_decryption_keys(struct sg_saml_sp *sp, const struct sg_config *config,
+                                char **cert_b64, char **error) {
+  *cert_b64 = NULL;
+  sg_strv paths = config->saml.sp_decryption_keys;
+  size_t n = paths ? g_strv_length(paths) : 0;
+  if (n == 0)
+    return 0;
+  sp->decryption_keys = g_new0(EVP_PKEY *, n);
+  for (size_t i = 0; i < n; i++) {
+    size_t len = 0;
+    char *pem = read_file("sp_decryption_key", paths[i], MAX_PEM_FILE, true, &len, error);
+    if (pem == NULL)
+      return -1;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    OPENSSL_cleanse(pem, len);
+    free(pem);
+    if (key == NULL || !EVP_PKEY_is_a(key, "RSA")) {
+      EVP_PKEY_free(key);
+      set_error(error,
+                "[saml] sp_decryption_key %s: not a PEM RSA private key (encrypted keys are "
+                "not supported)",
+                paths[i]);
+      return -1;
+    }
+    sp->decryption_keys[sp->n_decryption_keys++] = key;
+  }
+  const char *cert_path = config->saml.sp_decryption_cert;
+  if (cert_path == NULL || cert_path[0] == '\0')
+    return 0;
+  size_t len = 0;
+  char *pem = read_file("sp_decryption_cert", cert_path, MAX_PEM_FILE, false, &len, error);
+  if (pem == NULL)
+    return -1;
+  BIO *bio = BIO_new_mem_buf(pem, (int)len);
+  X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+  BIO_free(bio);
+  free(pem);
+  if (cert == NULL) {
+    set_error(error, "[saml] sp_decryption_cert %s: not a PEM certificate", cert_path);
+    return -1;
+  }
+  bool matches = false;
+  for (size_t i = 0; i < sp->n_decryption_keys && !matches; i++)
+    matches = X509_check_private_key(cert, sp->decryption_keys[i]) == 1;
+  unsigned char *der = NULL;
+  int der_len = matches ? i2d_X509(cert, &der) : 0;
+  X509_free(cert);
+  if (!matches || der_len <= 0) {
+    OPENSSL_free(der);
+    set_error(error, "[saml] sp_decryption_cert %s belongs to none of the sp_decryption_key files",
+              cert_path);
+    return -1;
+  }
+  *cert_b64 = g_base64_encode(der, (gsize)der_len);
+  OPENSSL_free(der);
+  return 0;
+}
+
 /* SP metadata built as a tree, so that every value is escaped by libxml2. */
-static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64) {
+static void add_key_descriptor(xmlNodePtr sso, xmlNsPtr md, const char *use, const char *cert_b64) {
+  xmlNodePtr kd = xmlNewChild(sso, md, (const xmlChar *)"KeyDescriptor", NULL);
+  xmlNewProp(kd, (const xmlChar *)"use", (const xmlChar *)use);
+  xmlNodePtr ki = xmlNewChild(kd, NULL, (const xmlChar *)"KeyInfo", NULL);
+  xmlNsPtr ds = xmlNewNs(ki, (const xmlChar *)NS_DS, (const xmlChar *)"ds");
+  xmlSetNs(ki, ds);
+  xmlNodePtr x509 = xmlNewChild(ki, ds, (const xmlChar *)"X509Data", NULL);
+  xmlNewTextChild(x509, ds, (const xmlChar *)"X509Certificate", (const xmlChar *)cert_b64);
+}
+
+static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64,
+                               const char *enc_cert_b64, bool allow_rsa15) {
   xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
   xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"EntityDescriptor");
   xmlNsPtr md = xmlNewNs(root, (const xmlChar *)NS_MD, (const xmlChar *)"md");
@@ -279,14 +373,22 @@ static char *build_sp_metadata(const struct sg_saml_sp *sp, const char *cert_b64
              (const xmlChar *)(cert_b64 ? "true" : "false"));
   xmlNewProp(sso, (const xmlChar *)"protocolSupportEnumeration",
              (const xmlChar *)"urn:oasis:names:tc:SAML:2.0:protocol");
-  if (cert_b64 != NULL) {
-    xmlNodePtr kd = xmlNewChild(sso, md, (const xmlChar *)"KeyDescriptor", NULL);
-    xmlNewProp(kd, (const xmlChar *)"use", (const xmlChar *)"signing");
-    xmlNodePtr ki = xmlNewChild(kd, NULL, (const xmlChar *)"KeyInfo", NULL);
-    xmlNsPtr ds = xmlNewNs(ki, (const xmlChar *)NS_DS, (const xmlChar *)"ds");
-    xmlSetNs(ki, ds);
-    xmlNodePtr x509 = xmlNewChild(ki, ds, (const xmlChar *)"X509Data", NULL);
-    xmlNewTextChild(x509, ds, (const xmlChar *)"X509Certificate", (const xmlChar *)cert_b64);
+  if (cert_b64 != NULL)
+    add_key_descriptor(sso, md, "signing", cert_b64);
+  if (enc_cert_b64 != NULL) {
+    /* ADFS encrypts on its own as soon as this is here. */
+    add_key_descriptor(sso, md, "encryption", enc_cert_b64);
+    xmlNodePtr kd = sso->last;
+    for (size_t i = 0; i < G_N_ELEMENTS(metadata_data_algorithms); i++)
+      xmlNewProp(xmlNewChild(kd, md, (const xmlChar *)"EncryptionMethod", NULL),
+                 (const xmlChar *)"Algorithm", (const xmlChar *)metadata_data_algorithms[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(metadata_key_transports); i++)
+      xmlNewProp(xmlNewChild(kd, md, (const xmlChar *)"EncryptionMethod", NULL),
+                 (const xmlChar *)"Algorithm", (const xmlChar *)metadata_key_transports[i]);
+    if (allow_rsa15)
+      xmlNewProp(xmlNewChild(kd, md, (const xmlChar *)"EncryptionMethod", NULL),
+                 (const xmlChar *)"Algorithm",
+                 (const xmlChar *)"http://www.w3.org/2001/04/xmlenc#rsa-1_5");
   }
   xmlNewTextChild(sso, md, (const xmlChar *)"NameIDFormat", (const xmlChar *)NAMEID_EMAIL);
   xmlNodePtr acs = xmlNewChild(sso, md, (const xmlChar *)"AssertionConsumerService", NULL);
@@ -514,7 +616,7 @@ struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) 
   sp->session_lifetime_ms = config->session.lifetime_ms;
 
   char *key_pem = NULL, *cert_pem = NULL;
-  g_autofree char *cert_b64 = NULL;
+  g_autofree char *cert_b64 = NULL, *enc_cert_b64 = NULL;
   size_t len = 0;
   if (sp->acs_url == NULL || sp->sp_entity_id == NULL) {
     set_error(error, "[saml] out of memory");
@@ -527,7 +629,16 @@ struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) 
         load_sp_credentials(sp, key_pem, cert_pem, key_path, cert_path, &cert_b64, error) < 0)
       goto fail;
   }
-  sp->metadata_xml = build_sp_metadata(sp, cert_b64);
+  if (load_decryption_keys(sp, config, &enc_cert_b64, error) < 0)
+    goto fail;
+  sp->decryption = (struct sg_saml_decryption_keys){
+      .keys = sp->decryption_keys,
+      .n_keys = sp->n_decryption_keys,
+      .allow_rsa15 = config->saml.allow_rsa15_key_transport,
+  };
+  sp->allow_sha1 = config->saml.allow_sha1;
+  sp->metadata_xml =
+      build_sp_metadata(sp, cert_b64, enc_cert_b64, config->saml.allow_rsa15_key_transport);
   if (sp->metadata_xml == NULL) {
     set_error(error, "[saml] cannot build the SP metadata");
     goto fail;
@@ -560,6 +671,8 @@ struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) 
       .email_attribute = sp->email_attribute,
       .name_attribute = sp->name_attribute,
       .groups_attribute = sp->groups_attribute,
+      .allow_sha1 = sp->allow_sha1,
+      .decryption = &sp->decryption,
   };
   if (key_pem != NULL)
     OPENSSL_cleanse(key_pem, strlen(key_pem));
@@ -588,6 +701,9 @@ void sg_saml_sp_free(struct sg_saml_sp *sp) {
     xmlSecKeyDestroy(sp->idp_keys[i]);
   g_free(sp->idp_keys);
   g_free(sp->idp_not_after);
+  for (size_t i = 0; i < sp->n_decryption_keys; i++)
+    EVP_PKEY_free(sp->decryption_keys[i]);
+  g_free(sp->decryption_keys);
   free(sp->sp_entity_id);
   free(sp->acs_url);
   free(sp->idp_entity_id);
@@ -610,6 +726,12 @@ int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i) {
 }
 
 char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp) { return strdup(sp->metadata_xml); }
+
+bool sg_saml_sp_allows_sha1(const struct sg_saml_sp *sp) { return sp->allow_sha1; }
+bool sg_saml_sp_allows_rsa15(const struct sg_saml_sp *sp) { return sp->decryption.allow_rsa15; }
+size_t sg_saml_sp_decryption_key_count(const struct sg_saml_sp *sp) {
+  return sp->n_decryption_keys;
+}
 
 /* ---- login ------------------------------------------------------------------ */
 
@@ -737,6 +859,8 @@ const char *sg_saml_failure_name(enum sg_saml_failure failure) {
       [SG_SAML_NOT_YET_VALID] = "not_yet_valid",
       [SG_SAML_SUBJECT] = "subject",
       [SG_SAML_IN_RESPONSE_TO] = "in_response_to",
+      [SG_SAML_WEAK_ALGORITHM] = "weak_algorithm",
+      [SG_SAML_DECRYPTION] = "decryption",
   };
   return (unsigned)failure < SG_SAML_FAILURE_COUNT ? names[failure] : "unknown";
 }
@@ -774,7 +898,7 @@ static enum sg_saml_failure lasso_failure(int rc) {
  * between lasso's tree and ours is refused, not resolved).
  */
 static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char *xml, size_t len,
-                               struct sg_saml_result *out) {
+                               bool ignore_signature, struct sg_saml_result *out) {
   g_autofree char *b64 = g_base64_encode(xml, len);
   pthread_mutex_lock(&lasso_lock);
   LassoLogin *login = lasso_login_new(sp->server);
@@ -785,6 +909,11 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
     return -1;
   }
   last_log[0] = '\0';
+  /* Only for a decrypted response whose remaining signature no longer
+   * covers what lasso sees (see export_for_lasso); ours verified it. */
+  if (ignore_signature)
+    lasso_profile_set_signature_verify_hint(&login->parent,
+                                            LASSO_PROFILE_SIGNATURE_VERIFY_HINT_IGNORE);
   int rc = lasso_login_process_authn_response_msg(login, b64);
   int result = 0;
   if (rc != 0) {
@@ -805,9 +934,14 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
     const char *lasso_name_id = lasso_node_is(name_id, LASSO_TYPE_SAML2_NAME_ID)
                                     ? ((LassoSaml2NameID *)name_id)->content
                                     : NULL;
+    /* Without a NameID (subject from the email attribute) lasso must not
+     * have found one either. */
+    bool name_id_agrees =
+        out->subject_is_email
+            ? lasso_name_id == NULL
+            : lasso_name_id != NULL && strcmp(lasso_name_id, out->identity.subject) == 0;
     if (assertion == NULL || assertion->ID == NULL ||
-        strcmp(assertion->ID, out->assertion_id) != 0 || lasso_name_id == NULL ||
-        strcmp(lasso_name_id, out->identity.subject) != 0) {
+        strcmp(assertion->ID, out->assertion_id) != 0 || !name_id_agrees) {
       out->failure = SG_SAML_MALFORMED;
       snprintf(out->reason, sizeof out->reason,
                "lasso: read assertion '%.100s' / NameID '%.100s', we read '%.100s' / '%.100s' "
@@ -825,14 +959,42 @@ static int validate_with_lasso(const struct sg_saml_sp *sp, const unsigned char 
 
 int sg_saml_acs_validate(const struct sg_saml_sp *sp, const char *saml_response,
                          const char *expected_request_id, int64_t now, struct sg_saml_result *out) {
+  return sg_saml_acs_validate_with(sp, saml_response, expected_request_id, now, NULL, out);
+}
+
+int sg_saml_acs_validate_with(const struct sg_saml_sp *sp, const char *saml_response,
+                              const char *expected_request_id, int64_t now,
+                              const struct sg_saml_acs_options *opt, struct sg_saml_result *out) {
   memset(out, 0, sizeof *out);
   unsigned char *xml = NULL;
   size_t len = 0;
-  if (sg_saml_decode_response(saml_response, &xml, &len, out) < 0)
+  if (sg_saml_decode_response(saml_response, &xml, &len, out) < 0) {
+    if (opt != NULL && opt->trace != NULL)
+      opt->trace(opt->trace_ctx, "input", 0, out->reason);
     return -1;
-  int rc = sg_saml_check_response(&sp->trust, xml, len, expected_request_id, now, out);
-  if (rc == 0)
-    rc = validate_with_lasso(sp, xml, len, out);
+  }
+  g_autofree char *decrypted = NULL;
+  size_t decrypted_len = 0;
+  bool ignore_signature = false;
+  struct sg_saml_check_options check_opt = {
+      .trace = opt ? opt->trace : NULL,
+      .trace_ctx = opt ? opt->trace_ctx : NULL,
+      .in_response_to_unchecked = opt ? opt->in_response_to_unchecked : false,
+      .lasso_xml = &decrypted,
+      .lasso_len = &decrypted_len,
+      .lasso_ignore_signature = &ignore_signature,
+  };
+  int rc =
+      sg_saml_check_response_with(&sp->trust, xml, len, expected_request_id, now, &check_opt, out);
+  if (rc == 0) {
+    rc = decrypted != NULL ? validate_with_lasso(sp, (const unsigned char *)decrypted,
+                                                 decrypted_len, ignore_signature, out)
+                           : validate_with_lasso(sp, xml, len, false, out);
+    if (opt != NULL && opt->trace != NULL)
+      opt->trace(opt->trace_ctx, "lasso", rc == 0,
+                 rc == 0 ? (decrypted ? "lasso agrees (on the decrypted document)" : "lasso agrees")
+                         : out->reason);
+  }
   g_free(xml);
   if (rc != 0) {
     sg_identity_clear(&out->identity);

@@ -11,6 +11,7 @@
 #ifndef SSOGATE_SAML_SP_H
 #define SSOGATE_SAML_SP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,8 @@ enum sg_saml_failure {
   SG_SAML_NOT_YET_VALID,  /* NotBefore in the future */
   SG_SAML_SUBJECT,        /* no bearer confirmation, no NameID */
   SG_SAML_IN_RESPONSE_TO, /* unknown, missing, or unsolicited when not allowed */
+  SG_SAML_WEAK_ALGORITHM, /* rsa-sha1 / sha1 without [saml] allow_sha1 */
+  SG_SAML_DECRYPTION,     /* EncryptedAssertion / EncryptedID that cannot be decrypted */
   SG_SAML_FAILURE_COUNT
 };
 
@@ -74,6 +77,7 @@ struct sg_saml_result {
   char assertion_id[256];       /* for the one-time-use check */
   int64_t assertion_expires_at; /* unix s: keep the id at least until then */
   char in_response_to[256];     /* "" for unsolicited */
+  bool subject_is_email;        /* no NameID: the subject is the email attribute */
 };
 
 /*
@@ -87,5 +91,28 @@ struct sg_saml_result {
  */
 int sg_saml_acs_validate(const struct sg_saml_sp *sp, const char *saml_response,
                          const char *expected_request_id, int64_t now, struct sg_saml_result *out);
+
+/* One rule as it ran: verdict 1 passed, 0 failed, -1 not checked; detail
+ * says what was compared (the failure's reason when it failed). */
+typedef void (*sg_saml_trace_fn)(void *ctx, const char *rule, int verdict, const char *detail);
+
+struct sg_saml_acs_options {
+  sg_saml_trace_fn trace; /* NULL = no trace */
+  void *trace_ctx;
+  /* --check-response without --request-id: InResponseTo is reported, not
+   * compared (a solicited response passes that rule as "not checked"). */
+  bool in_response_to_unchecked;
+};
+
+/* sg_saml_acs_validate with a rule trace: the same rules, the same code.
+ * opt may be NULL. */
+int sg_saml_acs_validate_with(const struct sg_saml_sp *sp, const char *saml_response,
+                              const char *expected_request_id, int64_t now,
+                              const struct sg_saml_acs_options *opt, struct sg_saml_result *out);
+
+/* What the configuration accepts, for --check and --check-response. */
+bool sg_saml_sp_allows_sha1(const struct sg_saml_sp *sp);
+bool sg_saml_sp_allows_rsa15(const struct sg_saml_sp *sp);
+size_t sg_saml_sp_decryption_key_count(const struct sg_saml_sp *sp);
 
 #endif

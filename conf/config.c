@@ -90,6 +90,11 @@ static const struct key keys[] = {
     {"saml", "email_attribute", T_STRING, F(saml.email_attribute), NULL, false},
     {"saml", "name_attribute", T_STRING, F(saml.name_attribute), NULL, false},
     {"saml", "groups_attribute", T_STRING, F(saml.groups_attribute), NULL, false},
+    {"saml", "sp_decryption_key", T_LIST, F(saml.sp_decryption_keys), NULL, false},
+    {"saml", "sp_decryption_cert", T_STRING, F(saml.sp_decryption_cert), NULL, false},
+    {"saml", "allow_sha1", T_BOOL, F(saml.allow_sha1), "false", false},
+    {"saml", "allow_rsa15_key_transport", T_BOOL, F(saml.allow_rsa15_key_transport), "false",
+     false},
     {"session", "secret", T_SECRET, 0, NULL, true},
     {"session", "secret_file", T_SECRET, 0, NULL, false},
     {"session", "lifetime", T_DURATION, F(session.lifetime_ms), "12h", false},
@@ -977,6 +982,12 @@ static void check_saml(struct loader *l, struct sg_config *c) {
   }
   if (c->saml.clock_skew_ms > HOUR_MS)
     fail_key(l, "saml", "clock_skew", "at most 1h");
+  bool has_dec_key = c->saml.sp_decryption_keys != NULL && c->saml.sp_decryption_keys[0] != NULL;
+  if (c->saml.sp_decryption_cert != NULL && !has_dec_key)
+    fail_key(l, "saml", "sp_decryption_cert",
+             "needs [saml] sp_decryption_key (the IdP would encrypt to a key we do not have)");
+  if (c->saml.allow_rsa15_key_transport && !has_dec_key)
+    fail_key(l, "saml", "allow_rsa15_key_transport", "means nothing without sp_decryption_key");
 }
 
 static bool is_cookie_name(const char *name) {
@@ -1340,6 +1351,11 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   print_value(out, "email_attribute", c->saml.email_attribute, "- (the NameID)");
   print_value(out, "name_attribute", c->saml.name_attribute, "-");
   print_value(out, "groups_attribute", c->saml.groups_attribute, "-");
+  fprintf(out, "  %-20s %u key(s)%s; SHA-1 %s; RSA-1.5 key transport %s\n", "decryption",
+          c->saml.sp_decryption_keys ? g_strv_length(c->saml.sp_decryption_keys) : 0,
+          c->saml.sp_decryption_cert ? ", certificate published" : "",
+          c->saml.allow_sha1 ? "ALLOWED (allow_sha1)" : "refused",
+          c->saml.allow_rsa15_key_transport ? "ALLOWED" : "refused");
   fprintf(out, "session\n");
   fprintf(out, "  %-20s %zu (the first seals)\n", "secrets", c->session.n_secrets);
   fprintf(out, "  %-20s %s, cookie %s, session page %s\n", "lifetime",

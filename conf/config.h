@@ -66,6 +66,11 @@ struct sg_config {
     char *email_attribute;  /* NULL = NameID */
     char *name_attribute;   /* NULL = none */
     char *groups_attribute; /* NULL = none */
+
+    sg_strv sp_decryption_keys; /* PEM paths; several = rotation; NULL = no decryption */
+    char *sp_decryption_cert;   /* published as use="encryption"; NULL = none */
+    bool allow_sha1;            /* rsa-sha1 signatures and sha1 digests */
+    bool allow_rsa15_key_transport;
   } saml;
 
   struct {

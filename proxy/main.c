@@ -21,6 +21,7 @@
 #include "auth/saml_sp.h"
 #include "auth/store.h"
 #include "conf/config.h"
+#include "proxy/check_response.h"
 #include "proxy/health.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -34,6 +35,9 @@ static void usage(FILE *out) {
                "       ssogate --check -c FILE    validate config, keys, IdP metadata, upstream; "
                "exit 1 on a problem\n"
                "       ssogate --metadata -c FILE print the SP metadata XML\n"
+               "       ssogate --check-response CAPTURE -c FILE [--at TIME] [--request-id ID]\n"
+               "                                  run every ACS rule on a captured SAMLResponse; "
+               "exit 0 only if it would be accepted\n"
                "       ssogate --help | --version\n"
                "Every setting can also come from SSOGATE_<SECTION>_<KEY> environment variables.\n");
 }
@@ -124,6 +128,13 @@ static int check_saml(const struct sg_snapshot *s) {
   }
   if (sg_saml_sp_sp_cert_not_after(s->saml) != 0)
     problems += print_cert_expiry("SP certificate", sg_saml_sp_sp_cert_not_after(s->saml), now);
+  printf("  decryption keys: %zu\n", sg_saml_sp_decryption_key_count(s->saml));
+  if (sg_saml_sp_allows_sha1(s->saml))
+    printf("  WARNING: [saml] allow_sha1 = true: rsa-sha1 signatures and sha1 digests are "
+           "accepted (SHA-1 collisions are practical); set the IdP to RSA-SHA256\n");
+  if (sg_saml_sp_allows_rsa15(s->saml))
+    printf("  WARNING: [saml] allow_rsa15_key_transport = true: RSA-1.5 key transport is "
+           "accepted (Bleichenbacher); set the IdP to RSA-OAEP\n");
   return problems;
 }
 
@@ -230,11 +241,17 @@ static void serve_signals(const char *path, const sigset_t *set) {
 
 int main(int argc, char **argv) {
   static const struct option options[] = {
-      {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-      {"metadata", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+      {"config", required_argument, NULL, 'c'},
+      {"check", no_argument, NULL, 'k'},
+      {"metadata", no_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {"check-response", required_argument, NULL, 'r'},
+      {"at", required_argument, NULL, 'a'},
+      {"request-id", required_argument, NULL, 'i'},
+      {NULL, 0, NULL, 0},
   };
-  const char *path = NULL;
+  const char *path = NULL, *capture = NULL, *at = NULL, *request_id = NULL;
   bool check = false, metadata = false;
   int opt;
   while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
@@ -242,12 +259,15 @@ int main(int argc, char **argv) {
     case 'c': path = optarg; break;
     case 'k': check = true; break;
     case 'm': metadata = true; break;
+    case 'r': capture = optarg; break;
+    case 'a': at = optarg; break;
+    case 'i': request_id = optarg; break;
     case 'h': usage(stdout); return 0;
     case 'V': printf("ssogate %s\n", SSOGATE_VERSION); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind < argc) {
+  if (optind < argc || ((at || request_id) && capture == NULL)) {
     usage(stderr);
     return 2;
   }
@@ -263,6 +283,12 @@ int main(int argc, char **argv) {
   if (sg_saml_global_init() != 0) {
     fprintf(stderr, "ssogate: cannot initialise the SAML library\n");
     return 1;
+  }
+  if (capture != NULL) { /* before open_store: it never touches the store */
+    int rc = sg_check_response_main(capture, path, at, request_id);
+    sg_saml_global_cleanup();
+    curl_global_cleanup();
+    return rc;
   }
   struct sg_store *store = open_store(path);
   if (store == NULL)

@@ -1,5 +1,11 @@
-/* Fuzz target: the whole ACS input path (base64 -> XML -> lasso -> every rule).
- * Needs SSOGATE_FUZZ_IDP_METADATA (tests/fuzz/run writes one). */
+/* Fuzz target: the whole ACS input path (base64 -> XML -> decryption -> lasso
+ * -> every rule).  Needs SSOGATE_FUZZ_IDP_METADATA; with
+ * SSOGATE_FUZZ_DECRYPTION_KEY (tests/fuzz/run sets both, the key being the
+ * one the encrypted fixtures of saml_fixtures.py are encrypted to) the
+ * EncryptedAssertion / EncryptedID seeds reach the key unwrap, the content
+ * decryption and the parse of the plaintext, so the decryption input is
+ * fuzzed too (a mutated AES-CBC block garbles one plaintext block and flips
+ * chosen bits of the next). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +29,11 @@ static struct sg_saml_sp *make_sp(void) {
   char *env_jwt = "SSOGATE_HEADERS_JWT=";
   char idp[1100];
   snprintf(idp, sizeof idp, "SSOGATE_SAML_IDP_METADATA=%s", metadata);
-  char *envp[] = {env_secret, env_url, env_up, env_access, env_jwt, idp, NULL};
+  char dec[1100] = "SSOGATE_SAML_SP_ENTITY_ID=http://sp.test/ssogate/metadata";
+  const char *key = getenv("SSOGATE_FUZZ_DECRYPTION_KEY");
+  if (key != NULL)
+    snprintf(dec, sizeof dec, "SSOGATE_SAML_SP_DECRYPTION_KEY=%s", key);
+  char *envp[] = {env_secret, env_url, env_up, env_access, env_jwt, idp, dec, NULL};
   char *error = NULL;
   struct sg_config *config = sg_config_load_new(NULL, envp, &error);
   if (config == NULL)

@@ -8,6 +8,12 @@ use).  Not for production: anyone may sign in as any address.
     /usr/bin/python3 tests/idp/server.py --listen 127.0.0.1:8082 --base-url http://localhost:8082 \
         --entity-id URL --sp-entity-id URL --sp-acs URL --key idp.key --cert idp.crt \
         [--sign assertion|response|both] [--metadata-out FILE] [--groups-attribute groups]
+        [--product NAME] [--encrypt-to SP_ENCRYPTION_CERT]
+
+--product sends the shape a real product sends (PRODUCTS below, each from
+that product's documentation): prefixes, signature placement and algorithm,
+claim names, NameID or not, Destination or not, and with --encrypt-to the
+product's assertion encryption.  Default: Google Workspace's shape.
 
 GET  /metadata   the IdP metadata (also written to --metadata-out)
 GET  /sso        HTTP-Redirect binding: SAMLRequest (+RelayState) -> a login form
@@ -29,6 +35,60 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import saml_fixtures as fx  # noqa: E402
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+
+# What each product sends.  tree: build_tree arguments; email/name/groups:
+# the attribute names it uses (None = the NameID carries the email); sign:
+# placement; sha1: rsa-sha1 + sha1 digests; encrypt: encrypt_element
+# arguments when the SP publishes an encryption certificate.
+PRODUCTS = {
+    # Google Workspace (research/anchors.md section 2): samlp:/saml:, Assertion signed.
+    "google": dict(tree={}, email=None, name="displayName", groups="groups", sign="assertion",
+                   encrypt=None),
+    # Okta (developer.okta.com SAML reference): saml2p:/saml2:, xs:string
+    # values, Response and Assertion signed; "Assertion Encryption" AES256-CBC
+    # with RSA-OAEP, EncryptedKey inside EncryptedData's KeyInfo.
+    "okta": dict(tree=dict(samlp_prefix="saml2p", saml_prefix="saml2", xsi_type="xs:string"),
+                 email="email", name="displayName", groups="groups", sign="both",
+                 encrypt=dict(data_alg="aes256-cbc", key_alg="oaep-mgf1p")),
+    # Microsoft Entra ID (learn.microsoft.com reference-saml-tokens): samlp:
+    # Response, Assertion in the default namespace, Assertion signed, claim
+    # URIs; token encryption AES-256 with RSA-OAEP-256 (xmlenc11, SHA-256).
+    "entra": dict(tree=dict(saml_prefix=None, xsi_type=None),
+                  email="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                  name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+                  groups="http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+                  sign="assertion",
+                  encrypt=dict(data_alg="aes256-cbc", key_alg="oaep11", oaep_digest="sha256",
+                               mgf="sha256")),
+    # ADFS without a NameID claim rule: no NameID, emailaddress / role
+    # claims, Assertion signed (AssertionOnly); encrypts as soon as the SP
+    # metadata has an encryption certificate: aes256-cbc + rsa-oaep-mgf1p.
+    "adfs": dict(tree=dict(saml_prefix=None, with_name_id=False),
+                 email="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                 name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+                 groups="http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+                 sign="assertion", encrypt=dict(data_alg="aes256-cbc", key_alg="oaep-mgf1p")),
+    # Keycloak (SAML client "Encryption algorithm" settings): AES-256-GCM,
+    # xmlenc11 RSA-OAEP with SHA-256 / MGF1-SHA-256, Response signed.
+    "keycloak": dict(tree={}, email="email", name="displayName", groups="groups", sign="both",
+                     encrypt=dict(data_alg="aes256-gcm", key_alg="oaep11", oaep_digest="sha256",
+                                  mgf="sha256")),
+    # Shibboleth IdP, keyPlacement PEER: EncryptedKey next to the data,
+    # ds:RetrievalMethod to it; AES-128-GCM, rsa-oaep-mgf1p.
+    "shibboleth": dict(tree=dict(samlp_prefix="saml2p", saml_prefix="saml2"), email="mail",
+                       name="displayName", groups="groups", sign="assertion",
+                       encrypt=dict(data_alg="aes128-gcm", key_alg="oaep-mgf1p", placement="peer")),
+    # OneLogin (long-time default) and Auth0's SAML addon: rsa-sha1 / sha1.
+    "onelogin": dict(tree={}, email=None, name="displayName", groups="groups", sign="assertion",
+                     sha1=True, encrypt=None),
+    "auth0": dict(tree={}, email="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                  name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+                  groups="http://schemas.xmlsoap.org/claims/Group", sign="response", sha1=True,
+                  encrypt=None),
+    # PingFederate: no Destination on an unsigned Response, Assertion signed.
+    "pingfederate": dict(tree=dict(destination=None), email=None, name="displayName",
+                         groups="groups", sign="assertion", encrypt=None),
+}
 
 
 def parse_authn_request(b64, deflated=True):
@@ -96,15 +156,28 @@ class Handler(BaseHTTPRequestHandler):
         email = form.get("email", [""])[0].strip()
         if not email:
             return self.reply(400, page("Bad request", "<p>email is required</p>"))
-        attributes = {"displayName": [email.split("@")[0].capitalize()]}
-        if self.server.groups_attribute:
-            attributes[self.server.groups_attribute] = form.get("groups", [""])[0].split()
-        rsp = fx.build_tree(
-            in_response_to=form.get("request_id", [""])[0] or None,
-            audience=self.server.sp_entity_id, destination=self.server.sp_acs,
-            recipient=self.server.sp_acs, issuer=self.server.entity_id,
-            name_id=email, attributes=attributes)
-        fx.sign_tree(rsp, self.server.sign, self.server.key, self.server.cert)
+        product = PRODUCTS[self.server.product]
+        groups_attr = (self.server.groups_attribute if self.server.product == "google"
+                       else product["groups"])
+        attributes = {product["name"]: [email.split("@")[0].capitalize()]}
+        if product["email"]:
+            attributes[product["email"]] = [email]
+        if groups_attr:
+            attributes[groups_attr] = form.get("groups", [""])[0].split()
+        tree = dict(in_response_to=form.get("request_id", [""])[0] or None,
+                    audience=self.server.sp_entity_id, destination=self.server.sp_acs,
+                    recipient=self.server.sp_acs, issuer=self.server.entity_id,
+                    name_id=email, attributes=attributes)
+        tree.update(product["tree"])
+        rsp = fx.build_tree(**tree)
+        sign = self.server.sign if self.server.product == "google" else product["sign"]
+        sha1 = product.get("sha1", False)
+        if sign in ("assertion", "both"):
+            fx.sign_element(fx.assertion_of(rsp), self.server.key, self.server.cert, sha1=sha1)
+        if self.server.encrypt_to and product["encrypt"]:
+            fx.encrypt_element(fx.assertion_of(rsp), self.server.encrypt_to, **product["encrypt"])
+        if sign in ("response", "both"):  # after encryption: it covers the ciphertext
+            fx.sign_element(rsp, self.server.key, self.server.cert, sha1=sha1)
         saml_response = base64.b64encode(fx.to_bytes(rsp)).decode()
         relay = form.get("relay_state", [""])[0]
         body = ("<form method=post action=\"%s\" id=f>"
@@ -128,6 +201,8 @@ def main():
     p.add_argument("--sign", choices=["assertion", "response", "both"], default="assertion")
     p.add_argument("--metadata-out")
     p.add_argument("--groups-attribute")
+    p.add_argument("--product", choices=sorted(PRODUCTS), default="google")
+    p.add_argument("--encrypt-to", help="the SP's encryption certificate (PEM)")
     a = p.parse_args()
 
     fx.IDP_ENTITY_ID = a.entity_id
@@ -149,6 +224,11 @@ def main():
     srv.metadata, srv.key, srv.cert, srv.sign = metadata, key, cert, a.sign
     srv.entity_id, srv.sp_entity_id, srv.sp_acs = a.entity_id, a.sp_entity_id, a.sp_acs
     srv.groups_attribute = a.groups_attribute
+    srv.product = a.product
+    srv.encrypt_to = None
+    if a.encrypt_to:
+        with open(a.encrypt_to, "rb") as f:
+            srv.encrypt_to = f.read()
     sys.stderr.write("idp: listening on %s\n" % a.listen)
     srv.serve_forever()
 

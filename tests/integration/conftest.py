@@ -139,7 +139,7 @@ class Upstream:
 class Idp:
     """Keys, metadata and a running test IdP server."""
 
-    def __init__(self, tmp, sp_public_url, sign="assertion"):
+    def __init__(self, tmp, sp_public_url, sign="assertion", extra_args=()):
         self.tmp = tmp
         self.port = free_port()
         self.base = "http://localhost:%d" % self.port
@@ -159,7 +159,7 @@ class Idp:
                           "--entity-id", self.entity_id, "--sp-entity-id", self.sp_entity_id,
                           "--sp-acs", self.acs, "--key", self.key_path, "--cert", self.cert_path,
                           "--sign", sign, "--groups-attribute", "groups",
-                          "--metadata-out", self.metadata_path], tmp, "idp")
+                          "--metadata-out", self.metadata_path] + list(extra_args), tmp, "idp")
         wait_until(lambda: os.path.exists(self.metadata_path), what="idp metadata")
 
     def response(self, sign="assertion", in_response_to=None, name_id="alice@example.com", **kw):

@@ -536,7 +536,8 @@ def _encrypted(rsp):
     ("subject-confirmation-expired", {"scd_not_on_or_after": fx.now() - fx.datetime.timedelta(minutes=10)}, None,
      "assertion", "expired"),
     ("assertion-issuer-differs", {}, _assertion_issuer_differs, "assertion", "issuer"),
-    ("encrypted-assertion", {}, _encrypted, "response", "assertions"),
+    # Without [saml] sp_decryption_key an EncryptedAssertion cannot be read (test_saml_idps.py: with one).
+    ("encrypted-assertion", {}, _encrypted, "response", "decryption"),
 ], ids=["holder-of-key-confirmation", "no-name-id", "no-recipient", "subject-confirmation-expired",
         "assertion-issuer-differs", "encrypted-assertion"])
 def test_saml_rule_is_enforced_by_the_running_gate(saml_gate, case, kw, change, sign, reason):

@@ -240,7 +240,9 @@ def test_comment_injection_never_reads_a_truncated_email(idp_gate):
     ("wrong-audience", {"audience": "https://other.example/sp"}, "audience"),
     ("no-audience", {"audience_restriction": False}, "audience"),
     ("wrong-destination", {"destination": "https://evil.example/acs"}, "destination"),
-    ("no-destination", {"destination": None}, "destination"),
+    # Required only on a signed Response (SAML bindings 3.5.5.2); test_saml_idps.py
+    # covers the unsigned PingFederate shape and its wrong-Recipient attack.
+    ("no-destination-signed-response", {"destination": None, "sign": "response"}, "destination"),
     ("wrong-recipient", {"recipient": "https://evil.example/acs"}, "recipient"),
     ("wrong-issuer", {"issuer": "https://evil.example/idp"}, "issuer"),
     ("not-success", {"status": "urn:oasis:names:tc:SAML:2.0:status:Requester"}, "status"),
@@ -249,8 +251,12 @@ def test_invalid_assertions_are_refused(idp_gate, case, kw, reason):
     gate, idp = idp_gate
 
     def build(rid):
-        rsp = tree(idp, rid, **kw)
-        if rsp.find(fx.q("saml", "Assertion")) is not None:
+        kw2 = dict(kw)
+        sign = kw2.pop("sign", None)
+        rsp = tree(idp, rid, **kw2)
+        if sign is not None:
+            fx.sign_tree(rsp, sign, idp.key, idp.cert)
+        elif rsp.find(fx.q("saml", "Assertion")) is not None:
             fx.sign_tree(rsp, "assertion", idp.key, idp.cert)
         else:
             fx.sign_tree(rsp, "response", idp.key, idp.cert)

@@ -8,8 +8,18 @@ DESIGN.md "SAML validation").  Not for: the integration IdP (tests/idp/).
 Usage: /usr/bin/python3 saml_fixtures.py OUTDIR
 Writes OUTDIR/idp-metadata.xml, idp.key, idp.crt, NAME.b64 per case and
 OUTDIR/cases.txt with one line per case:
-    NAME EXPECTED_FAILURE EXPECTED_REQUEST_ID|- ALLOW_IDP_INITIATED(0|1)
+    NAME EXPECTED_FAILURE EXPECTED_REQUEST_ID|- ALLOW_IDP_INITIATED(0|1) OPTIONS|-
 EXPECTED_FAILURE is sg_saml_failure_name() of the expected result ("ok" ...).
+OPTIONS is the [saml] configuration the case expects, comma-separated:
+dec (sp_decryption_key = sp-enc.key), dec2 (sp-enc-old.key then sp-enc.key:
+rotation), rsa15 (allow_rsa15_key_transport), sha1 (allow_sha1), email=,
+name=, groups= (the attribute names; default name=displayName,groups=groups).
+tests/integration/test_check_response.py reads the same manifest.
+
+Product shapes (prefixes, signature placement, claim names, encryption)
+follow each product's documentation; each case says which.  Encryption is
+done here with python3-cryptography (not xmlsec), so that the fixtures do
+not share a library with the code they test.
 
 Responses have Google Workspace's shape (research/anchors.md section 2):
 AttributeStatement before AuthnStatement, exc-c14n, rsa-sha256, KeyInfo with
@@ -26,8 +36,10 @@ import uuid
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, padding as sym_padding, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
@@ -45,6 +57,8 @@ NS = {
     "md": "urn:oasis:names:tc:SAML:2.0:metadata",
     "xs": "http://www.w3.org/2001/XMLSchema",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
+    "xenc11": "http://www.w3.org/2009/xmlenc11#",
 }
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
@@ -125,8 +139,14 @@ def build_tree(
     attributes=None,
     audience_restriction=True,
     with_assertion=True,
+    samlp_prefix="samlp",
+    saml_prefix="saml",
+    with_name_id=True,
+    name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    xsi_type="xs:anyType",
 ):
-    """A Google-shaped, unsigned Response as an lxml tree."""
+    """A Google-shaped, unsigned Response as an lxml tree.  The prefixes
+    (None = default namespace) and the NameID are what other products vary."""
     t = now()
     not_before = not_before or t - datetime.timedelta(minutes=5)
     not_on_or_after = not_on_or_after or t + datetime.timedelta(minutes=5)
@@ -138,7 +158,7 @@ def build_tree(
             "mail": ["Alice.Mail@Example.COM"],
         }
 
-    rsp = etree.Element(q("samlp", "Response"), nsmap={"samlp": NS["samlp"]})
+    rsp = etree.Element(q("samlp", "Response"), nsmap={samlp_prefix: NS["samlp"]})
     rsp.set("ID", "_" + uuid.uuid4().hex)
     rsp.set("Version", "2.0")
     rsp.set("IssueInstant", ts(t))
@@ -146,7 +166,7 @@ def build_tree(
         rsp.set("Destination", destination)
     if in_response_to is not None:
         rsp.set("InResponseTo", in_response_to)
-    etree.SubElement(rsp, q("saml", "Issuer"), nsmap={"saml": NS["saml"]}).text = issuer
+    etree.SubElement(rsp, q("saml", "Issuer"), nsmap={saml_prefix: NS["saml"]}).text = issuer
     st = etree.SubElement(rsp, q("samlp", "Status"))
     sc = etree.SubElement(st, q("samlp", "StatusCode"))
     sc.set("Value", status)
@@ -157,15 +177,16 @@ def build_tree(
     if not with_assertion:
         return rsp
 
-    a = etree.SubElement(rsp, q("saml", "Assertion"), nsmap={"saml": NS["saml"]})
+    a = etree.SubElement(rsp, q("saml", "Assertion"), nsmap={saml_prefix: NS["saml"]})
     a.set("ID", "_" + uuid.uuid4().hex)
     a.set("IssueInstant", ts(t))
     a.set("Version", "2.0")
     etree.SubElement(a, q("saml", "Issuer")).text = issuer
     subj = etree.SubElement(a, q("saml", "Subject"))
-    nid = etree.SubElement(subj, q("saml", "NameID"))
-    nid.set("Format", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress")
-    nid.text = name_id
+    if with_name_id:
+        nid = etree.SubElement(subj, q("saml", "NameID"))
+        nid.set("Format", name_id_format)
+        nid.text = name_id
     scf = etree.SubElement(subj, q("saml", "SubjectConfirmation"))
     scf.set("Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer")
     scd = etree.SubElement(scf, q("saml", "SubjectConfirmationData"))
@@ -188,7 +209,8 @@ def build_tree(
             av = etree.SubElement(
                 at, q("saml", "AttributeValue"), nsmap={"xs": NS["xs"], "xsi": NS["xsi"]}
             )
-            av.set(q("xsi", "type"), "xs:anyType")
+            if xsi_type:
+                av.set(q("xsi", "type"), xsi_type)
             av.text = v
     an = etree.SubElement(a, q("saml", "AuthnStatement"))
     an.set("AuthnInstant", ts(t))
@@ -200,15 +222,19 @@ def build_tree(
     return rsp
 
 
-def sign_element(elem, key_pem, cert_pem, keyinfo_cert_pem=None):
+def sign_element(elem, key_pem, cert_pem, keyinfo_cert_pem=None, sha1=False, ds_prefix="ds"):
     """Enveloped exc-c14n/rsa-sha256 signature as the element's second child
-    (after Issuer), KeyInfo carrying keyinfo_cert_pem (default: cert_pem)."""
+    (after Issuer), KeyInfo carrying keyinfo_cert_pem (default: cert_pem).
+    sha1: rsa-sha1 with sha1 digests (OneLogin, Auth0, older ADFS)."""
     sig = xmlsec.template.create(
-        elem, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256, ns="ds"
+        elem, xmlsec.constants.TransformExclC14N,
+        xmlsec.constants.TransformRsaSha1 if sha1 else xmlsec.constants.TransformRsaSha256,
+        ns=ds_prefix,
     )
     elem.insert(1, sig)
     ref = xmlsec.template.add_reference(
-        sig, xmlsec.constants.TransformSha256, uri="#" + elem.get("ID")
+        sig, xmlsec.constants.TransformSha1 if sha1 else xmlsec.constants.TransformSha256,
+        uri="#" + elem.get("ID")
     )
     xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
     xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
@@ -228,12 +254,108 @@ def assertion_of(rsp):
     return rsp.find(q("saml", "Assertion"))
 
 
-def sign_tree(rsp, sign, key_pem, cert_pem, keyinfo_cert_pem=None):
+def sign_tree(rsp, sign, key_pem, cert_pem, keyinfo_cert_pem=None, **kw):
     if sign in ("assertion", "both"):
-        sign_element(assertion_of(rsp), key_pem, cert_pem, keyinfo_cert_pem)
+        sign_element(assertion_of(rsp), key_pem, cert_pem, keyinfo_cert_pem, **kw)
     if sign in ("response", "both"):
-        sign_element(rsp, key_pem, cert_pem, keyinfo_cert_pem)
+        sign_element(rsp, key_pem, cert_pem, keyinfo_cert_pem, **kw)
     return rsp
+
+
+# ---- XML Encryption, as IdPs send it (SAML core 2.2.4 / 6; xmlenc 1.0, 1.1) ----
+
+DATA_ALGS = {
+    "aes128-cbc": (NS["xenc"] + "aes128-cbc", 16),
+    "aes192-cbc": (NS["xenc"] + "aes192-cbc", 24),
+    "aes256-cbc": (NS["xenc"] + "aes256-cbc", 32),
+    "aes128-gcm": (NS["xenc11"] + "aes128-gcm", 16),
+    "aes256-gcm": (NS["xenc11"] + "aes256-gcm", 32),
+    "tripledes-cbc": (NS["xenc"] + "tripledes-cbc", 24),
+}
+HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}
+DIGEST_HREF = {"sha1": NS["ds"] + "sha1", "sha256": NS["xenc"] + "sha256"}
+
+
+def encrypt_bytes(plain, data_alg, key):
+    if data_alg.endswith("-gcm"):
+        iv = os.urandom(12)
+        return iv + AESGCM(key).encrypt(iv, plain, None)  # ciphertext || 16-byte tag
+    iv = os.urandom(16)
+    padder = sym_padding.PKCS7(128).padder()  # xmlenc padding: last byte = length
+    padded = padder.update(plain) + padder.finalize()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return iv + enc.update(padded) + enc.finalize()
+
+
+def encrypted_key_element(cert_pem, key, key_alg, oaep_digest, mgf, ek_id=None):
+    """xenc:EncryptedKey with key wrapped for cert_pem's public key.
+    key_alg: 'oaep-mgf1p' (xmlenc#rsa-oaep-mgf1p), 'oaep11' (xmlenc11#rsa-oaep)
+    or 'rsa15' (xmlenc#rsa-1_5)."""
+    pub = x509.load_pem_x509_certificate(cert_pem).public_key()
+    ek = etree.Element(q("xenc", "EncryptedKey"), nsmap={"xenc": NS["xenc"]})
+    if ek_id:
+        ek.set("Id", ek_id)
+        ek.set("Recipient", SP_ENTITY_ID)
+    em = etree.SubElement(ek, q("xenc", "EncryptionMethod"))
+    if key_alg == "rsa15":
+        em.set("Algorithm", NS["xenc"] + "rsa-1_5")
+        wrapped = pub.encrypt(key, padding.PKCS1v15())
+    else:
+        em.set("Algorithm", NS["xenc"] + "rsa-oaep-mgf1p" if key_alg == "oaep-mgf1p"
+               else NS["xenc11"] + "rsa-oaep")
+        dm = etree.SubElement(em, q("ds", "DigestMethod"), nsmap={"ds": NS["ds"]})
+        dm.set("Algorithm", DIGEST_HREF[oaep_digest])
+        if key_alg == "oaep11" and mgf != "sha1":
+            mg = etree.SubElement(em, q("xenc11", "MGF"), nsmap={"xenc11": NS["xenc11"]})
+            mg.set("Algorithm", NS["xenc11"] + "mgf1" + mgf)
+        wrapped = pub.encrypt(key, padding.OAEP(mgf=padding.MGF1(HASHES[mgf]()),
+                                                algorithm=HASHES[oaep_digest](), label=None))
+    ki = etree.SubElement(ek, q("ds", "KeyInfo"), nsmap={"ds": NS["ds"]})
+    xd = etree.SubElement(ki, q("ds", "X509Data"))
+    etree.SubElement(xd, q("ds", "X509Certificate")).text = cert_b64(cert_pem)
+    cd = etree.SubElement(ek, q("xenc", "CipherData"))
+    etree.SubElement(cd, q("xenc", "CipherValue")).text = base64.b64encode(wrapped).decode()
+    return ek
+
+
+def encrypt_element(elem, cert_pem, data_alg="aes256-cbc", key_alg="oaep-mgf1p",
+                    oaep_digest="sha1", mgf="sha1", placement="inline",
+                    wrapper="EncryptedAssertion", plaintext=None):
+    """Replaces elem by saml:<wrapper> holding it encrypted for cert_pem.
+    placement 'inline': EncryptedKey inside EncryptedData's KeyInfo (Okta,
+    ADFS, Entra ID, Keycloak); 'peer': EncryptedKey next to EncryptedData,
+    found through ds:RetrievalMethod (Shibboleth IdP's keyPlacement=PEER,
+    SAML core's EncryptedElementType example); 'sibling': next to it with no
+    KeyInfo reference at all."""
+    href, key_len = DATA_ALGS[data_alg]
+    key = os.urandom(key_len)
+    plain = plaintext if plaintext is not None else etree.tostring(elem)
+    cipher = encrypt_bytes(plain, data_alg if data_alg != "tripledes-cbc" else "aes192-cbc", key)
+    parent = elem.getparent()
+    prefix = elem.prefix
+    wrap = etree.Element(q("saml", wrapper), nsmap={prefix: NS["saml"]})
+    ed = etree.SubElement(wrap, q("xenc", "EncryptedData"), nsmap={"xenc": NS["xenc"]})
+    ed.set("Id", "_ed" + uuid.uuid4().hex[:8])
+    ed.set("Type", NS["xenc"] + "Element")
+    etree.SubElement(ed, q("xenc", "EncryptionMethod")).set("Algorithm", href)
+    ek_id = "_ek" + uuid.uuid4().hex[:8]
+    ek = encrypted_key_element(cert_pem, key, key_alg, oaep_digest, mgf,
+                               ek_id if placement != "inline" else None)
+    if placement != "sibling":
+        ki = etree.SubElement(ed, q("ds", "KeyInfo"), nsmap={"ds": NS["ds"]})
+        if placement == "inline":
+            ki.append(ek)
+        else:
+            rm = etree.SubElement(ki, q("ds", "RetrievalMethod"))
+            rm.set("Type", NS["xenc"] + "EncryptedKey")
+            rm.set("URI", "#" + ek_id)
+    cd = etree.SubElement(ed, q("xenc", "CipherData"))
+    etree.SubElement(cd, q("xenc", "CipherValue")).text = base64.b64encode(cipher).decode()
+    if placement != "inline":
+        wrap.append(ek)
+    if parent is not None:
+        parent.replace(elem, wrap)
+    return wrap
 
 
 def to_bytes(rsp):
@@ -382,6 +504,223 @@ BILLION_LAUGHS = (
 )
 
 
+# ---- what other products send -------------------------------------------------
+
+ENTRA = "email=http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress," \
+        "name=http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name," \
+        "groups=http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+ADFS = "email=http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress," \
+       "name=http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name," \
+       "groups=http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+ENTRA_ATTRS = {
+    # learn.microsoft.com/entra/identity-platform/reference-saml-tokens
+    "http://schemas.microsoft.com/identity/claims/tenantid": ["aaaabbbb-0000-cccc-1111-dddd2222eeee"],
+    "http://schemas.microsoft.com/identity/claims/objectidentifier": ["00aa00aa-bb11-cc22-dd33-44ee44ee44ee"],
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": ["Alice@Example.COM"],
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": ["alice@example.com"],
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname": ["Alice"],
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups":
+        ["07dd8a60-bf6d-4e17-8844-230b77145381", "11111111-2222-3333-4444-555555555555"],
+}
+ADFS_ATTRS = {
+    # ADFS claim types (AD FS "Send LDAP Attributes as Claims" rule template)
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": ["alice@corp.example.com"],
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": ["Alice@Example.COM"],
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": ["Alice Example"],
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role": ["Domain Users", "eng"],
+}
+OKTA_ATTRS = {"email": ["Alice@Example.COM"], "displayName": ["Alice Example"],
+              "groups": ["Everyone", "eng"]}
+
+
+def add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert):
+    """One case per product shape and per attack on what the shape relaxes."""
+
+    def tree(**kw):
+        return build_tree(**kw)
+
+    def enc(rsp, **kw):
+        encrypt_element(assertion_of(rsp), enc_cert, **kw)
+        return to_bytes(rsp)
+
+    # Okta (developer.okta.com "SAML assertion" reference): saml2p:/saml2:
+    # prefixes, xs:string attribute values, Response and Assertion signed.
+    add("okta_plain", "ok", to_bytes(sign_tree(
+        tree(samlp_prefix="saml2p", saml_prefix="saml2", xsi_type="xs:string"), "both", key, cert)))
+    # Okta with "Assertion Encryption": AES256-CBC, RSA-OAEP, key inline.
+    rsp = sign_tree(tree(samlp_prefix="saml2p", saml_prefix="saml2", xsi_type="xs:string"),
+                    "assertion", key, cert)
+    add("okta_encrypted_aes256cbc_oaep", "ok", enc(rsp), opts="dec")
+    # Okta's other choices: AES256-GCM, and RSA1_5 (needs the opt-in).
+    rsp = sign_tree(tree(samlp_prefix="saml2p", saml_prefix="saml2"), "assertion", key, cert)
+    add("okta_encrypted_aes256gcm", "ok", enc(rsp, data_alg="aes256-gcm"), opts="dec")
+    rsp = sign_tree(tree(samlp_prefix="saml2p", saml_prefix="saml2"), "assertion", key, cert)
+    x = enc(rsp, key_alg="rsa15")
+    add("okta_encrypted_rsa15_refused", "decryption", x, opts="dec")
+    add("okta_encrypted_rsa15_allowed", "ok", x, opts="dec,rsa15")
+
+    # Microsoft Entra ID (reference-saml-tokens): samlp: Response, Assertion
+    # and Issuer in the default namespace, only the Assertion signed, claim
+    # URIs for email / name / groups (object ids).
+    entra = dict(saml_prefix=None, attributes=ENTRA_ATTRS, xsi_type=None)
+    add("entra_plain", "ok", to_bytes(sign_tree(tree(**entra), "assertion", key, cert)), opts=ENTRA)
+    # Entra ID token encryption: AES-256 with RSA-OAEP (xmlenc11, SHA-256).
+    rsp = sign_tree(tree(**entra), "assertion", key, cert)
+    add("entra_encrypted_oaep256", "ok",
+        enc(rsp, data_alg="aes256-cbc", key_alg="oaep11", oaep_digest="sha256", mgf="sha256"),
+        opts="dec," + ENTRA)
+
+    # ADFS: no NameID when no NameID claim rule exists; the email comes from
+    # the emailaddress claim; Assertion signed only (SamlResponseSignature
+    # AssertionOnly); encrypted as soon as the SP metadata has an encryption
+    # certificate: aes256-cbc + rsa-oaep-mgf1p, EncryptedKey in KeyInfo.
+    adfs = dict(saml_prefix=None, attributes=ADFS_ATTRS, with_name_id=False)
+    add("adfs_no_name_id", "ok", to_bytes(sign_tree(tree(**adfs), "assertion", key, cert)),
+        opts=ADFS)
+    rsp = sign_tree(tree(**adfs), "assertion", key, cert)
+    add("adfs_encrypted", "ok", enc(rsp), opts="dec," + ADFS)
+    # Older ADFS relying parties: SHA-1.
+    x = to_bytes(sign_tree(tree(**adfs), "assertion", key, cert, sha1=True))
+    add("adfs_sha1_refused", "weak_algorithm", x, opts=ADFS)
+    add("adfs_sha1_allowed", "ok", x, opts="sha1," + ADFS)
+    # Attacks on the no-NameID relaxation.
+    add("no_name_id_without_email_attribute", "subject",
+        to_bytes(sign_tree(tree(**adfs), "assertion", key, cert)))
+    add("no_name_id_email_attribute_missing", "subject",
+        to_bytes(sign_tree(tree(saml_prefix=None, with_name_id=False,
+                                attributes={"other": ["x"]}), "assertion", key, cert)), opts=ADFS)
+    rsp = sign_tree(tree(saml_prefix=None, with_name_id=False,
+                         attributes={"other": ["x"]}), "assertion", key, cert)
+    ast = assertion_of(rsp).find(q("saml", "AttributeStatement"))
+    at = etree.SubElement(ast, q("saml", "Attribute"))
+    at.set("Name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
+    etree.SubElement(at, q("saml", "AttributeValue")).text = "admin@example.com"
+    add("no_name_id_email_added_after_signing", "signature", to_bytes(rsp), opts=ADFS)
+
+    # Keycloak (keycloak.org SAML client "Encryption algorithm" settings):
+    # saml:/samlp: prefixes, dsig: signature prefix, AES-256-GCM with
+    # xmlenc11 RSA-OAEP, SHA-256 digest and MGF1-SHA-256.
+    rsp = tree()
+    sign_element(assertion_of(rsp), key, cert, ds_prefix="dsig")
+    add("keycloak_encrypted_gcm_oaep256", "ok",
+        enc(rsp, data_alg="aes256-gcm", key_alg="oaep11", oaep_digest="sha256", mgf="sha256"),
+        opts="dec")
+    rsp = sign_tree(tree(), "response", key, cert)
+    # Keycloak with "Sign documents" (Response) on, assertion unsigned,
+    # encrypted: the Response signature covers the EncryptedAssertion.
+    rsp = tree()
+    encrypt_element(assertion_of(rsp), enc_cert, data_alg="aes128-cbc")
+    sign_element(rsp, key, cert)
+    add("keycloak_response_signed_encrypted_aes128cbc", "ok", to_bytes(rsp), opts="dec")
+
+    # Shibboleth IdP with keyPlacement PEER: EncryptedKey next to the
+    # EncryptedData, referenced by ds:RetrievalMethod; AES-128-GCM.
+    rsp = sign_tree(tree(samlp_prefix="saml2p", saml_prefix="saml2"), "assertion", key, cert)
+    add("shibboleth_peer_key_aes128gcm", "ok",
+        enc(rsp, data_alg="aes128-gcm", placement="peer"), opts="dec")
+    rsp = sign_tree(tree(samlp_prefix="saml2p", saml_prefix="saml2"), "assertion", key, cert)
+    add("encrypted_sibling_key_aes192cbc", "ok",
+        enc(rsp, data_alg="aes192-cbc", placement="sibling"), opts="dec")
+    # Key rotation: the first configured key is not the one used.
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    add("encrypted_rotation_second_key", "ok", enc(rsp), opts="dec2")
+    # An EncryptedID (SAML core 2.2.4) in a signed, unencrypted assertion.
+    rsp = tree()
+    nid = assertion_of(rsp).find(".//" + q("saml", "NameID"))
+    encrypt_element(nid, enc_cert, wrapper="EncryptedID")
+    sign_element(assertion_of(rsp), key, cert)
+    add("encrypted_name_id", "ok", to_bytes(rsp), opts="dec")
+    rsp = tree()
+    nid = assertion_of(rsp).find(".//" + q("saml", "NameID"))
+    encrypt_element(nid, other_cert, wrapper="EncryptedID")
+    sign_element(assertion_of(rsp), key, cert)
+    add("encrypted_name_id_other_sp", "decryption", to_bytes(rsp), opts="dec")
+
+    # OneLogin's long-time default and Auth0's SAML addon: rsa-sha1 + sha1.
+    x = to_bytes(sign_tree(tree(), "assertion", key, cert, sha1=True))
+    add("onelogin_sha1_refused", "weak_algorithm", x)
+    add("onelogin_sha1_allowed", "ok", x, opts="sha1")
+    x = to_bytes(sign_tree(tree(), "response", key, cert, sha1=True))
+    add("auth0_sha1_response_refused", "weak_algorithm", x)
+    add("auth0_sha1_response_allowed", "ok", x, opts="sha1")
+
+    # PingFederate: no Destination on an unsigned Response (the assertion
+    # is signed); Recipient always checked.
+    add("pingfederate_no_destination", "ok",
+        to_bytes(sign_tree(tree(destination=None), "assertion", key, cert)))
+    add("no_destination_wrong_recipient", "recipient",
+        to_bytes(sign_tree(tree(destination=None, recipient="http://evil.test/ssogate/acs"),
+                           "assertion", key, cert)))
+    add("no_destination_no_recipient", "recipient",
+        to_bytes(sign_tree(tree(destination=None, recipient=None), "assertion", key, cert)))
+    # No prefixes at all: protocol and assertion both default namespaces.
+    add("default_namespaces", "ok", to_bytes(sign_tree(
+        tree(samlp_prefix=None, saml_prefix=None), "assertion", key, cert)))
+
+    # ---- attacks around encryption ----
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    add("encrypted_for_other_sp", "decryption",
+        to_bytes((encrypt_element(assertion_of(rsp), other_cert), rsp)[1]), opts="dec")
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    add("encrypted_no_key_configured", "decryption", enc(rsp))
+    # Anyone can encrypt to our certificate: an unsigned assertion stays unsigned.
+    add("encrypted_inner_signature_removed", "signature", enc(tree()), opts="dec")
+    rsp = sign_tree(tree(name_id="admin@example.com"), "assertion", key, cert)
+    set_name_id(assertion_of(rsp), "Alice@Example.COM")
+    add("encrypted_inner_signature_broken", "signature", enc(rsp), opts="dec")
+    # XSW: a signed plaintext assertion next to an EncryptedAssertion.
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    evil = tree(name_id="admin@example.com")
+    encrypt_element(assertion_of(evil), enc_cert)
+    rsp.append(evil.find(q("saml", "EncryptedAssertion")))
+    add("xsw_plain_next_to_encrypted", "assertions", to_bytes(rsp), opts="dec")
+    # XSW: a signed Response (with its EncryptedAssertion) moved into the
+    # Extensions of an evil Response carrying the attacker's own encryption.
+    legit = tree()
+    encrypt_element(assertion_of(legit), enc_cert)
+    sign_element(legit, key, cert)
+    evil = tree(name_id="admin@example.com")
+    evil.set("ID", "_evil_response")
+    encrypt_element(assertion_of(evil), enc_cert)
+    ext = etree.Element(q("samlp", "Extensions"))
+    evil.find(q("saml", "Issuer")).addnext(ext)
+    ext.append(legit)
+    add("xsw_signed_response_wrapping_encrypted", "assertions", to_bytes(evil), opts="dec")
+    # The signed Response's EncryptedAssertion swapped for the attacker's.
+    legit = tree()
+    encrypt_element(assertion_of(legit), enc_cert)
+    sign_element(legit, key, cert)
+    evil = tree(name_id="admin@example.com")
+    mine = encrypt_element(assertion_of(evil), enc_cert)
+    legit.replace(legit.find(q("saml", "EncryptedAssertion")), mine)
+    add("encrypted_assertion_swapped_in_signed_response", "signature", to_bytes(legit),
+        opts="dec")
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    add("encrypted_tripledes_refused", "decryption", enc(rsp, data_alg="tripledes-cbc"),
+        opts="dec")
+    # The plaintext is not an Assertion (a NameID where an Assertion belongs).
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    nid = copy.deepcopy(assertion_of(rsp).find(".//" + q("saml", "NameID")))
+    encrypt_element(assertion_of(rsp), enc_cert, plaintext=etree.tostring(nid))
+    add("encrypted_wrong_content", "decryption", to_bytes(rsp), opts="dec")
+    # Ciphertext altered (GCM tag fails, CBC padding or XML fails).
+    for alg in ("aes256-gcm", "aes128-cbc"):
+        rsp = sign_tree(tree(), "assertion", key, cert)
+        wrap = encrypt_element(assertion_of(rsp), enc_cert, data_alg=alg)
+        cv = wrap.find(".//" + q("xenc", "EncryptedData") + "/" + q("xenc", "CipherData") + "/" +
+                       q("xenc", "CipherValue"))
+        raw = bytearray(base64.b64decode(cv.text))
+        raw[-20] ^= 0x55
+        cv.text = base64.b64encode(bytes(raw)).decode()
+        add("encrypted_ciphertext_altered_" + alg.replace("-", ""), "decryption", to_bytes(rsp),
+            opts="dec")
+    rsp = sign_tree(tree(), "assertion", key, cert)
+    wrap = encrypt_element(assertion_of(rsp), enc_cert)
+    encrypt_element(assertion_of(tree()), enc_cert)  # unused: keeps the RNG honest
+    wrap.append(copy.deepcopy(wrap.find(q("xenc", "EncryptedData"))))
+    add("encrypted_two_encrypted_data", "decryption", to_bytes(rsp), opts="dec")
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -393,6 +732,9 @@ def main():
         f.write(cert)
     _, old_cert = make_keypair("ssogate test IdP, retired", expired=True)
     sp_key, sp_cert = make_keypair("ssogate test SP")
+    enc_key, enc_cert = make_keypair("ssogate test SP encryption")
+    old_enc_key, old_enc_cert = make_keypair("ssogate test SP encryption, previous")
+    other_key, other_cert = make_keypair("another SP of the same IdP")
     files = {
         "idp-metadata.xml": idp_metadata_xml(cert),
         # Rotation: a retired certificate next to the current one.
@@ -406,19 +748,24 @@ def main():
             b"?>", b'?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', 1),
         "sp.key": sp_key,
         "sp.crt": sp_cert,
+        "sp-enc.key": enc_key,
+        "sp-enc.crt": enc_cert,
+        "sp-enc-old.key": old_enc_key,
+        "sp-enc-old.crt": old_enc_cert,
     }
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
-    os.chmod(os.path.join(out, "sp.key"), 0o600)
+    for name in ("sp.key", "sp-enc.key", "sp-enc-old.key"):
+        os.chmod(os.path.join(out, name), 0o600)
 
     t = now()
     past = t - datetime.timedelta(hours=1)
     future = t + datetime.timedelta(hours=1)
-    cases = []  # (name, expected, request id, allow idp-initiated, bytes or raw str)
+    cases = []  # (name, expected, request id, allow idp-initiated, options, bytes or raw str)
 
-    def add(name, expected, xml, rid=REQUEST_ID, allow=0):
-        cases.append((name, expected, rid or "-", allow, xml))
+    def add(name, expected, xml, rid=REQUEST_ID, allow=0, opts="-"):
+        cases.append((name, expected, rid or "-", allow, opts, xml))
 
     def signed(sign="assertion", **kw):
         return to_bytes(sign_tree(build_tree(**kw), sign, key, cert))
@@ -486,7 +833,9 @@ def main():
     add("wrong_audience", "audience", signed(audience="http://other-sp.test/metadata"))
     add("missing_audience_restriction", "audience", signed(audience_restriction=False))
     add("wrong_destination", "destination", signed(destination="http://evil.test/ssogate/acs"))
-    add("missing_destination", "destination", signed(destination=None))
+    # SAML bindings 3.5.5.2: Destination is required on a signed Response only.
+    add("missing_destination", "destination", signed("response", destination=None))
+    add("missing_destination_both_signed", "destination", signed("both", destination=None))
     add("wrong_recipient", "recipient", signed(recipient="http://evil.test/ssogate/acs"))
     add("missing_recipient", "recipient", signed(recipient=None))
     add("wrong_issuer", "issuer", signed(issuer="https://evil.test/idp"))
@@ -500,7 +849,8 @@ def main():
     ed = etree.SubElement(rsp, q("saml", "EncryptedAssertion"))
     rsp.remove(assertion_of(rsp))
     etree.SubElement(ed, q("ds", "Dummy"))
-    add("encrypted_assertion", "assertions", to_bytes(rsp))
+    add("encrypted_assertion_garbage", "decryption", to_bytes(rsp), opts="dec")
+    add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert)
 
     add("xxe_file", "malformed", XXE_FILE)
     add("xxe_http", "malformed", XXE_HTTP)
@@ -516,11 +866,11 @@ def main():
     add("too_large", "malformed", to_bytes(big))
 
     with open(os.path.join(out, "cases.txt"), "w") as manifest:
-        for name, expected, rid, allow, xml in cases:
+        for name, expected, rid, allow, opts, xml in cases:
             data = xml if isinstance(xml, str) else base64.b64encode(xml).decode()
             with open(os.path.join(out, name + ".b64"), "w") as f:
                 f.write(data)
-            manifest.write("%s %s %s %d\n" % (name, expected, rid, allow))
+            manifest.write("%s %s %s %d %s\n" % (name, expected, rid, allow, opts))
 
 
 if __name__ == "__main__":

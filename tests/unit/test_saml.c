@@ -41,6 +41,7 @@ struct fixture_case {
   char expected[64];
   char request_id[64]; /* "" = none */
   bool allow_idp_initiated;
+  char options[512]; /* "-" = the default configuration; see saml_fixtures.py */
 };
 
 static char fixture_dir[256];
@@ -86,7 +87,8 @@ static int make_fixtures(void) {
   for (size_t i = 0; lines[i] != NULL && n_cases < G_N_ELEMENTS(cases); i++) {
     struct fixture_case *c = &cases[n_cases];
     int allow = 0;
-    if (sscanf(lines[i], "%127s %63s %63s %d", c->name, c->expected, c->request_id, &allow) != 4)
+    if (sscanf(lines[i], "%127s %63s %63s %d %511s", c->name, c->expected, c->request_id, &allow,
+               c->options) != 5)
       continue;
     if (strcmp(c->request_id, "-") == 0)
       c->request_id[0] = '\0';
@@ -109,6 +111,8 @@ static void remove_fixtures(void) {
 struct test_config {
   struct sg_config config;
   char *paths[4];
+  char *decryption_keys[3];
+  GStrv options; /* the strings config points into */
 };
 
 static void config_init(struct test_config *t, const char *metadata, bool allow_idp_initiated) {
@@ -134,6 +138,38 @@ static void config_with_sp_key(struct test_config *t) {
 static void config_clear(struct test_config *t) {
   for (size_t i = 0; i < G_N_ELEMENTS(t->paths); i++)
     g_free(t->paths[i]);
+  for (size_t i = 0; i < G_N_ELEMENTS(t->decryption_keys); i++)
+    g_free(t->decryption_keys[i]);
+  g_strfreev(t->options);
+}
+
+/* A case's OPTIONS column (saml_fixtures.py) applied to the config. */
+static void config_apply_options(struct test_config *t, const char *options) {
+  if (options == NULL || strcmp(options, "-") == 0)
+    return;
+  t->options = g_strsplit(options, ",", -1);
+  for (char **o = t->options; *o != NULL; o++) {
+    if (strcmp(*o, "dec") == 0) {
+      t->decryption_keys[0] = path_in_fixtures("sp-enc.key");
+    } else if (strcmp(*o, "dec2") == 0) {
+      t->decryption_keys[0] = path_in_fixtures("sp-enc-old.key");
+      t->decryption_keys[1] = path_in_fixtures("sp-enc.key");
+    } else if (strcmp(*o, "rsa15") == 0) {
+      t->config.saml.allow_rsa15_key_transport = true;
+    } else if (strcmp(*o, "sha1") == 0) {
+      t->config.saml.allow_sha1 = true;
+    } else if (g_str_has_prefix(*o, "email=")) {
+      t->config.saml.email_attribute = *o + 6;
+    } else if (g_str_has_prefix(*o, "name=")) {
+      t->config.saml.name_attribute = *o + 5;
+    } else if (g_str_has_prefix(*o, "groups=")) {
+      t->config.saml.groups_attribute = *o + 7;
+    } else {
+      fail_msg("unknown fixture option '%s'", *o);
+    }
+  }
+  if (t->decryption_keys[0] != NULL)
+    t->config.saml.sp_decryption_keys = t->decryption_keys;
 }
 
 static struct sg_saml_sp *sp_new_or_fail(const char *metadata, bool allow) {
@@ -152,7 +188,13 @@ static struct sg_saml_sp *sp_new_or_fail(const char *metadata, bool allow) {
 
 static void test_case(void **state) {
   const struct fixture_case *c = *state;
-  struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", c->allow_idp_initiated);
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", c->allow_idp_initiated);
+  config_apply_options(&t, c->options);
+  char *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, &error);
+  if (sp == NULL)
+    fail_msg("sg_saml_sp_new: %s", error ? error : "(no message)");
   g_autofree char *b64 = read_case(c->name);
   assert_non_null(b64);
   struct sg_saml_result result;
@@ -164,7 +206,9 @@ static void test_case(void **state) {
   assert_int_equal(rc, result.failure == SG_SAML_OK ? 0 : -1);
   if (result.failure == SG_SAML_OK) {
     assert_string_equal(result.identity.email, "alice@example.com");
-    assert_string_equal(result.identity.subject, "Alice@Example.COM");
+    /* Without a NameID (ADFS) the subject is the email attribute. */
+    assert_string_equal(result.identity.subject,
+                        result.subject_is_email ? "alice@example.com" : "Alice@Example.COM");
   } else {
     /* A refusal says which rule and leaves no identity behind. */
     assert_true(strlen(result.reason) > 0);
@@ -173,6 +217,7 @@ static void test_case(void **state) {
   }
   sg_identity_clear(&result.identity);
   sg_saml_sp_free(sp);
+  config_clear(&t);
 }
 
 /* ---- identity details ------------------------------------------------------- */
@@ -493,9 +538,132 @@ static void test_failure_names(void **state) {
   (void)state;
   assert_string_equal(sg_saml_failure_name(SG_SAML_OK), "ok");
   assert_string_equal(sg_saml_failure_name(SG_SAML_IN_RESPONSE_TO), "in_response_to");
+  assert_string_equal(sg_saml_failure_name(SG_SAML_WEAK_ALGORITHM), "weak_algorithm");
+  assert_string_equal(sg_saml_failure_name(SG_SAML_DECRYPTION), "decryption");
   for (int i = 0; i < SG_SAML_FAILURE_COUNT; i++)
     assert_non_null(sg_saml_failure_name((enum sg_saml_failure)i));
   assert_string_equal(sg_saml_failure_name(SG_SAML_FAILURE_COUNT), "unknown");
+}
+
+/* ---- decryption keys, metadata, trace ------------------------------------------ */
+
+static struct sg_saml_sp *sp_with_decryption(const char *key, const char *cert, bool rsa15,
+                                             char **error) {
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  t.decryption_keys[0] = path_in_fixtures(key);
+  t.config.saml.sp_decryption_keys = t.decryption_keys;
+  t.paths[3] = cert ? path_in_fixtures(cert) : NULL;
+  t.config.saml.sp_decryption_cert = t.paths[3];
+  t.config.saml.allow_rsa15_key_transport = rsa15;
+  *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, error);
+  config_clear(&t);
+  return sp;
+}
+
+static void test_decryption_keys_and_metadata(void **state) {
+  (void)state;
+  char *error = NULL;
+  struct sg_saml_sp *sp = sp_with_decryption("sp-enc.key", "sp-enc.crt", false, &error);
+  assert_non_null(sp);
+  assert_int_equal(sg_saml_sp_decryption_key_count(sp), 1);
+  char *md = sg_saml_sp_metadata_new(sp);
+  assert_non_null(strstr(md, "use=\"encryption\""));
+  assert_non_null(strstr(md, "http://www.w3.org/2009/xmlenc11#rsa-oaep"));
+  assert_non_null(strstr(md, "http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+  assert_null(strstr(md, "rsa-1_5"));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  sp = sp_with_decryption("sp-enc.key", "sp-enc.crt", true, &error);
+  md = sg_saml_sp_metadata_new(sp);
+  assert_non_null(strstr(md, "http://www.w3.org/2001/04/xmlenc#rsa-1_5"));
+  assert_true(sg_saml_sp_allows_rsa15(sp));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  /* Without a certificate: decryption works, nothing is published. */
+  sp = sp_with_decryption("sp-enc.key", NULL, false, &error);
+  md = sg_saml_sp_metadata_new(sp);
+  assert_null(strstr(md, "encryption"));
+  free(md);
+  sg_saml_sp_free(sp);
+
+  /* A certificate of another key: every login would fail. */
+  assert_null(sp_with_decryption("sp-enc.key", "sp-enc-old.crt", false, &error));
+  assert_non_null(strstr(error, "belongs to none of the sp_decryption_key"));
+  free(error);
+  /* A certificate is not a key. */
+  g_autofree char *not_key = path_in_fixtures("not-a-key.key");
+  g_autofree char *cert_text = read_fixture("sp-enc.crt");
+  assert_true(g_file_set_contents(not_key, cert_text, -1, NULL));
+  chmod(not_key, 0600);
+  assert_null(sp_with_decryption("not-a-key.key", NULL, false, &error));
+  assert_non_null(strstr(error, "not a PEM RSA private key"));
+  free(error);
+  /* Readable by others: refused like sp_key. */
+  g_autofree char *copy = path_in_fixtures("sp-enc-0644.key");
+  g_autofree char *orig = read_fixture("sp-enc.key");
+  assert_true(g_file_set_contents(copy, orig, -1, NULL));
+  chmod(copy, 0644);
+  assert_null(sp_with_decryption("sp-enc-0644.key", NULL, false, &error));
+  assert_non_null(strstr(error, "readable by other users"));
+  free(error);
+}
+
+struct trace_log {
+  GString *text;
+  unsigned failed, passed;
+};
+
+static void record(void *ctx, const char *rule, int verdict, const char *detail) {
+  struct trace_log *t = ctx;
+  g_string_append_printf(t->text, "%s=%d:%s\n", rule, verdict, detail ? detail : "");
+  t->failed += verdict == 0;
+  t->passed += verdict == 1;
+}
+
+static void test_rule_trace(void **state) {
+  (void)state;
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  config_apply_options(&t, "dec");
+  char *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, &error);
+  assert_non_null(sp);
+  struct trace_log log = {.text = g_string_new(NULL)};
+  struct sg_saml_acs_options opt = {.trace = record, .trace_ctx = &log};
+  g_autofree char *ok = read_case("okta_encrypted_aes256cbc_oaep");
+  struct sg_saml_result r;
+  assert_int_equal(sg_saml_acs_validate_with(sp, ok, "_req123", (int64_t)time(NULL), &opt, &r), 0);
+  sg_identity_clear(&r.identity);
+  assert_int_equal(log.failed, 0);
+  assert_true(g_str_has_prefix(log.text->str, "xml=1:"));
+  assert_non_null(strstr(log.text->str, "decryption=1:EncryptedAssertion decrypted"));
+  assert_non_null(strstr(log.text->str, "destination=1:'http://sp.test/ssogate/acs' as expected"));
+  assert_non_null(strstr(log.text->str, "\nlasso=1:"));
+
+  /* A refusal: exactly one failed rule, later ones "not run" (-2). */
+  g_string_truncate(log.text, 0);
+  log.passed = 0;
+  g_autofree char *bad = read_case("no_destination_wrong_recipient");
+  assert_int_equal(sg_saml_acs_validate_with(sp, bad, "_req123", (int64_t)time(NULL), &opt, &r),
+                   -1);
+  assert_int_equal(log.failed, 1);
+  assert_non_null(strstr(log.text->str, "destination=1:absent, allowed"));
+  assert_non_null(strstr(log.text->str, "recipient=0:recipient: expected"));
+  assert_non_null(strstr(log.text->str, "audience=-2:not run"));
+
+  /* Not checking InResponseTo (--check-response without --request-id). */
+  g_string_truncate(log.text, 0);
+  opt.in_response_to_unchecked = true;
+  assert_int_equal(sg_saml_acs_validate_with(sp, ok, NULL, (int64_t)time(NULL), &opt, &r), 0);
+  assert_non_null(strstr(log.text->str, "in_response_to=-1:'_req123' found, not checked"));
+  sg_identity_clear(&r.identity);
+  g_string_free(log.text, TRUE);
+  sg_saml_sp_free(sp);
+  config_clear(&t);
 }
 
 /* ---- threads ------------------------------------------------------------------- */
@@ -530,15 +698,23 @@ static void *validate_in_thread(void *p) {
 
 static void test_concurrent_validation(void **state) {
   (void)state;
-  struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
-  const char *names[] = {"happy_assertion_signed", "happy_response_signed", "happy_both_signed"};
-  char *b64[3];
-  for (int i = 0; i < 3; i++)
+  /* With a decryption key: one shared EVP_PKEY, a context per call. */
+  struct test_config t;
+  config_init(&t, "idp-metadata.xml", false);
+  config_apply_options(&t, "dec");
+  char *error = NULL;
+  struct sg_saml_sp *sp = sg_saml_sp_new(&t.config, &error);
+  assert_non_null(sp);
+  config_clear(&t);
+  const char *names[] = {"happy_assertion_signed", "happy_response_signed",
+                         "okta_encrypted_aes256gcm", "keycloak_encrypted_gcm_oaep256"};
+  char *b64[4];
+  for (int i = 0; i < 4; i++)
     b64[i] = read_case(names[i]);
   pthread_t threads[THREADS];
   struct thread_arg args[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    args[i] = (struct thread_arg){.sp = sp, .b64 = b64[i % 3]};
+    args[i] = (struct thread_arg){.sp = sp, .b64 = b64[i % 4]};
     assert_int_equal(pthread_create(&threads[i], NULL, validate_in_thread, &args[i]), 0);
   }
   int failures = 0;
@@ -549,7 +725,7 @@ static void test_concurrent_validation(void **state) {
     failures += args[i].failures;
   }
   assert_int_equal(failures, 0);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     g_free(b64[i]);
   sg_saml_sp_free(sp);
 }
@@ -566,11 +742,18 @@ int main(void) {
     return 1;
   }
   const struct CMUnitTest fixed[] = {
-      cmocka_unit_test(test_happy_identity),      cmocka_unit_test(test_email_attribute),
-      cmocka_unit_test(test_garbage_inputs),      cmocka_unit_test(test_login_start),
-      cmocka_unit_test(test_sp_metadata),         cmocka_unit_test(test_sp_key_signs_requests),
-      cmocka_unit_test(test_idp_metadata_errors), cmocka_unit_test(test_idp_rotation),
-      cmocka_unit_test(test_failure_names),       cmocka_unit_test(test_concurrent_validation),
+      cmocka_unit_test(test_happy_identity),
+      cmocka_unit_test(test_email_attribute),
+      cmocka_unit_test(test_garbage_inputs),
+      cmocka_unit_test(test_login_start),
+      cmocka_unit_test(test_sp_metadata),
+      cmocka_unit_test(test_sp_key_signs_requests),
+      cmocka_unit_test(test_idp_metadata_errors),
+      cmocka_unit_test(test_idp_rotation),
+      cmocka_unit_test(test_failure_names),
+      cmocka_unit_test(test_concurrent_validation),
+      cmocka_unit_test(test_decryption_keys_and_metadata),
+      cmocka_unit_test(test_rule_trace),
   };
   size_t n = G_N_ELEMENTS(fixed) + n_cases;
   struct CMUnitTest *tests = calloc(n, sizeof *tests);
