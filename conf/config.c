@@ -83,6 +83,7 @@ static const struct key keys[] = {
     {"upstream", "app", T_STRING, F(upstream.app), "generic", false},
     {"upstream", "keepalive", T_UINT, F(upstream.keepalive), "64", false},
     {"upstream", "keepalive_timeout", T_DURATION, F(upstream.keepalive_timeout_ms), "50s", false},
+    {"upstream", "tls_ca_file", T_STRING, F(upstream.tls_ca_file), NULL, false},
     {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
     {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
     {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
@@ -1331,6 +1332,7 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
           duration_text(c->upstream.timeout_ms, b2, sizeof b2));
   fprintf(out, "  %-20s %u idle per worker, closed after %s\n", "keepalive",
           c->upstream.keepalive, duration_text(c->upstream.keepalive_timeout_ms, b1, sizeof b1));
+  print_value(out, "tls_ca_file", c->upstream.tls_ca_file, "- (the system CAs)");
   print_value(out, "health_path", c->upstream.health_path, "-");
   fprintf(out, "  %-20s %s\n", "resolve_interval",
           duration_text(c->upstream.resolve_interval_ms, b1, sizeof b1));

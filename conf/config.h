@@ -56,6 +56,7 @@ struct sg_config {
     char *preset_note;   /* what the preset set, for --check; NULL = nothing */
     unsigned keepalive;  /* idle connections kept per worker (0 = none) */
     uint64_t keepalive_timeout_ms; /* an idle connection is closed after it */
+    char *tls_ca_file;   /* https:// upstreams: PEM CAs to trust; NULL = the system's */
   } upstream;
 
   struct {

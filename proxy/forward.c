@@ -437,9 +437,12 @@ static void leg_done(struct sg_request *r) {
 }
 
 static void leg_failed(struct sg_request *r, int status, enum sg_upstream_failure kind,
-                       const char *reason) {
+                       const char *why) {
   if (r->upstream_done)
     return;
+  /* The reason may live in the connection (TLS), which is freed below. */
+  snprintf(r->error_text, sizeof r->error_text, "%s", why);
+  const char *reason = r->error_text;
   r->upstream_done = true;
   r->upstream_ok = false;
   if (r->upstream_end_ns == 0)
@@ -494,7 +497,7 @@ static int open_conn(struct sg_request *r) {
   const struct sg_config *cfg = r->snap->config;
   const char *error = NULL;
   struct sg_conn *c = sg_conn_open((const struct sockaddr *)&t->addr, t->addr_len, t->tls, t->host,
-                                   &error);
+                                   r->snap->upstream_tls, &error);
   if (c == NULL || sg_worker_watch(r->worker, c) != 0) {
     if (c != NULL) {
       sg_conn_close(c);
@@ -649,8 +652,11 @@ static void progress(struct sg_request *r) {
     return;
   if (!c->connected) {
     if (!c->writable && !c->readable)
-      return;
-    if (sg_conn_finish_connect(c) != 0) {
+      return; /* no event yet: the connect is under way */
+    int rc = sg_conn_finish_connect(c);
+    if (rc == 1)
+      return; /* TLS handshake: more round trips */
+    if (rc != 0) {
       sg_upstream_mark_down(r->upstream, sg_now_ms());
       leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, sg_conn_error(c));
       return;
@@ -677,6 +683,8 @@ void sg_forward_on_event(struct sg_worker *w, struct sg_conn *c, uint32_t events
     c->readable = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
     c->writable = true;
+  if (c->tls != NULL)
+    c->readable = c->writable = true; /* a TLS read may wait on writability and back */
   progress(r);
 }
 
@@ -752,7 +760,7 @@ int sg_forward_start(struct sg_request *r, struct sg_header_lines *extra) {
 
   struct sg_upstream_target *t = r->upstream;
   struct sg_conn *c = sg_pool_take(&r->worker->pool, (const struct sockaddr *)&t->addr,
-                                   t->addr_len, t->tls, t->host);
+                                   t->addr_len, t->tls, t->host, r->snap->upstream_tls);
   if (c != NULL) {
     c->owner = r;
     r->upconn = c;

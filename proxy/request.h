@@ -82,6 +82,7 @@ struct sg_request {
   int64_t last_read_ms; /* body stall clock */
   uint64_t bytes_out;
   const char *error_reason; /* why an upstream leg failed */
+  char error_text[160];     /* holds error_reason when it must outlive its source */
 
   /* Later access-handler calls (body chunks, resumes) go here; NULL once
    * the answer is queued. */

@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib.h>
+
+#include "tls/tls.h"
+
 static ssize_t plain_read(struct sg_conn *c, void *buf, size_t len) {
   for (;;) {
     ssize_t n = recv(c->fd, buf, len, 0);
@@ -46,21 +50,57 @@ static void plain_release(struct sg_conn *c) { (void)c; }
 
 static const struct sg_conn_ops plain_ops = {plain_read, plain_writev, plain_release};
 
+static ssize_t tls_result(struct sg_conn *c, ssize_t n) {
+  if (n > 0)
+    return n;
+  switch (n) {
+  case SG_TLS_WANT_READ:
+  case SG_TLS_WANT_WRITE: return SG_IO_AGAIN;
+  case SG_TLS_CLOSED: return 0;
+  default:
+    c->error = sg_tls_error(c->tls);
+    if (c->error == NULL || c->error[0] == '\0')
+      c->error = "TLS error";
+    return SG_IO_ERROR;
+  }
+}
+
+static ssize_t tls_read(struct sg_conn *c, void *buf, size_t len) {
+  return tls_result(c, sg_tls_read(c->tls, buf, len));
+}
+
+/* One record per call: after WANT_*, the caller offers the same first
+ * buffer again, as OpenSSL requires. */
+static ssize_t tls_writev(struct sg_conn *c, const struct iovec *iov, int n) {
+  if (n <= 0 || iov[0].iov_len == 0)
+    return 0;
+  ssize_t sent = tls_result(c, sg_tls_write(c->tls, iov[0].iov_base, iov[0].iov_len));
+  return sent == 0 ? (c->error = "TLS peer closed", SG_IO_ERROR) : sent;
+}
+
+static void tls_release(struct sg_conn *c) {
+  sg_tls_free(c->tls);
+  c->tls = NULL;
+}
+
+static const struct sg_conn_ops tls_ops = {tls_read, tls_writev, tls_release};
+
 bool sg_conn_key_matches(const struct sg_conn_key *key, const struct sockaddr *addr,
-                         socklen_t addr_len, bool tls, const char *host) {
+                         socklen_t addr_len, bool tls, const char *host,
+                         const struct sg_tls_ctx *tls_ctx) {
   if (key->addr_len != addr_len || key->tls != tls || memcmp(&key->addr, addr, addr_len) != 0)
     return false;
-  return !tls || strcmp(key->host, host != NULL ? host : "") == 0;
+  return !tls || (key->tls_ctx == tls_ctx && strcmp(key->host, host != NULL ? host : "") == 0);
 }
 
 struct sg_conn *sg_conn_open(const struct sockaddr *addr, socklen_t addr_len, bool tls,
-                             const char *host, const char **error) {
+                             const char *host, struct sg_tls_ctx *tls_ctx, const char **error) {
   if (addr_len == 0 || addr_len > sizeof(struct sockaddr_storage)) {
     *error = "upstream name did not resolve";
     return NULL;
   }
-  if (tls) {
-    *error = "https upstreams need the TLS layer (not built in yet)";
+  if (tls && tls_ctx == NULL) {
+    *error = "no TLS context for an https upstream";
     return NULL;
   }
   struct sg_conn *c = calloc(1, sizeof *c);
@@ -81,18 +121,31 @@ struct sg_conn *sg_conn_open(const struct sockaddr *addr, socklen_t addr_len, bo
   c->key.addr_len = addr_len;
   c->key.tls = tls;
   snprintf(c->key.host, sizeof c->key.host, "%s", tls && host != NULL ? host : "");
+  c->key.tls_ctx = tls ? tls_ctx : NULL;
   c->ops = &plain_ops;
   int rc;
   do
     rc = connect(c->fd, addr, addr_len);
   while (rc != 0 && errno == EINTR);
-  if (rc == 0) {
-    c->connected = true;
-  } else if (errno != EINPROGRESS) {
+  if (rc != 0 && errno != EINPROGRESS) {
     *error = errno == ECONNREFUSED ? "connection refused" : "connect failed";
     close(c->fd);
     free(c);
     return NULL;
+  }
+  c->tcp_up = rc == 0;
+  c->connected = rc == 0 && !tls;
+  if (tls) {
+    char *why = NULL;
+    c->tls = sg_tls_new(tls_ctx, c->fd, host, &why);
+    g_free(why);
+    if (c->tls == NULL) {
+      *error = "cannot start TLS";
+      close(c->fd);
+      free(c);
+      return NULL;
+    }
+    c->ops = &tls_ops;
   }
   return c;
 }
@@ -100,14 +153,31 @@ struct sg_conn *sg_conn_open(const struct sockaddr *addr, socklen_t addr_len, bo
 int sg_conn_finish_connect(struct sg_conn *c) {
   if (c->connected)
     return 0;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-    err = errno;
-  if (err != 0) {
-    c->saved_errno = err;
-    c->error = NULL;
-    return -1;
+  if (!c->tcp_up) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      err = errno;
+    if (err == EINPROGRESS || err == EALREADY)
+      return 1;
+    if (err != 0) {
+      c->saved_errno = err;
+      c->error = NULL;
+      return -1;
+    }
+    c->tcp_up = true;
+  }
+  if (c->tls != NULL) {
+    int rc = sg_tls_handshake(c->tls);
+    if (rc == SG_TLS_WANT_READ || rc == SG_TLS_WANT_WRITE)
+      return 1;
+    if (rc != 0) {
+      c->error = sg_tls_error(c->tls);
+      if (c->error == NULL || c->error[0] == '\0')
+        c->error = rc == SG_TLS_CLOSED ? "TLS handshake: the upstream closed the connection"
+                                       : "TLS handshake failed";
+      return -1;
+    }
   }
   c->connected = true;
   return 0;

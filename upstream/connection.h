@@ -3,8 +3,9 @@
  *
  * Opens a TCP connection without waiting (the caller's epoll loop reports
  * when it is up), then reads and writes through a small table of operations:
- * plain send/recv today, TLS (tls/, when it lands) by swapping the table and
- * setting tls.  Not here: timeouts (the caller's clock), HTTP, pooling.
+ * plain send/recv, or TLS (tls/tls.h: certificate and name verified, sessions
+ * resumed by the context).  Not here: timeouts (the caller's clock), HTTP,
+ * pooling.
  */
 #ifndef SSOGATE_UPSTREAM_CONNECTION_H
 #define SSOGATE_UPSTREAM_CONNECTION_H
@@ -20,6 +21,8 @@
 #define SG_IO_ERROR (-2)  /* broken; sg_conn_error() says why */
 
 struct sg_conn;
+struct sg_tls;
+struct sg_tls_ctx;
 
 /* Byte transport under a connection.  Return bytes moved, 0 on read for
  * end of stream, or SG_IO_AGAIN / SG_IO_ERROR. */
@@ -35,16 +38,17 @@ struct sg_conn_key {
   socklen_t addr_len;
   bool tls;
   char host[256]; /* TLS: the name verified (SNI); empty for plain */
+  const struct sg_tls_ctx *tls_ctx; /* TLS: the trust it was verified with */
 };
 
 struct sg_conn {
-  void *tag; /* the event loop's (first member: epoll data points here) */
   int fd;
   const struct sg_conn_ops *ops;
-  void *tls; /* the TLS session, NULL for plain */
+  struct sg_tls *tls; /* NULL for plain */
   struct sg_conn_key key;
 
-  bool connected;   /* TCP (and TLS) handshake done */
+  bool tcp_up;      /* TCP connected */
+  bool connected;   /* TCP and, for TLS, the handshake done */
   bool readable;    /* edge-triggered readiness not yet used up */
   bool writable;
   bool reused;      /* carried an earlier request */
@@ -54,19 +58,22 @@ struct sg_conn {
   struct sg_conn *prev, *next; /* pool links */
 
   int saved_errno;
-  const char *error; /* static text */
+  const char *error; /* static text, or the TLS layer's (valid while c lives) */
 };
 
 bool sg_conn_key_matches(const struct sg_conn_key *key, const struct sockaddr *addr,
-                         socklen_t addr_len, bool tls, const char *host);
+                         socklen_t addr_len, bool tls, const char *host,
+                         const struct sg_tls_ctx *tls_ctx);
 
-/* Starts a connection to addr (TCP_NODELAY set).  NULL with *error set on a
- * failure that is known at once (refused locally, no memory). */
+/* Starts a connection to addr (TCP_NODELAY set); with tls, over tls_ctx,
+ * verifying host.  NULL with *error set on a failure that is known at once
+ * (refused locally, no memory). */
 struct sg_conn *sg_conn_open(const struct sockaddr *addr, socklen_t addr_len, bool tls,
-                             const char *host, const char **error);
+                             const char *host, struct sg_tls_ctx *tls_ctx, const char **error);
 
-/* After the first writable event: 0 when the connect succeeded, else -1
- * (sg_conn_error()). */
+/* On each event until connected: 0 once connected (TCP, and the TLS
+ * handshake), 1 while the handshake still waits for the network, -1 when
+ * it failed (sg_conn_error()). */
 int sg_conn_finish_connect(struct sg_conn *c);
 
 ssize_t sg_conn_read(struct sg_conn *c, void *buf, size_t len);

@@ -43,9 +43,10 @@ struct sg_conn *sg_pool_put(struct sg_pool *pool, struct sg_conn *c, int64_t now
 }
 
 struct sg_conn *sg_pool_take(struct sg_pool *pool, const struct sockaddr *addr,
-                             socklen_t addr_len, bool tls, const char *host) {
+                             socklen_t addr_len, bool tls, const char *host,
+                             const struct sg_tls_ctx *tls_ctx) {
   for (struct sg_conn *c = pool->newest; c != NULL; c = c->next) {
-    if (sg_conn_key_matches(&c->key, addr, addr_len, tls, host)) {
+    if (sg_conn_key_matches(&c->key, addr, addr_len, tls, host, tls_ctx)) {
       unlink_conn(pool, c);
       return c;
     }

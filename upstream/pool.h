@@ -28,7 +28,8 @@ struct sg_conn *sg_pool_put(struct sg_pool *pool, struct sg_conn *c, int64_t now
 /* The most recently used idle connection for this target, taken out of the
  * pool, or NULL. */
 struct sg_conn *sg_pool_take(struct sg_pool *pool, const struct sockaddr *addr,
-                             socklen_t addr_len, bool tls, const char *host);
+                             socklen_t addr_len, bool tls, const char *host,
+                             const struct sg_tls_ctx *tls_ctx);
 
 /* Takes c out (the upstream closed it while idle). */
 void sg_pool_remove(struct sg_pool *pool, struct sg_conn *c);

@@ -40,7 +40,7 @@ static void test_connect_write_read_eof(void **state) {
   struct sockaddr_in addr;
   int lfd = listener(&addr);
   const char *error = NULL;
-  struct sg_conn *c = sg_conn_open((struct sockaddr *)&addr, sizeof addr, false, "x", &error);
+  struct sg_conn *c = sg_conn_open((struct sockaddr *)&addr, sizeof addr, false, "x", NULL, &error);
   assert_non_null(c);
   wait_for(c->fd, POLLOUT);
   assert_int_equal(sg_conn_finish_connect(c), 0);
@@ -68,7 +68,7 @@ static void test_refused_and_unresolved(void **state) {
   int lfd = listener(&addr);
   close(lfd); /* nobody listens there now */
   const char *error = NULL;
-  struct sg_conn *c = sg_conn_open((struct sockaddr *)&addr, sizeof addr, false, "x", &error);
+  struct sg_conn *c = sg_conn_open((struct sockaddr *)&addr, sizeof addr, false, "x", NULL, &error);
   if (c != NULL) {
     wait_for(c->fd, POLLOUT);
     assert_int_equal(sg_conn_finish_connect(c), -1);
@@ -78,7 +78,7 @@ static void test_refused_and_unresolved(void **state) {
     assert_string_equal(error, "connection refused");
   }
   error = NULL;
-  assert_null(sg_conn_open((struct sockaddr *)&addr, 0, false, "x", &error));
+  assert_null(sg_conn_open((struct sockaddr *)&addr, 0, false, "x", NULL, &error));
   assert_string_equal(error, "upstream name did not resolve");
 }
 
@@ -88,11 +88,11 @@ static void test_key_matching(void **state) {
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(443)};
   memcpy(&key.addr, &a, sizeof a);
   strcpy(key.host, "a.example");
-  assert_true(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "a.example"));
-  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "b.example"));
-  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, false, "a.example"));
+  assert_true(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "a.example", NULL));
+  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "b.example", NULL));
+  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, false, "a.example", NULL));
   a.sin_port = htons(444);
-  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "a.example"));
+  assert_false(sg_conn_key_matches(&key, (struct sockaddr *)&a, sizeof a, true, "a.example", NULL));
 }
 
 int main(void) {

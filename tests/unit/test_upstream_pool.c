@@ -36,7 +36,7 @@ static struct sg_conn *conn_to(int port, bool tls, const char *host) {
 
 static struct sg_conn *take(struct sg_pool *p, int port, bool tls, const char *host) {
   struct sockaddr_in a = addr_of(port);
-  return sg_pool_take(p, (struct sockaddr *)&a, sizeof a, tls, host);
+  return sg_pool_take(p, (struct sockaddr *)&a, sizeof a, tls, host, NULL);
 }
 
 static void test_lifo_per_target(void **state) {
