@@ -81,6 +81,9 @@ static const struct key keys[] = {
     {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping", false},
     {"upstream", "resolve_interval", T_DURATION, F(upstream.resolve_interval_ms), "10s", false},
     {"upstream", "app", T_STRING, F(upstream.app), "generic", false},
+    {"upstream", "keepalive", T_UINT, F(upstream.keepalive), "64", false},
+    {"upstream", "keepalive_timeout", T_DURATION, F(upstream.keepalive_timeout_ms), "50s", false},
+    {"upstream", "tls_ca_file", T_STRING, F(upstream.tls_ca_file), NULL, false},
     {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
     {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
     {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
@@ -970,6 +973,10 @@ static void check_upstream(struct loader *l, struct sg_config *c) {
   if (c->upstream.app == NULL ||
       (strcmp(c->upstream.app, "generic") != 0 && strcmp(c->upstream.app, "redash") != 0))
     fail_key(l, "upstream", "app", "generic or redash");
+  if (c->upstream.keepalive > 4096)
+    fail_key(l, "upstream", "keepalive", "must be at most 4096");
+  if (c->upstream.keepalive_timeout_ms == 0)
+    fail_key(l, "upstream", "keepalive_timeout", "must be more than 0");
 }
 
 static void check_saml(struct loader *l, struct sg_config *c) {
@@ -1334,6 +1341,9 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   fprintf(out, "  %-20s connect %s, response %s\n", "timeouts",
           duration_text(c->upstream.connect_timeout_ms, b1, sizeof b1),
           duration_text(c->upstream.timeout_ms, b2, sizeof b2));
+  fprintf(out, "  %-20s %u idle per worker, closed after %s\n", "keepalive",
+          c->upstream.keepalive, duration_text(c->upstream.keepalive_timeout_ms, b1, sizeof b1));
+  print_value(out, "tls_ca_file", c->upstream.tls_ca_file, "- (the system CAs)");
   print_value(out, "health_path", c->upstream.health_path, "-");
   fprintf(out, "  %-20s %s\n", "resolve_interval",
           duration_text(c->upstream.resolve_interval_ms, b1, sizeof b1));

@@ -54,6 +54,9 @@ struct sg_config {
     uint64_t resolve_interval_ms; /* names re-resolved this often; at least 1 s */
     char *app;           /* "generic" or "redash": a preset of defaults */
     char *preset_note;   /* what the preset set, for --check; NULL = nothing */
+    unsigned keepalive;  /* idle connections kept per worker (0 = none) */
+    uint64_t keepalive_timeout_ms; /* an idle connection is closed after it */
+    char *tls_ca_file;   /* https:// upstreams: PEM CAs to trust; NULL = the system's */
   } upstream;
 
   struct {

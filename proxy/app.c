@@ -21,7 +21,7 @@
 #include "proxy/respond.h"
 #include "proxy/route.h"
 
-enum MHD_Result sg_app_forward(struct sg_request *r, struct curl_slist *extra_headers) {
+enum MHD_Result sg_app_forward(struct sg_request *r, struct sg_header_lines *extra_headers) {
   int status = sg_forward_start(r, extra_headers);
   if (status != 0)
     return sg_respond_error(r, status,
@@ -239,18 +239,9 @@ static int open_session(struct sg_request *r, struct sg_identity *identity) {
   return 0;
 }
 
-static struct curl_slist *add_identity_header(struct curl_slist *list, const char *name,
-                                              const char *value) {
-  char line[4096];
-  if (name == NULL || value == NULL || value[0] == '\0' || !sg_header_value_safe(value))
-    return list;
-  snprintf(line, sizeof line, "%s: %s", name, value);
-  return curl_slist_append(list, line);
-}
-
 /* The plain identity headers, for apps that trust the network boundary. */
-static struct curl_slist *identity_headers_new(const struct sg_config *cfg,
-                                               const struct sg_identity *id) {
+static void identity_headers_add(struct sg_header_lines *lines, const struct sg_config *cfg,
+                                 const struct sg_identity *id) {
   char groups[2048] = "";
   size_t used = 0;
   for (unsigned i = 0; i < id->n_groups; i++) {
@@ -259,11 +250,9 @@ static struct curl_slist *identity_headers_new(const struct sg_config *cfg,
       break;
     used += (size_t)n;
   }
-  struct curl_slist *list = NULL;
-  list = add_identity_header(list, cfg->headers.user, id->email);
-  list = add_identity_header(list, cfg->headers.email, id->email);
-  list = add_identity_header(list, cfg->headers.groups, groups);
-  return list;
+  sg_header_lines_add(lines, cfg->headers.user, id->email);
+  sg_header_lines_add(lines, cfg->headers.email, id->email);
+  sg_header_lines_add(lines, cfg->headers.groups, groups);
 }
 
 enum MHD_Result sg_app_handle(struct sg_request *r) {
@@ -282,19 +271,20 @@ enum MHD_Result sg_app_handle(struct sg_request *r) {
     sg_identity_clear(&identity);
     return sg_respond_error(r, 403, "Your account may not use this application.");
   }
-  struct curl_slist *headers = identity_headers_new(r->snap->config, &identity);
+  struct sg_header_lines headers = {0};
+  identity_headers_add(&headers, r->snap->config, &identity);
   if (r->snap->jwt_keys != NULL) {
     const char *reason = NULL;
     const char *token =
         sg_jwt_cache_token(r->worker->jwt_cache, r->snap, &identity, (int64_t)time(NULL), &reason);
     if (token == NULL) {
       sg_log(SG_LOG_ERROR, r->request_id, "cannot sign the identity assertion: %s", reason);
-      curl_slist_free_all(headers);
+      sg_header_lines_free(&headers);
       sg_identity_clear(&identity);
       return sg_respond_error(r, 500, "ssogate cannot vouch for you right now.");
     }
-    headers = add_identity_header(headers, r->snap->config->headers.jwt, token);
+    sg_header_lines_add(&headers, r->snap->config->headers.jwt, token);
   }
   sg_identity_clear(&identity);
-  return sg_app_forward(r, headers);
+  return sg_app_forward(r, &headers);
 }

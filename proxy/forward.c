@@ -1,13 +1,20 @@
 /*
  * forward.c - the upstream leg (see forward.h).
  *
+ * One request, one exchange on one upstream connection, all on the worker
+ * that accepted it.  The connection is registered in the worker's epoll set
+ * once, edge-triggered, for its whole life; `readable` and `writable` on
+ * the connection remember readiness not yet used up, so pausing a direction
+ * costs no system call.
+ *
  * Flow control, both directions, follows four rules:
  *  - the connection is resumed only if we suspended it, and suspended once;
  *  - the content reader never returns 0 without suspending;
- *  - curl is unpaused only when the ring has room for a whole curl write
- *    (CURL_MAX_WRITE_SIZE), so pause/unpause never ping-pong;
- *  - every wait on the upstream is bounded by a curl or a worker timer,
- *    because suspended connections do not time out in libmicrohttpd.
+ *  - the upstream is read only while the download ring has room for what
+ *    one read may bring (a chunked body is never longer than its framing),
+ *    and read again once a quarter of the ring is free;
+ *  - every wait on the upstream is bounded by a worker timer, because
+ *    suspended connections do not time out in libmicrohttpd.
  */
 #include "proxy/forward.h"
 
@@ -17,18 +24,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 
 #include "proxy/app.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/worker.h"
+#include "upstream/pool.h"
+#include "upstream/retry.h"
 
 #define RING_SIZE (64 * 1024)
 /* libmicrohttpd allocates (and zeroes) one block per response: small
  * responses, the common case, should not pay for a big one. */
 #define READER_BLOCK (16 * 1024)
-#define MAX_RESPONSE_HEADERS (64 * 1024)
+#define READ_CHUNK (16 * 1024)
+#define OUT_CHUNK (32 * 1024)
+
+static void progress(struct sg_request *r);
+static void leg_failed(struct sg_request *r, int status, enum sg_upstream_failure kind,
+                       const char *reason);
 
 /* ---- suspend / resume ---------------------------------------------------- */
 
@@ -46,15 +61,69 @@ static void wake(struct sg_request *r) {
   }
 }
 
-/* Tells curl which directions stay paused, after a flag changed. */
-static void apply_pause(struct sg_request *r) {
-  if (!r->in_transfer)
-    return;
-  int mask = (r->write_paused ? CURLPAUSE_RECV : 0) | (r->read_paused ? CURLPAUSE_SEND : 0);
-  curl_easy_pause(r->easy, mask);
+/* ---- buffers -------------------------------------------------------------- */
+
+static bool buf_reserve(struct sg_buf *b, size_t more) {
+  if (b->len + more <= b->cap)
+    return true;
+  size_t cap = b->cap ? b->cap : 1024;
+  while (cap < b->len + more)
+    cap *= 2;
+  char *data = realloc(b->data, cap);
+  if (data == NULL)
+    return false;
+  b->data = data;
+  b->cap = cap;
+  return true;
 }
 
-/* ---- request out ----------------------------------------------------------- */
+static bool buf_add(struct sg_buf *b, const char *s, size_t n) {
+  if (!buf_reserve(b, n))
+    return false;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  return true;
+}
+
+static bool buf_add_header(struct sg_buf *b, const char *name, size_t name_len, const char *value,
+                           size_t value_len) {
+  if (!buf_reserve(b, name_len + value_len + 4))
+    return false;
+  memcpy(b->data + b->len, name, name_len);
+  b->len += name_len;
+  memcpy(b->data + b->len, ": ", 2);
+  b->len += 2;
+  memcpy(b->data + b->len, value, value_len);
+  b->len += value_len;
+  memcpy(b->data + b->len, "\r\n", 2);
+  b->len += 2;
+  return true;
+}
+
+static void buf_free(struct sg_buf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+int sg_header_lines_add(struct sg_header_lines *lines, const char *name, const char *value) {
+  if (name == NULL || value == NULL || value[0] == '\0' || !sg_header_value_safe(value))
+    return 0;
+  struct sg_buf b = {lines->data, lines->len, lines->cap, 0};
+  bool ok = buf_add_header(&b, name, strlen(name), value, strlen(value));
+  lines->data = b.data;
+  lines->len = b.len;
+  lines->cap = b.cap;
+  return ok ? 0 : -1;
+}
+
+void sg_header_lines_free(struct sg_header_lines *lines) {
+  if (lines == NULL)
+    return;
+  free(lines->data);
+  memset(lines, 0, sizeof *lines);
+}
+
+/* ---- the request head ------------------------------------------------------- */
 
 struct header_walk {
   struct sg_request *r;
@@ -63,10 +132,8 @@ struct header_walk {
   size_t xff_len;
   const char *content_length;
   const char *transfer_encoding;
-  const char *request_id;
-  struct curl_slist *out;
+  bool saw_host;
   bool failed;
-  const char *reason;
 };
 
 static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *name,
@@ -85,55 +152,32 @@ static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const
     h->content_length = value;
   } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
     h->transfer_encoding = value;
-  } else if (strcasecmp(name, "X-Request-Id") == 0) {
-    h->request_id = value;
   }
   return MHD_YES;
 }
 
-/* No length limit of its own: libmicrohttpd's connection memory already
- * bounds a whole head (431 beyond it). */
-static bool append_header(struct header_walk *h, const char *name, const char *value) {
-  char stack[1024];
-  size_t name_len = strlen(name), value_len = strlen(value);
-  size_t cap = name_len + value_len + 3;
-  char *line = cap <= sizeof stack ? stack : malloc(cap);
-  struct curl_slist *next = NULL;
-  if (line != NULL) {
-    memcpy(line, name, name_len);
-    memcpy(line + name_len, ": ", 2);
-    memcpy(line + name_len + 2, value, value_len + 1);
-    next = curl_slist_append(h->out, line);
-    if (line != stack)
-      free(line);
-  }
-  if (next == NULL) {
-    h->failed = true;
-    h->reason = "out of memory";
-    return false;
-  }
-  h->out = next;
-  return true;
-}
-
-static void append_cookie_header(struct header_walk *h, const char *value, size_t len) {
+static void add_cookie_header(struct header_walk *h, const char *value, size_t len) {
   char stack[4096];
   size_t cap = SG_COOKIE_STRIP_CAP(len);
   char *buf = cap <= sizeof stack ? stack : malloc(cap);
-  if (buf == NULL)
+  if (buf == NULL) {
+    h->failed = true;
     return;
-  if (sg_cookie_strip(value, buf, h->r->snap->own_cookies) > 0)
-    append_header(h, "Cookie", buf);
+  }
+  size_t n = sg_cookie_strip(value, buf, h->r->snap->own_cookies);
+  if (n > 0 && !buf_add_header(&h->r->head, "Cookie", 6, buf, n))
+    h->failed = true;
   if (buf != stack)
     free(buf);
 }
 
+/* No length limit of its own: libmicrohttpd's connection memory already
+ * bounds a whole head (431 beyond it). */
 static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, const char *name,
                                           size_t name_len, const char *value, size_t value_len) {
   struct header_walk *h = cls;
   struct sg_request *r = h->r;
   (void)kind;
-  (void)name_len;
   if (h->failed)
     return MHD_NO;
   switch (sg_request_header_verdict(name, &h->tokens, r->snap->identity_headers, 4)) {
@@ -153,10 +197,13 @@ static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, co
      * cookie would otherwise serve it as that cookie's user (Redash's
      * user_loader falls back to the Flask session when a key is wrong). */
     if (r->route != SG_ROUTE_CREDENTIAL)
-      append_cookie_header(h, value, value_len);
+      add_cookie_header(h, value, value_len);
+    return MHD_YES;
   }
-  else
-    append_header(h, name, value);
+  if (strcasecmp(name, "Host") == 0)
+    h->saw_host = true;
+  if (!buf_add_header(&r->head, name, name_len, value, value_len))
+    h->failed = true;
   return MHD_YES;
 }
 
@@ -172,40 +219,54 @@ static bool parse_content_length(const char *text, int64_t *out) {
   return true;
 }
 
-/* ---- response in ------------------------------------------------------------ */
-
-static size_t on_header_line(char *line, size_t size, size_t nitems, void *userdata);
-static size_t on_body_bytes(char *data, size_t size, size_t nmemb, void *userdata);
-static size_t on_upload_wanted(char *buf, size_t size, size_t nitems, void *userdata);
-static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max);
-
-static void header_buf_reset(struct sg_header_buf *b) {
-  b->len = 0;
-  b->count = 0;
+static bool add_line(struct sg_request *r, const char *name, const char *value) {
+  return buf_add_header(&r->head, name, strlen(name), value, strlen(value));
 }
 
-static bool header_buf_add(struct sg_header_buf *b, const char *name, size_t nlen,
-                           const char *value, size_t vlen) {
-  size_t need = nlen + vlen + 2;
-  if (b->len + need > MAX_RESPONSE_HEADERS)
+/* The whole head in r->head, written in one go later. */
+static bool write_head(struct sg_request *r, struct header_walk *h, int64_t body_length,
+                       const struct sg_header_lines *extra) {
+  const struct sg_config *cfg = r->snap->config;
+  struct sg_buf *b = &r->head;
+  bool ok = buf_add(b, r->method, strlen(r->method)) && buf_add(b, " ", 1) &&
+            buf_add(b, r->target, strlen(r->target)) && buf_add(b, " HTTP/1.1\r\n", 11);
+  if (!ok)
     return false;
-  if (b->len + need > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 2048;
-    while (cap < b->len + need)
-      cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (data == NULL)
-      return false;
-    b->data = data;
-    b->cap = cap;
+
+  char forwarded_for[1200];
+  sg_xff_resolve(h->xff_len ? h->xff : NULL, r->peer_ip, cfg->server.trusted_proxies, r->client_ip,
+                 forwarded_for, sizeof forwarded_for);
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, copy_client_header, h);
+  if (h->failed)
+    return false;
+  if (!h->saw_host && !add_line(r, "Host", r->upstream->authority))
+    return false;
+  const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+  ok = add_line(r, "X-Forwarded-For", forwarded_for) &&
+       add_line(r, "X-Forwarded-Proto", cfg->server.public_https ? "https" : "http") &&
+       add_line(r, "X-Forwarded-Host",
+                host && sg_header_value_safe(host) ? host : cfg->server.public_host) &&
+       add_line(r, "X-Request-Id", r->request_id);
+  if (!ok)
+    return false;
+  if (extra != NULL && extra->len > 0 && !buf_add(b, extra->data, extra->len))
+    return false;
+  if (r->body_chunked) {
+    ok = add_line(r, "Transfer-Encoding", "chunked");
+  } else if (body_length > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
+             strcmp(r->method, "PATCH") == 0) {
+    /* An empty body still gets "Content-Length: 0", which servers expect. */
+    char len[24];
+    snprintf(len, sizeof len, "%" PRId64, body_length);
+    ok = add_line(r, "Content-Length", len);
   }
-  memcpy(b->data + b->len, name, nlen);
-  b->data[b->len + nlen] = '\0';
-  memcpy(b->data + b->len + nlen + 1, value, vlen);
-  b->data[b->len + nlen + 1 + vlen] = '\0';
-  b->len += need;
-  b->count++;
-  return true;
+  return ok && buf_add(b, "\r\n", 2);
+}
+
+/* ---- the response ------------------------------------------------------------ */
+
+static bool status_has_no_body(int status) {
+  return status < 200 || status == 204 || status == 304;
 }
 
 static void fail_head(struct sg_request *r, int status, const char *reason) {
@@ -220,57 +281,70 @@ static void fail_head(struct sg_request *r, int status, const char *reason) {
   r->head_ready = true;
 }
 
-static bool status_has_no_body(int status) {
-  return status < 200 || status == 204 || status == 304;
+/* Body bytes, de-chunked by the parser, into the download ring. */
+static int on_body_bytes(void *cls, const char *data, size_t len) {
+  struct sg_request *r = cls;
+  if (r->download.data == NULL)
+    return 0; /* a response we answer ourselves: nothing to relay */
+  if (sg_ring_push(&r->download, data, len) != len)
+    return -1; /* cannot happen: reads are sized to the ring's room */
+  wake(r);
+  return 0;
 }
 
-/* The upstream head is complete: turn it into an MHD response. */
-static void build_response_head(struct sg_request *r) {
-  struct sg_header_buf *b = &r->response_headers;
-  int64_t length = -1;
-  bool chunked = false;
-
-  for (size_t off = 0; off < b->len;) {
-    const char *name = b->data + off;
-    const char *value = name + strlen(name) + 1;
-    off = (size_t)(value + strlen(value) + 1 - b->data);
-    if (strcasecmp(name, "Content-Length") == 0) {
-      int64_t v;
-      if (!parse_content_length(value, &v) || (length >= 0 && v != length)) {
-        fail_head(r, 502, "upstream sent a bad Content-Length");
-        return;
-      }
-      length = v;
-    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
-      chunked = true;
-    }
-  }
-  if (chunked)
-    length = -1;
-
-  struct MHD_Response *response;
-  if (status_has_no_body(r->status)) {
-    response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-  } else {
-    uint64_t size = length >= 0 ? (uint64_t)length : MHD_SIZE_UNKNOWN;
-    /* A body known to be small gets a ring (and block) of its own size: it
-     * then never pauses curl, so the unpause rule does not apply to it. */
+/* The final head is in: size the ring, and let the access handler build
+ * the response when it runs (by then the whole body may be in as well). */
+static void on_head(struct sg_request *r) {
+  struct sg_response *a = &r->answer;
+  r->upstream_end_ns = sg_now_ns();
+  r->status = a->status;
+  r->content_length = a->content_length;
+  sg_app_credential_note_status(r, r->status);
+  if (!r->head_request && !status_has_no_body(a->status)) {
+    int64_t length = a->content_length;
+    /* A body known to be small gets a ring of its own size: it is then
+     * handed to libmicrohttpd whole, without a copy. */
     size_t ring = length >= 0 && length < RING_SIZE ? (size_t)(length > 0 ? length : 1) : RING_SIZE;
-    size_t block = ring < READER_BLOCK ? ring : READER_BLOCK;
-    if (!r->head_request && sg_ring_init(&r->download, ring) != 0) {
-      fail_head(r, 502, "out of memory");
+    if (sg_ring_init(&r->download, ring) != 0) {
+      leg_failed(r, 502, SG_UPSTREAM_FAIL_IO, "out of memory");
       return;
     }
-    response = MHD_create_response_from_callback(size, block, read_for_client, r, NULL);
   }
-  if (response == NULL) {
-    fail_head(r, 502, "cannot create response");
-    return;
+  r->head_ready = true;
+  r->last_read_ms = sg_now_ms();
+  wake(r);
+}
+
+static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max);
+
+static struct MHD_Response *response_new(struct sg_request *r) {
+  struct sg_ring *ring = &r->download;
+  if (status_has_no_body(r->status))
+    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  if (!r->head_request && r->upstream_done && r->upstream_ok && ring->head == 0) {
+    /* The whole body is in the ring, from its start: hand it over. */
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(ring->len, ring->data, MHD_RESPMEM_MUST_FREE);
+    if (response != NULL) {
+      r->bytes_out += ring->len;
+      memset(ring, 0, sizeof *ring);
+    }
+    return response;
   }
-  for (size_t off = 0; off < b->len;) {
-    const char *name = b->data + off;
-    const char *value = name + strlen(name) + 1;
-    off = (size_t)(value + strlen(value) + 1 - b->data);
+  uint64_t size = r->content_length >= 0 ? (uint64_t)r->content_length : MHD_SIZE_UNKNOWN;
+  size_t block = ring->cap > 0 && ring->cap < READER_BLOCK ? ring->cap : READER_BLOCK;
+  return MHD_create_response_from_callback(size, block, read_for_client, r, NULL);
+}
+
+static void add_response_headers(struct sg_request *r, struct MHD_Response *response) {
+  const char *name, *value;
+  size_t off = 0;
+  memset(&r->response_connection, 0, sizeof r->response_connection);
+  while (sg_response_next_header(&r->answer, &off, &name, &value))
+    if (strcasecmp(name, "Connection") == 0)
+      sg_connection_tokens_add(&r->response_connection, value);
+  off = 0;
+  while (sg_response_next_header(&r->answer, &off, &name, &value)) {
     if (sg_response_header_verdict(name, &r->response_connection) != SG_HEADER_KEEP)
       continue;
     if (strcasecmp(name, "Set-Cookie") == 0 &&
@@ -284,78 +358,6 @@ static void build_response_head(struct sg_request *r) {
   }
   if (sg_workers_draining())
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
-  r->content_length = length;
-  r->response = response;
-  r->head_ready = true;
-}
-
-static size_t on_header_line(char *line, size_t size, size_t nitems, void *userdata) {
-  struct sg_request *r = userdata;
-  size_t len = size * nitems;
-
-  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-    len--;
-  if (strncmp(line, "HTTP/", 5) == 0) {
-    /* A new status line (after 1xx, or a retried connection) restarts the head. */
-    const char *sp = memchr(line, ' ', len);
-    r->status = sp ? atoi(sp + 1) : 0;
-    header_buf_reset(&r->response_headers);
-    memset(&r->response_connection, 0, sizeof r->response_connection);
-    return size * nitems;
-  }
-  if (len == 0) {
-    if (r->status >= 200 && !r->head_ready) {
-      if (r->status > 999) {
-        fail_head(r, 502, "upstream sent a bad status");
-        return 0;
-      }
-      r->upstream_end_ns = sg_now_ns();
-      sg_app_credential_note_status(r, r->status);
-      build_response_head(r);
-      wake(r);
-    }
-    return size * nitems;
-  }
-  if (r->status < 200)
-    return size * nitems; /* interim response headers are not forwarded */
-  if (line[0] == ' ' || line[0] == '\t') {
-    fail_head(r, 502, "upstream sent an obsolete folded header");
-    return 0;
-  }
-  const char *colon = memchr(line, ':', len);
-  if (colon == NULL)
-    return size * nitems; /* not a header; ignore like browsers do */
-  size_t nlen = (size_t)(colon - line);
-  const char *value = colon + 1;
-  const char *end = line + len;
-  while (value < end && (*value == ' ' || *value == '\t'))
-    value++;
-  while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
-    end--;
-  if (!header_buf_add(&r->response_headers, line, nlen, value, (size_t)(end - value))) {
-    fail_head(r, 502, "upstream response headers too large");
-    return 0;
-  }
-  if (nlen == 10 && strncasecmp(line, "Connection", 10) == 0) {
-    const char *stored =
-        r->response_headers.data + r->response_headers.len - (size_t)(end - value) - 1;
-    sg_connection_tokens_add(&r->response_connection, stored);
-  }
-  return size * nitems;
-}
-
-static size_t on_body_bytes(char *data, size_t size, size_t nmemb, void *userdata) {
-  struct sg_request *r = userdata;
-  size_t len = size * nmemb;
-  if (r->download.data == NULL)
-    return len; /* HEAD, or a response we answer ourselves: nothing to relay */
-  if (len > sg_ring_free_space(&r->download)) {
-    r->write_paused = true;
-    return CURL_WRITEFUNC_PAUSE;
-  }
-  sg_ring_push(&r->download, data, len);
-  wake(r);
-  return len;
 }
 
 static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -364,9 +366,10 @@ static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max) {
   size_t n = sg_ring_pop(&r->download, buf, max);
   if (n > 0) {
     r->bytes_out += n;
-    if (r->write_paused && sg_ring_free_space(&r->download) >= CURL_MAX_WRITE_SIZE) {
-      r->write_paused = false;
-      apply_pause(r);
+    if (r->blocked_by_client && sg_ring_free_space(&r->download) >= r->download.cap / 4) {
+      r->blocked_by_client = false;
+      r->last_read_ms = sg_now_ms();
+      progress(r);
     }
     return (ssize_t)n;
   }
@@ -376,56 +379,341 @@ static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max) {
   return 0;
 }
 
-static size_t on_upload_wanted(char *buf, size_t size, size_t nitems, void *userdata) {
-  struct sg_request *r = userdata;
-  size_t n = sg_ring_pop(&r->upload, buf, size * nitems);
-  if (n > 0) {
+/* ---- the connection ------------------------------------------------------------ */
+
+static void detach(struct sg_request *r) {
+  if (r->in_transfer)
+    sg_worker_end_transfer(r->worker, r);
+}
+
+/* The exchange is over: the connection goes back to the pool or is closed. */
+static void release_conn(struct sg_request *r, bool reusable) {
+  struct sg_conn *c = r->upconn;
+  if (c == NULL)
+    return;
+  r->upconn = NULL;
+  c->owner = NULL;
+  const struct sg_config *cfg = r->snap->config;
+  if (reusable && !sg_workers_draining()) {
+    c->reused = true;
+    struct sg_conn *evicted =
+        sg_pool_put(&r->worker->pool, c, sg_now_ms(), cfg->upstream.keepalive);
+    sg_worker_close_conn(r->worker, evicted);
+  } else {
+    sg_worker_close_conn(r->worker, c);
+  }
+}
+
+/* A connection about to be pooled whose last read filled the buffer may
+ * hold more bytes than the answer announced: one read tells (AGAIN = clean). */
+static void check_nothing_follows(struct sg_request *r) {
+  struct sg_conn *c = r->upconn;
+  struct sg_response *a = &r->answer;
+  if (c == NULL || !c->readable || !a->keep_alive || a->leftover > 0)
+    return;
+  char probe[256];
+  ssize_t n = sg_conn_read(c, probe, sizeof probe);
+  if (n == SG_IO_AGAIN)
+    c->readable = false;
+  else if (n > 0)
+    a->leftover += (size_t)n;
+  else
+    a->keep_alive = false;
+}
+
+static void leg_done(struct sg_request *r) {
+  struct sg_response *a = &r->answer;
+  check_nothing_follows(r);
+  r->upstream_done = true;
+  r->upstream_ok = true;
+  if (a->leftover > 0)
+    sg_log(SG_LOG_WARN, r->request_id,
+           "upstream %s sent %zu bytes more than its response framing announced; connection "
+           "closed",
+           r->upstream->label, a->leftover);
+  release_conn(r, a->keep_alive && a->leftover == 0 && !r->no_reuse);
+  detach(r);
+  wake(r);
+}
+
+static void leg_failed(struct sg_request *r, int status, enum sg_upstream_failure kind,
+                       const char *why) {
+  if (r->upstream_done)
+    return;
+  /* The reason may live in the connection (TLS), which is freed below. */
+  snprintf(r->error_text, sizeof r->error_text, "%s", why);
+  const char *reason = r->error_text;
+  r->upstream_done = true;
+  r->upstream_ok = false;
+  if (r->upstream_end_ns == 0)
+    r->upstream_end_ns = sg_now_ns();
+  sg_metrics_upstream_error(r->worker->index, kind);
+  const char *label = r->upstream ? r->upstream->label : "-";
+  if (!r->queued) {
+    /* Nothing went to the client yet, even if the head was parsed. */
+    sg_log(SG_LOG_WARN, r->request_id, "upstream %s failed before the response head: %s", label,
+           reason);
+    fail_head(r, status, reason);
+  } else {
+    sg_log(SG_LOG_WARN, r->request_id,
+           "upstream %s failed mid-body after %" PRIu64 " bytes (response cut): %s", label,
+           r->answer.body_bytes, reason);
+    r->error_reason = reason;
+  }
+  release_conn(r, false);
+  detach(r);
+  wake(r);
+}
+
+static int open_conn(struct sg_request *r);
+
+/* A reused connection broke before any byte of the answer: once more on a
+ * fresh one if the method and what was sent allow it (upstream/retry.h). */
+static bool retry_on_fresh(struct sg_request *r, const char *why) {
+  struct sg_conn *c = r->upconn;
+  if (c == NULL || !sg_retry_allowed(r->method, c->reused, r->body_taken, r->answer.any_byte,
+                                     r->retries))
+    return false;
+  sg_log(SG_LOG_INFO, r->request_id, "upstream %s closed a kept-alive connection (%s); %s sent "
+         "again on a new one", r->upstream->label, why, r->method);
+  r->retries++;
+  release_conn(r, false);
+  r->head.sent = 0;
+  sg_response_init(&r->answer, r->head_request, on_body_bytes, r);
+  if (open_conn(r) != 0)
+    return true; /* failed and answered */
+  progress(r);
+  return true;
+}
+
+static void io_failed(struct sg_request *r, const char *why) {
+  if (retry_on_fresh(r, why))
+    return;
+  leg_failed(r, 502, SG_UPSTREAM_FAIL_IO, why);
+}
+
+static int open_conn(struct sg_request *r) {
+  struct sg_upstream_target *t = r->upstream;
+  const struct sg_config *cfg = r->snap->config;
+  const char *error = NULL;
+  struct sg_conn *c = sg_conn_open((const struct sockaddr *)&t->addr, t->addr_len, t->tls, t->host,
+                                   r->snap->upstream_tls, &error);
+  if (c == NULL || sg_worker_watch(r->worker, c) != 0) {
+    if (c != NULL) {
+      sg_conn_close(c);
+      error = "cannot watch the socket";
+    }
+    sg_upstream_mark_down(t, sg_now_ms());
+    leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, error);
+    return -1;
+  }
+  c->owner = r;
+  r->upconn = c;
+  r->connect_deadline_ms = sg_now_ms() + (int64_t)cfg->upstream.connect_timeout_ms;
+  return 0;
+}
+
+/* Moves request-body bytes from the upload ring into `out`, framed. */
+static void stage_body(struct sg_request *r) {
+  struct sg_buf *o = &r->out;
+  if (o->sent < o->len || r->body_end_queued)
+    return;
+  o->len = o->sent = 0;
+  if (!buf_reserve(o, OUT_CHUNK + 32))
+    return;
+  size_t avail = r->upload.len;
+  if (r->body_chunked) {
+    size_t n = avail < OUT_CHUNK ? avail : OUT_CHUNK;
+    if (n > 0) {
+      int h = snprintf(o->data, 32, "%zx\r\n", n);
+      o->len = (size_t)h;
+      o->len += sg_ring_pop(&r->upload, o->data + o->len, n);
+      memcpy(o->data + o->len, "\r\n", 2);
+      o->len += 2;
+    }
+    if (r->upload_done && r->upload.len == 0) {
+      memcpy(o->data + o->len, "0\r\n\r\n", 5);
+      o->len += 5;
+      r->body_end_queued = true;
+    }
+  } else {
+    o->len = sg_ring_pop(&r->upload, o->data, OUT_CHUNK);
+    if (r->upload_done && r->upload.len == 0)
+      r->body_end_queued = true;
+  }
+  if (o->len > 0) {
+    r->body_taken = true;
     wake(r); /* the access handler may be waiting for room */
-    return n;
   }
-  if (r->upload_done)
-    return 0;
-  if (r->head_ready)
-    return CURL_READFUNC_ABORT; /* upstream answered early; the rest is discarded */
-  r->read_paused = true;
-  return CURL_READFUNC_PAUSE;
 }
 
-/* ---- transfer setup ------------------------------------------------------- */
-
-static void set_method(struct sg_request *r, CURL *easy, int64_t body_length) {
-  const char *m = r->method;
-  if (strcmp(m, "HEAD") == 0) {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    return;
+/* Writes what is due: the head, then the body as it comes. */
+static bool send_some(struct sg_request *r) {
+  struct sg_conn *c = r->upconn;
+  while (c->writable) {
+    struct iovec iov[2];
+    int n = 0;
+    if (r->head.sent < r->head.len)
+      iov[n++] = (struct iovec){r->head.data + r->head.sent, r->head.len - r->head.sent};
+    if (r->has_body && !r->head_ready) {
+      stage_body(r);
+      if (r->out.sent < r->out.len)
+        iov[n++] = (struct iovec){r->out.data + r->out.sent, r->out.len - r->out.sent};
+    }
+    if (n == 0)
+      return true;
+    ssize_t sent = sg_conn_writev(c, iov, n);
+    if (sent == SG_IO_AGAIN) {
+      c->writable = false;
+      return true;
+    }
+    if (sent < 0) {
+      io_failed(r, sg_conn_error(c));
+      return false;
+    }
+    size_t left = (size_t)sent;
+    size_t head_left = r->head.len - r->head.sent;
+    size_t h = left < head_left ? left : head_left;
+    r->head.sent += h;
+    r->out.sent += left - h;
   }
-  if (r->has_body) {
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_length);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload_wanted);
-    curl_easy_setopt(easy, CURLOPT_READDATA, r);
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m);
-    return;
-  }
-  if (strcmp(m, "GET") == 0)
-    return;
-  if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
-    /* An empty body still gets "Content-Length: 0", which servers expect. */
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
-  }
-  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m);
+  return true;
 }
 
-static int fail_start(struct sg_request *r, struct header_walk *h, int status, const char *reason) {
+static bool handle(struct sg_request *r, enum sg_response_state st) {
+  switch (st) {
+  case SG_RESPONSE_NEED_MORE: return true;
+  case SG_RESPONSE_HEAD:
+    if (r->head.sent < r->head.len || (r->has_body && !r->body_end_queued))
+      r->no_reuse = true; /* answered before the whole request went out */
+    on_head(r);
+    return !r->upstream_done;
+  case SG_RESPONSE_DONE: leg_done(r); return false;
+  case SG_RESPONSE_FAILED:
+  default:
+    leg_failed(r, 502, SG_UPSTREAM_FAIL_IO, r->answer.error);
+    return false;
+  }
+}
+
+/* Reads and parses while the socket has bytes and the ring has room. */
+static void receive_some(struct sg_request *r) {
+  char buf[READ_CHUNK];
+  while (r->upconn != NULL && r->upconn->readable) {
+    size_t room = sizeof buf;
+    if (r->download.data != NULL) {
+      size_t free_space = sg_ring_free_space(&r->download);
+      if (free_space == 0) {
+        r->blocked_by_client = true;
+        return;
+      }
+      room = free_space < room ? free_space : room;
+    }
+    ssize_t n = sg_conn_read(r->upconn, buf, room);
+    if (n == SG_IO_AGAIN) {
+      r->upconn->readable = false;
+      return;
+    }
+    if (n < 0) {
+      if (!r->answer.any_byte)
+        io_failed(r, sg_conn_error(r->upconn));
+      else
+        leg_failed(r, 502, SG_UPSTREAM_FAIL_IO, sg_conn_error(r->upconn));
+      return;
+    }
+    if (n == 0) {
+      if (!r->answer.any_byte && retry_on_fresh(r, "closed before answering"))
+        return;
+      while (handle(r, sg_response_eof(&r->answer)))
+        ;
+      return;
+    }
+    r->last_read_ms = sg_now_ms();
+    /* recv returns all it has up to room: a short read emptied the socket,
+     * and new bytes bring a new edge (not so under TLS, which buffers). */
+    if ((size_t)n < room && r->upconn->tls == NULL)
+      r->upconn->readable = false;
+    size_t off = 0;
+    for (;;) {
+      size_t used;
+      enum sg_response_state st = sg_response_feed(&r->answer, buf + off, (size_t)n - off, &used);
+      off += used;
+      if (!handle(r, st))
+        return;
+      if (st == SG_RESPONSE_NEED_MORE)
+        break; /* all consumed */
+    }
+  }
+}
+
+static void progress(struct sg_request *r) {
+  struct sg_conn *c = r->upconn;
+  if (c == NULL || r->upstream_done)
+    return;
+  if (!c->connected) {
+    if (!c->writable && !c->readable)
+      return; /* no event yet: the connect is under way */
+    int rc = sg_conn_finish_connect(c);
+    if (rc == 1)
+      return; /* TLS handshake: more round trips */
+    if (rc != 0) {
+      sg_upstream_mark_down(r->upstream, sg_now_ms());
+      leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, sg_conn_error(c));
+      return;
+    }
+  }
+  if (!send_some(r))
+    return;
+  receive_some(r);
+}
+
+void sg_forward_on_event(struct sg_worker *w, struct sg_conn *c, uint32_t events) {
+  struct sg_request *r = c->owner;
+  if (r == NULL) {
+    /* Idle in the pool: the upstream closed it, or sent what nobody asked for. */
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      sg_pool_remove(&w->pool, c);
+      sg_worker_close_conn(w, c);
+    } else if (events & EPOLLOUT) {
+      c->writable = true; /* room again after a write that filled the socket */
+    }
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    c->readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+    c->writable = true;
+  if (c->tls != NULL)
+    c->readable = c->writable = true; /* a TLS read may wait on writability and back */
+  progress(r);
+}
+
+void sg_forward_check_deadlines(struct sg_request *r, int64_t now_ms) {
+  const struct sg_config *cfg = r->snap->config;
+  if (r->upstream_done)
+    return;
+  if (r->upconn != NULL && !r->upconn->connected && now_ms >= r->connect_deadline_ms) {
+    sg_upstream_mark_down(r->upstream, now_ms);
+    leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT, "no connection within [upstream] connect_timeout");
+  } else if (!r->head_ready && (uint64_t)now_ms >= r->deadline_ms) {
+    leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT, "no response head within [upstream] timeout");
+  } else if (r->head_ready && !r->blocked_by_client &&
+             now_ms - r->last_read_ms >= (int64_t)cfg->upstream.timeout_ms) {
+    leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT,
+               "response body stalled for [upstream] timeout");
+  }
+}
+
+/* ---- start ------------------------------------------------------------------------ */
+
+static int fail_start(struct sg_request *r, int status, const char *reason) {
   char path[1024]; /* never the query (it may hold a key), never a share token */
   sg_credential_log_path(r->target, path, sizeof path);
   sg_log(SG_LOG_INFO, r->request_id, "refused %s %s: %s", r->method, path, reason);
-  curl_slist_free_all(h->out);
   return status;
 }
 
-int sg_forward_start(struct sg_request *r, struct curl_slist *extra_headers) {
+int sg_forward_start(struct sg_request *r, struct sg_header_lines *extra) {
   const struct sg_config *cfg = r->snap->config;
   struct header_walk h = {.r = r};
   int64_t body_length = 0;
@@ -435,80 +723,51 @@ int sg_forward_start(struct sg_request *r, struct curl_slist *extra_headers) {
   MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, collect_framing, &h);
   if (h.transfer_encoding != NULL) {
     r->has_body = true;
+    r->body_chunked = true;
     body_length = -1;
   } else if (h.content_length != NULL) {
-    if (!parse_content_length(h.content_length, &body_length))
-      return fail_start(r, &h, 400, "bad Content-Length");
-    if ((uint64_t)body_length > cfg->server.max_body)
-      return fail_start(r, &h, 413, "body larger than [server] max_body");
+    if (!parse_content_length(h.content_length, &body_length)) {
+      sg_header_lines_free(extra);
+      return fail_start(r, 400, "bad Content-Length");
+    }
+    if ((uint64_t)body_length > cfg->server.max_body) {
+      sg_header_lines_free(extra);
+      return fail_start(r, 413, "body larger than [server] max_body");
+    }
     r->has_body = body_length > 0;
   }
-
-  char forwarded_for[1200];
-  sg_xff_resolve(h.xff_len ? h.xff : NULL, r->peer_ip, cfg->server.trusted_proxies, r->client_ip,
-                 forwarded_for, sizeof forwarded_for);
-
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, copy_client_header, &h);
-  append_header(&h, "X-Forwarded-For", forwarded_for);
-  append_header(&h, "X-Forwarded-Proto", cfg->server.public_https ? "https" : "http");
-  const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-  append_header(&h, "X-Forwarded-Host",
-                host && sg_header_value_safe(host) ? host : cfg->server.public_host);
-  append_header(&h, "X-Request-Id", r->request_id);
-  /* curl must neither wait for "100 Continue" nor add headers we did not choose. */
-  append_header(&h, "Expect", "");
-  append_header(&h, "Accept", "");
-  if (h.failed) {
-    curl_slist_free_all(extra_headers);
-    return fail_start(r, &h, 400, h.reason);
-  }
-  for (struct curl_slist *e = extra_headers; e != NULL; e = e->next)
-    h.out = curl_slist_append(h.out, e->data);
-  curl_slist_free_all(extra_headers);
-
-  if (r->has_body && sg_ring_init(&r->upload, RING_SIZE) != 0)
-    return fail_start(r, &h, 503, "out of memory");
 
   r->upstream_set = sg_upstreams_acquire(r->snap->upstreams); /* released in sg_forward_abort */
   r->upstream = sg_upstreams_pick(r->upstream_set, sg_now_ms());
   if (r->upstream == NULL) {
+    sg_header_lines_free(extra);
     r->error_reason = "upstream name did not resolve"; /* the access log says why */
-    return fail_start(r, &h, 502, r->error_reason);
+    return fail_start(r, 502, r->error_reason);
   }
-  CURL *easy = sg_worker_take_easy(r->worker);
-  if (easy == NULL)
-    return fail_start(r, &h, 503, "out of memory");
-  r->easy = easy;
-  r->upstream_headers = h.out;
-  curl_easy_setopt(easy, CURLOPT_URL, r->upstream->base_url);
-  curl_easy_setopt(easy, CURLOPT_REQUEST_TARGET, r->target);
-  if (r->upstream->connect_to != NULL)
-    curl_easy_setopt(easy, CURLOPT_CONNECT_TO, r->upstream->connect_to);
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->upstream_headers);
-  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->upstream.connect_timeout_ms);
-  /* A stalled body (no byte for a whole [upstream] timeout) is cut. */
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)(cfg->upstream.timeout_ms / 1000 + 1));
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header_line);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body_bytes);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->curl_error);
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, r);
-  curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(easy, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
-  set_method(r, easy, body_length);
+  bool ok = write_head(r, &h, body_length, extra);
+  sg_header_lines_free(extra);
+  if (!ok)
+    return fail_start(r, 503, "out of memory");
+  if (r->has_body && sg_ring_init(&r->upload, RING_SIZE) != 0)
+    return fail_start(r, 503, "out of memory");
 
   r->content_length = -1;
   r->on_more = sg_forward_continue;
   r->upstream_start_ns = sg_now_ns();
   r->deadline_ms = (uint64_t)sg_now_ms() + cfg->upstream.timeout_ms;
+  sg_response_init(&r->answer, r->head_request, on_body_bytes, r);
   sg_worker_start_transfer(r->worker, r);
+
+  struct sg_upstream_target *t = r->upstream;
+  struct sg_conn *c = sg_pool_take(&r->worker->pool, (const struct sockaddr *)&t->addr,
+                                   t->addr_len, t->tls, t->host, r->snap->upstream_tls);
+  if (c != NULL) {
+    c->owner = r;
+    r->upconn = c;
+  } else if (open_conn(r) != 0) {
+    return 0;
+  }
+  progress(r);
   return 0;
 }
 
@@ -517,6 +776,17 @@ int sg_forward_start(struct sg_request *r, struct curl_slist *extra_headers) {
 static enum MHD_Result queue_head(struct sg_request *r) {
   struct MHD_Response *response = r->response;
   r->response = NULL;
+  if (response == NULL) {
+    response = response_new(r);
+    if (response == NULL) {
+      fail_head(r, 502, "cannot create response");
+      response = r->response;
+      r->response = NULL;
+    } else {
+      add_response_headers(r, response);
+    }
+  }
+  r->on_more = NULL;
   return sg_respond_queue(r, r->status, response);
 }
 
@@ -529,20 +799,16 @@ enum MHD_Result sg_forward_continue(struct sg_request *r, const char *upload_dat
     }
     size_t n = sg_ring_push(&r->upload, upload_data, *upload_data_size);
     *upload_data_size -= n;
-    if (n > 0 && r->read_paused) {
-      r->read_paused = false;
-      apply_pause(r);
-    }
+    if (n > 0)
+      progress(r);
     if (*upload_data_size > 0)
       sleep_until_woken(r);
     return MHD_YES;
   }
   if (!r->upload_done) {
     r->upload_done = true;
-    if (r->read_paused) {
-      r->read_paused = false; /* let curl's read callback see the end */
-      apply_pause(r);
-    }
+    if (r->has_body)
+      progress(r); /* the end of the body can go out */
   }
   if (r->head_ready)
     return queue_head(r);
@@ -550,62 +816,23 @@ enum MHD_Result sg_forward_continue(struct sg_request *r, const char *upload_dat
   return MHD_YES;
 }
 
-/* ---- the end of a transfer ---------------------------------------------------- */
-
-static void detach_transfer(struct sg_request *r) {
-  if (!r->in_transfer)
-    return;
-  sg_worker_end_transfer(r->worker, r);
-  curl_slist_free_all(r->upstream_headers);
-  r->upstream_headers = NULL;
-  r->easy = NULL;
-}
-
-static int status_for_curl_error(CURLcode result) {
-  return result == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
-}
-
-void sg_forward_done(struct sg_request *r, CURLcode result) {
-  r->upstream_done = true;
-  r->upstream_ok = result == CURLE_OK;
-  if (r->upstream_end_ns == 0)
-    r->upstream_end_ns = sg_now_ns();
-  if (!r->upstream_ok) {
-    const char *why = r->curl_error[0] ? r->curl_error : curl_easy_strerror(result);
-    if (result == CURLE_COULDNT_CONNECT)
-      sg_upstream_mark_down(r->upstream, sg_now_ms());
-    sg_metrics_upstream_error(r->worker->index, result);
-    if (!r->head_ready) {
-      fail_head(r, status_for_curl_error(result), "upstream failed");
-      sg_log(SG_LOG_WARN, r->request_id, "upstream %s failed before the response head: %s",
-             r->upstream->label, why);
-    } else {
-      sg_log(SG_LOG_WARN, r->request_id, "upstream %s failed mid-body after %" PRIu64 " bytes: %s",
-             r->upstream->label, r->bytes_out, why);
-    }
-    r->error_reason = why;
-  } else if (!r->head_ready) {
-    fail_head(r, 502, "upstream closed without a response");
-  }
-  detach_transfer(r);
-  wake(r);
-}
+/* ---- the end ---------------------------------------------------------------------- */
 
 void sg_forward_fail(struct sg_request *r, int status, const char *reason) {
-  sg_log(SG_LOG_WARN, r->request_id, "upstream %s: %s", r->upstream ? r->upstream->label : "-",
-         reason);
-  if (status == 504)
-    sg_metrics_upstream_error(r->worker->index, CURLE_OPERATION_TIMEDOUT);
-  r->upstream_done = true;
-  r->upstream_ok = false;
-  if (!r->head_ready)
-    fail_head(r, status, reason);
-  detach_transfer(r);
-  wake(r);
+  leg_failed(r, status,
+             status == 504 ? SG_UPSTREAM_FAIL_TIMEOUT : SG_UPSTREAM_FAIL_IO, reason);
+  detach(r); /* off the worker's list whatever state the leg was in */
 }
 
 void sg_forward_abort(struct sg_request *r) {
-  detach_transfer(r);
+  if (!r->upstream_done && r->upconn != NULL) {
+    r->upstream_done = true;
+    release_conn(r, false);
+  }
+  detach(r);
+  buf_free(&r->head);
+  buf_free(&r->out);
+  sg_response_release(&r->answer);
   sg_upstream_set_release(r->upstream_set); /* the request has ended: its targets go with it */
   r->upstream_set = NULL;
   r->upstream = NULL;

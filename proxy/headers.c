@@ -3,7 +3,7 @@
  *
  * The drop lists follow RFC 9110 §7.6.1 (hop-by-hop) plus the legacy
  * Proxy-Connection; framing headers are dropped because libmicrohttpd and
- * libcurl each own the framing of their side.
+ * the upstream client (forward.c) each own the framing of their side.
  */
 #include "proxy/headers.h"
 

@@ -66,7 +66,7 @@ void sg_head_check_header(struct sg_head_check *check, const char *name, const c
 /* NULL when the head keeps every rule; else why it must be refused (400). */
 const char *sg_head_check_problem(const struct sg_head_check *check);
 
-/* True when a value has no CR, LF or NUL (curl sends custom headers as given). */
+/* True when a value has no CR, LF or NUL (the upstream head is written as given). */
 bool sg_header_value_safe(const char *value);
 
 /*

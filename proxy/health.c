@@ -45,7 +45,7 @@ static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
 }
 
 int sg_health_probe_target(const struct sg_upstream_target *t, const char *path, long connect_ms,
-                           char *reason, size_t cap) {
+                           const char *ca_file, char *reason, size_t cap) {
   CURL *easy = curl_easy_init();
   char url[2048];
   char err[CURL_ERROR_SIZE] = "";
@@ -59,6 +59,8 @@ int sg_health_probe_target(const struct sg_upstream_target *t, const char *path,
   if (t->connect_to != NULL)
     curl_easy_setopt(easy, CURLOPT_CONNECT_TO, t->connect_to);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  if (ca_file != NULL && ca_file[0] != '\0')
+    curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body);
@@ -87,7 +89,8 @@ static void probe_all(void) {
   for (size_t i = 0; i < set->count; i++) {
     char why[256];
     if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
-                               (long)s->config->upstream.connect_timeout_ms, why, sizeof why) == 0)
+                               (long)s->config->upstream.connect_timeout_ms,
+                               s->config->upstream.tls_ca_file, why, sizeof why) == 0)
       any_ready = true;
     else if (first_failure) {
       snprintf(reason, sizeof reason, "%s", why);

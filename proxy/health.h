@@ -16,9 +16,10 @@ int sg_health_start(void);
 void sg_health_probe_now(void);
 void sg_health_stop(void);
 
-/* One blocking probe of [upstream] health_path on target: 0 when it
- * answered below 500, else -1 with the reason (also used by --check). */
+/* One blocking probe of [upstream] health_path on target (https: verified
+ * against ca_file, NULL = the system CAs): 0 when it answered below 500,
+ * else -1 with the reason (also used by --check). */
 int sg_health_probe_target(const struct sg_upstream_target *t, const char *path, long connect_ms,
-                           char *reason, size_t cap);
+                           const char *ca_file, char *reason, size_t cap);
 
 #endif

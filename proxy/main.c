@@ -152,8 +152,8 @@ static int check_upstreams(const struct sg_snapshot *s) {
   for (size_t i = 0; i < set->count; i++) {
     char reason[300];
     if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
-                               (long)s->config->upstream.connect_timeout_ms, reason,
-                               sizeof reason) == 0) {
+                               (long)s->config->upstream.connect_timeout_ms,
+                               s->config->upstream.tls_ca_file, reason, sizeof reason) == 0) {
       printf("  %s: reachable (%s answered)\n", set->targets[i]->label,
              s->config->upstream.health_path);
     } else {

@@ -87,11 +87,10 @@ void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64
     observe(&m->upstream, upstream_ns);
 }
 
-void sg_metrics_upstream_error(unsigned worker, CURLcode result) {
-  int kind = result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST
-                 ? UPSTREAM_CONNECT
-             : result == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT
-                                                  : UPSTREAM_IO;
+void sg_metrics_upstream_error(unsigned worker, enum sg_upstream_failure failure) {
+  int kind = failure == SG_UPSTREAM_FAIL_CONNECT   ? UPSTREAM_CONNECT
+             : failure == SG_UPSTREAM_FAIL_TIMEOUT ? UPSTREAM_TIMEOUT
+                                                   : UPSTREAM_IO;
   bump(&per_worker[worker].upstream_errors[kind], 1);
 }
 

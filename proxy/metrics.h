@@ -10,8 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "auth/saml_sp.h"
 #include "proxy/request.h"
 
@@ -50,7 +48,9 @@ int sg_metrics_init(unsigned n_workers);
 /* Per request, from its worker. upstream_ns = 0 when there was no upstream leg. */
 void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64_t total_ns,
                         uint64_t upstream_ns);
-void sg_metrics_upstream_error(unsigned worker, CURLcode result);
+/* Why an upstream leg failed, for ssogate_upstream_errors_total{kind}. */
+enum sg_upstream_failure { SG_UPSTREAM_FAIL_CONNECT, SG_UPSTREAM_FAIL_TIMEOUT, SG_UPSTREAM_FAIL_IO };
+void sg_metrics_upstream_error(unsigned worker, enum sg_upstream_failure kind);
 void sg_metrics_credential(unsigned worker, enum sg_credential_kind kind,
                            enum sg_credential_outcome outcome);
 

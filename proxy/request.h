@@ -8,15 +8,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "proxy/client_deadline.h"
 #include "proxy/credential.h"
+#include "proxy/clock.h"
 #include "proxy/headers.h"
 #include "proxy/ring.h"
 #include "proxy/snapshot.h"
 #include "proxy/xff.h"
+#include "upstream/connection.h"
+#include "upstream/response.h"
 
 struct sg_worker;
 
@@ -29,11 +31,11 @@ enum sg_route {
   SG_ROUTE_COUNT
 };
 
-/* Upstream response headers, collected until the head is complete. */
-struct sg_header_buf {
-  char *data; /* "name\0value\0" pairs */
+/* A growing byte buffer (the request head, the body going out). */
+struct sg_buf {
+  char *data;
   size_t len, cap;
-  unsigned count;
+  size_t sent; /* bytes of data already written upstream */
 };
 
 struct sg_request {
@@ -60,19 +62,27 @@ struct sg_request {
   bool upload_done;
   bool head_ready; /* response (upstream's or an error) ready to queue */
   bool queued;
-  bool in_transfer; /* easy handle is in the multi */
+  bool in_transfer; /* on the worker's list of upstream legs */
   bool upstream_done;
   bool upstream_ok;
-  bool read_paused, write_paused;
   bool has_body;
+  bool body_chunked;    /* the client's body is chunked: we send it chunked */
+  bool body_taken;      /* a body byte left the upload ring (no retry after it) */
+  bool body_end_queued; /* the whole body is in `out` */
+  bool blocked_by_client; /* download ring full: not reading the upstream */
   bool head_request;
+  bool no_reuse;          /* the connection must not go back to the pool */
+  unsigned retries;
 
   int status;
   int64_t content_length; /* upstream's, -1 = unknown */
   uint64_t start_ns, upstream_start_ns, upstream_end_ns;
   uint64_t deadline_ms; /* upstream head must arrive by then */
+  int64_t connect_deadline_ms;
+  int64_t last_read_ms; /* body stall clock */
   uint64_t bytes_out;
   const char *error_reason; /* why an upstream leg failed */
+  char error_text[160];     /* holds error_reason when it must outlive its source */
 
   /* Later access-handler calls (body chunks, resumes) go here; NULL once
    * the answer is queued. */
@@ -80,18 +90,15 @@ struct sg_request {
   char *body; /* a body ssogate reads itself (the ACS form), bounded */
   size_t body_len, body_cap;
 
-  CURL *easy;
-  struct curl_slist *upstream_headers;
   struct sg_upstream_set *upstream_set; /* held from the pick until the request ends */
   struct sg_upstream_target *upstream;  /* in upstream_set */
+  struct sg_conn *upconn; /* the upstream connection, while the leg runs */
+  struct sg_buf head;   /* the request head, as sent */
+  struct sg_buf out;    /* request body bytes staged for the socket */
+  struct sg_response answer;
   struct sg_ring upload, download;
-  struct sg_header_buf response_headers;
   struct sg_connection_tokens response_connection;
   struct MHD_Response *response;
-  char curl_error[CURL_ERROR_SIZE];
 };
-
-uint64_t sg_now_ns(void);
-int64_t sg_now_ms(void);
 
 #endif

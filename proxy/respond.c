@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/worker.h"
+#include "proxy/clock.h"
 
 static const char *status_text(int status) {
   switch (status) {

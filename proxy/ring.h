@@ -1,5 +1,5 @@
 /*
- * ring.h - a fixed-size byte ring between libcurl and libmicrohttpd.
+ * ring.h - a fixed-size byte ring between an upstream connection and libmicrohttpd.
  *
  * Bodies stream through one of these in each direction, so a request never
  * holds more than the ring's size whatever the body's length.  Single

@@ -169,7 +169,7 @@ static void stop_waiting_if_streaming(struct sg_request *r) {
   if (r->client == NULL)
     return;
   r->client->head_done = true;
-  if (r->easy != NULL)
+  if (r->in_transfer)
     sg_client_disarm(&r->worker->clients, r->client);
 }
 
@@ -232,7 +232,6 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
   sg_accesslog_write(w, r, now);
   sg_ring_release(&r->upload);
   sg_ring_release(&r->download);
-  free(r->response_headers.data);
   free(r->body);
   free(r->target);
   sg_snapshot_unref(r->snap);

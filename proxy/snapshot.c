@@ -7,6 +7,8 @@
  */
 #include "proxy/snapshot.h"
 
+#include <string.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -19,6 +21,52 @@ static struct sg_store *shared_store;
 
 void sg_snapshot_set_store(struct sg_store *store) { shared_store = store; }
 
+/*
+ * TLS contexts for https:// upstreams, one per CA file, kept for the life
+ * of the process: an idle pooled connection may outlive its snapshot, and
+ * its TLS session keeps using the context (a session ticket can arrive on
+ * any read).  Few: one per distinct [upstream] tls_ca_file ever loaded.
+ */
+struct tls_slot {
+  char *ca_file; /* "" = the system CAs */
+  struct sg_tls_ctx *ctx;
+  struct tls_slot *next;
+};
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_slot *tls_slots;
+
+static struct sg_tls_ctx *upstream_tls_for(const char *ca_file, char **error) {
+  const char *key = ca_file != NULL ? ca_file : "";
+  struct sg_tls_ctx *ctx = NULL;
+  pthread_mutex_lock(&tls_lock);
+  for (struct tls_slot *t = tls_slots; t != NULL && ctx == NULL; t = t->next)
+    if (strcmp(t->ca_file, key) == 0)
+      ctx = t->ctx;
+  if (ctx == NULL && (ctx = sg_tls_ctx_new(key[0] ? key : NULL, error)) != NULL) {
+    if (tls_slots == NULL)
+      atexit(sg_snapshot_free_tls); /* after main: every worker has ended */
+    struct tls_slot *t = g_new0(struct tls_slot, 1);
+    t->ca_file = g_strdup(key);
+    t->ctx = ctx;
+    t->next = tls_slots;
+    tls_slots = t;
+  }
+  pthread_mutex_unlock(&tls_lock);
+  return ctx;
+}
+
+void sg_snapshot_free_tls(void) {
+  pthread_mutex_lock(&tls_lock);
+  while (tls_slots != NULL) {
+    struct tls_slot *t = tls_slots;
+    tls_slots = t->next;
+    sg_tls_ctx_free(t->ctx);
+    g_free(t->ca_file);
+    g_free(t);
+  }
+  pthread_mutex_unlock(&tls_lock);
+}
+
 struct sg_snapshot *sg_snapshot_build_new(struct sg_config *config, char **error) {
   struct sg_snapshot *s = g_new0(struct sg_snapshot, 1);
   atomic_init(&s->refs, 1);
@@ -27,6 +75,18 @@ struct sg_snapshot *sg_snapshot_build_new(struct sg_config *config, char **error
       sg_upstreams_new(config->upstream.urls, config->upstream.resolve_interval_ms, error);
   if (s->upstreams == NULL)
     goto fail;
+  for (size_t i = 0; config->upstream.urls[i] != NULL; i++) {
+    if (g_ascii_strncasecmp(config->upstream.urls[i], "https://", 8) != 0)
+      continue;
+    char *why = NULL;
+    s->upstream_tls = upstream_tls_for(config->upstream.tls_ca_file, &why);
+    if (s->upstream_tls == NULL) {
+      *error = g_strdup_printf("[upstream] tls_ca_file: %s", why ? why : "cannot set up TLS");
+      g_free(why);
+      goto fail;
+    }
+    break;
+  }
   s->session_keys = sg_session_keys_new(config->session.secrets, config->session.n_secrets,
                                         config->server.public_url, config->saml.sp_entity_id);
   if (s->session_keys == NULL) {

@@ -15,12 +15,14 @@
 #include "auth/store.h"
 #include "conf/config.h"
 #include "proxy/upstream.h"
+#include "tls/tls.h"
 
 struct sg_snapshot {
   atomic_uint refs;
   unsigned generation;
   struct sg_config *config;
   struct sg_upstreams *upstreams;
+  struct sg_tls_ctx *upstream_tls; /* https:// upstreams (process-wide, see snapshot.c); NULL = none */
   struct sg_session_keys *session_keys;
   struct sg_saml_sp *saml;         /* NULL while [saml] idp_metadata is not set */
   struct sg_jwt_keys *jwt_keys;    /* NULL when [headers] jwt is empty */
@@ -45,5 +47,7 @@ struct sg_snapshot *sg_snapshot_current_ref(void);
 unsigned sg_snapshot_current_generation(void);
 /* At exit: drop the published snapshot. */
 void sg_snapshot_release_current(void);
+/* The upstream TLS contexts (registered with atexit when the first is made). */
+void sg_snapshot_free_tls(void);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * worker.h - one thread, one event loop: an external-mode libmicrohttpd
- * daemon and a libcurl multi handle sharing one epoll set.  Every MHD and
- * curl call for a request happens on the worker that accepted it.
+ * daemon and the worker's upstream connections sharing one epoll set.
+ * Every MHD call and every upstream byte of a request happens on the
+ * worker that accepted it.
  */
 #ifndef SSOGATE_WORKER_H
 #define SSOGATE_WORKER_H
@@ -12,15 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "proxy/client_deadline.h"
 #include "proxy/jwt_cache.h"
 #include "proxy/request.h"
 #include "proxy/snapshot.h"
-
-#define SG_EASY_POOL 64
+#include "upstream/pool.h"
 
 struct sg_worker {
   unsigned index;
@@ -29,10 +28,9 @@ struct sg_worker {
   int wakefd;
   int listen_fd;
   struct MHD_Daemon *mhd;
-  CURLM *multi;
-  int64_t curl_deadline_ms; /* -1: no curl timer */
-  uint32_t *registered;     /* epoll events per upstream fd (see worker.c) */
-  size_t n_registered;
+  char mhd_tag, wake_tag; /* epoll data points here for these two */
+  struct sg_pool pool;     /* idle upstream connections */
+  struct sg_conn *closed;  /* closed this loop turn, freed at its end */
 
   struct sg_snapshot *snap; /* what new requests get */
   unsigned snap_generation;
@@ -45,9 +43,6 @@ struct sg_worker {
 
   struct sg_request *spare_requests; /* freed requests kept for reuse (next) */
   unsigned spare_count;
-
-  CURL *easy_pool[SG_EASY_POOL];
-  unsigned easy_pooled;
 
   struct sg_jwt_cache *jwt_cache;
   char *accesslog; /* buffered lines, flushed every loop */
@@ -68,14 +63,15 @@ void sg_workers_drain_and_join(uint64_t drain_ms);
 /* Wakes every worker (a new snapshot was published). */
 void sg_workers_wake(void);
 
-/* True once SIGTERM drain began (readyz reports it). */
-bool sg_workers_draining(void);
-
 /* For the worker's own callbacks. */
 void sg_worker_start_transfer(struct sg_worker *w, struct sg_request *r);
 void sg_worker_end_transfer(struct sg_worker *w, struct sg_request *r);
-void sg_worker_release_easy(struct sg_worker *w, CURL *easy);
-CURL *sg_worker_take_easy(struct sg_worker *w);
+/* Registers an upstream connection in the epoll set for its whole life
+ * (edge-triggered, in and out); 0 or -1. */
+int sg_worker_watch(struct sg_worker *w, struct sg_conn *c);
+/* Closes c now and frees it at the end of the loop turn (an event for it
+ * may still be in hand); NULL is fine. */
+void sg_worker_close_conn(struct sg_worker *w, struct sg_conn *c);
 /* A zeroed request, reused when possible: a >1 KiB calloc per request made
  * glibc consolidate its free lists on every request (measured). */
 struct sg_request *sg_worker_take_request(struct sg_worker *w);
