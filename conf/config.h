@@ -57,7 +57,7 @@ struct sg_config {
   } upstream;
 
   struct {
-    char *idp_metadata; /* path; NULL/empty = not configured yet */
+    char *idp_metadata; /* path or https:// URL; NULL/empty = not configured yet */
     char *sp_entity_id; /* default <public_url>/ssogate/metadata */
     char *sp_key;       /* path or NULL */
     char *sp_cert;      /* path or NULL */
@@ -66,6 +66,11 @@ struct sg_config {
     char *email_attribute;  /* NULL = NameID */
     char *name_attribute;   /* NULL = none */
     char *groups_attribute; /* NULL = none */
+    uint64_t metadata_refresh_ms;        /* URL metadata: at least 5 s */
+    char *metadata_cache;                /* URL metadata: last good copy, or NULL */
+    char *metadata_signing_cert;         /* URL metadata: PEM the document must be signed by */
+    bool accept_expired_idp_certificate; /* expired IdP keys still verify */
+    char *acs_path;                      /* default /ssogate/acs; may carry a query */
   } saml;
 
   struct {
