@@ -865,12 +865,12 @@ int sg_saml_sp_metadata_offer(struct sg_saml_sp *sp, const char *xml, size_t len
     sg_saml_idp_unref(idp);
     return -1;
   }
+  /* The cache first: once a login can use this document, a restart finds it. */
+  int rc = sp->metadata_cache != NULL && write_cache(sp->metadata_cache, xml, len, error) < 0;
   install_idp(sp, idp, now, now);
   *changed = true;
   memo_set(sp->metadata_url, xml, len, now);
-  if (sp->metadata_cache != NULL && write_cache(sp->metadata_cache, xml, len, error) < 0)
-    return 1; /* installed; *error says why the cache was not written */
-  return 0;
+  return rc; /* 1: installed, *error says why the cache was not written */
 }
 
 void sg_saml_sp_metadata_failed(struct sg_saml_sp *sp, const char *reason, int64_t now) {
