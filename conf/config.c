@@ -1052,7 +1052,7 @@ static void check_saml(struct loader *l, struct sg_config *c) {
   check_saml_metadata_source(l, c);
   const char *why = acs_path_problem(c->saml.acs_path);
   if (why != NULL)
-    fail_key(l, "saml", "acs_path", why);
+    fail_key(l, "saml", "acs_path", "%s", why);
 }
 
 static bool is_cookie_name(const char *name) {

@@ -263,6 +263,11 @@ def test_url_metadata_start_and_rollover_without_reload(tmp_path, gate_factory, 
     assert sign_in(gate, requests.Session(), key1, cert1).status_code == 303
     assert gate.metrics()["ssogate_config_generation"] == 1
     assert fetch_count(gate, "ok") >= 2
+    out = subprocess.run([BIN, "--check", "-c", gate.ini], capture_output=True, text=True,
+                         timeout=60 * SLOW)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "IdP metadata: fetched from " + server.url in out.stdout
+    assert "IdP signing certificate 2: expires in" in out.stdout
 
 
 def test_url_down_at_start_uses_the_cache(tmp_path, gate_factory, upstream, md_server):
@@ -277,6 +282,9 @@ def test_url_down_at_start_uses_the_cache(tmp_path, gate_factory, upstream, md_s
 
     gate = url_gate(gate_factory, upstream, server.url, port=port, metadata_cache=cache)
     assert readyz(gate)[1] == "ok"
+    out = subprocess.run([BIN, "--check", "-c", gate.ini], capture_output=True, text=True,
+                         timeout=60 * SLOW)
+    assert out.returncode == 1 and "NOT fetched" in out.stdout, out.stdout
     assert sign_in(gate, requests.Session(), key1, cert1).status_code == 303
     wait_until(lambda: fetch_count(gate, "failed") >= 1, what="a failed fetch counted")
     assert "keeping the last good document" in gate.errors() + open(gate.proc.out_path).read()
