@@ -168,9 +168,12 @@ int sg_saml_global_init(void) {
   return 0;
 }
 
+static void memo_clear(void);
+
 void sg_saml_global_cleanup(void) {
   if (!global_ready)
     return;
+  memo_clear();
   lasso_shutdown();
   global_ready = false;
 }
@@ -763,6 +766,15 @@ static void memo_set(const char *url, const char *xml, size_t len, int64_t at) {
     memo_len = memo_url && memo_xml ? len : 0;
   }
   memo_at = at;
+  pthread_mutex_unlock(&memo_lock);
+}
+
+static void memo_clear(void) {
+  pthread_mutex_lock(&memo_lock);
+  free(memo_url);
+  free(memo_xml);
+  memo_url = memo_xml = NULL;
+  memo_len = 0;
   pthread_mutex_unlock(&memo_lock);
 }
 

@@ -1034,7 +1034,7 @@ static const char *acs_path_problem(const char *p) {
   for (size_t i = 0; i < G_N_ELEMENTS(taken); i++)
     if (strlen(taken[i]) == path_len && memcmp(p, taken[i], path_len) == 0)
       return "is a path ssogate already answers";
-  if (g_str_has_prefix(p, "/ssogate/") && strncmp(p, "/ssogate/acs", path_len) != 0)
+  if (g_str_has_prefix(p, "/ssogate/") && (path_len != 12 || memcmp(p, "/ssogate/acs", 12) != 0))
     return "under /ssogate/ only /ssogate/acs (the other paths are ssogate's endpoints)";
   return NULL;
 }

@@ -11,6 +11,7 @@
 #include "proxy/idp_refresh.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,17 @@ static int origin_of(const char *url, char *out, size_t cap) {
   return rc;
 }
 
+/* Set by sg_idp_refresh_stop: a fetch in flight gives up within about a
+ * second (libcurl calls the progress callback at least that often), so a
+ * slow metadata host never holds up shutdown. */
+static atomic_bool stopping;
+
+static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  (void)p, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  return atomic_load(&stopping) ? 1 : 0;
+}
+
 /* One GET of url, no redirect followed; *location set on a 3xx (free()). */
 static int fetch_one(const char *url, struct body *b, long *status, char **location, char *why,
                      size_t cap) {
@@ -87,6 +99,8 @@ static int fetch_one(const char *url, struct body *b, long *status, char **locat
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, b);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, "ssogate/" SSOGATE_VERSION);
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, ""); /* gzip counts after decoding */
   CURLcode rc = curl_easy_perform(easy);
@@ -266,10 +280,11 @@ void sg_idp_refresh_now(void) {
 void sg_idp_refresh_stop(void) {
   if (!running)
     return;
+  atomic_store(&stopping, true);
   pthread_mutex_lock(&lock);
   stop_requested = true;
   pthread_cond_signal(&wakeup);
   pthread_mutex_unlock(&lock);
-  pthread_join(thread, NULL); /* a fetch in flight ends within SG_IDP_FETCH_TOTAL_MS */
+  pthread_join(thread, NULL); /* a fetch in flight gives up within about a second */
   running = false;
 }

@@ -15,6 +15,7 @@
 import base64
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -366,6 +367,14 @@ def test_hostile_metadata_answers_are_bounded(tmp_path, gate_factory, upstream, 
         assert sign_in(gate, requests.Session(), key1, cert1).status_code == 303
     assert readyz(gate)[1] == "ok"
 
+    # A fetch hanging on a slow host does not hold up SIGTERM.
+    server.mode = "slow"
+    hits = server.hits
+    wait_until(lambda: server.hits > hits, timeout=20, what="a slow fetch in flight")
+    t0 = time.monotonic()
+    assert gate.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - t0 < 5 * SLOW
+
 
 def test_http_metadata_url_only_on_loopback(tmp_path):
     ini = tmp_path / "x.ini"
@@ -432,6 +441,7 @@ def test_acs_path_takes_over_an_existing_saml_app(tmp_path, gate_factory, upstre
     ("/saml/../acs", "dot segments"),
     ("/saml/call back", "only letters"),
     ("/ssogate/login", "under /ssogate/"),
+    ("/ssogate/ac", "under /ssogate/"),
     ("/healthz", "already answers"),
 ])
 def test_acs_path_validation(tmp_path, value, message):
