@@ -379,7 +379,8 @@ static xmlSecKeyPtr key_from_x509(X509 *cert) {
 static char *x509_subject_new(const X509 *cert) {
   BIO *bio = BIO_new(BIO_s_mem());
   char *out = NULL;
-  if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+  if (bio != NULL &&
+      X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
     char *data = NULL;
     long n = BIO_get_mem_data(bio, &data);
     out = n > 0 ? strndup(data, (size_t)MIN(n, 200)) : strdup("(no subject)");
@@ -458,8 +459,8 @@ static int verify_metadata_signature(xmlDocPtr doc, xmlSecKeyPtr key, char *why,
     if (is_md(ch, NS_DS, "Reference") && n_ref++ == 0)
       ref = ch;
   g_autofree char *uri = ref ? prop_dup(ref, "URI") : NULL;
-  bool to_root = uri != NULL && (uri[0] == '\0' || (uri[0] == '#' && id != NULL &&
-                                                    id[0] != '\0' && strcmp(uri + 1, id) == 0));
+  bool to_root = uri != NULL && (uri[0] == '\0' || (uri[0] == '#' && id != NULL && id[0] != '\0' &&
+                                                    strcmp(uri + 1, id) == 0));
   if (n_ref != 1 || !to_root) {
     snprintf(why, cap, "the signature does not cover the document (Reference '%.80s')",
              uri ? uri : "(none)");
@@ -601,7 +602,8 @@ static int read_idp_metadata(struct sg_saml_idp *idp, const char *xml, size_t le
   unsigned n_idp = 0;
   char sig_why[256];
   g_autofree char *valid_until = NULL, *cache_duration = NULL;
-  if (signing_key != NULL && verify_metadata_signature(doc, signing_key, sig_why, sizeof sig_why) < 0) {
+  if (signing_key != NULL &&
+      verify_metadata_signature(doc, signing_key, sig_why, sizeof sig_why) < 0) {
     set_error(error, "%s: %s", source, sig_why);
     goto out;
   }
@@ -1149,8 +1151,7 @@ struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) 
     sp->refresh_ms = MAX(config->saml.metadata_refresh_ms, 5000);
     if (config->saml.metadata_signing_cert != NULL &&
         config->saml.metadata_signing_cert[0] != '\0' &&
-        (sp->md_signing_key = load_signing_cert(config->saml.metadata_signing_cert, error)) ==
-            NULL)
+        (sp->md_signing_key = load_signing_cert(config->saml.metadata_signing_cert, error)) == NULL)
       goto fail;
     load_url_start(sp, (int64_t)time(NULL));
   } else {

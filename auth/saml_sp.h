@@ -121,7 +121,8 @@ enum sg_saml_failure {
   SG_SAML_NOT_YET_VALID,  /* NotBefore in the future */
   SG_SAML_SUBJECT,        /* no bearer confirmation, no NameID */
   SG_SAML_IN_RESPONSE_TO, /* unknown, missing, or unsolicited when not allowed */
-  SG_SAML_IDP_CERT_EXPIRED, /* every IdP signing certificate has expired (and that is not accepted) */
+  /* Every IdP signing certificate has expired (and that is not accepted). */
+  SG_SAML_IDP_CERT_EXPIRED,
   SG_SAML_FAILURE_COUNT
 };
 

@@ -66,6 +66,7 @@ struct sg_config {
     char *email_attribute;  /* NULL = NameID */
     char *name_attribute;   /* NULL = none */
     char *groups_attribute; /* NULL = none */
+
     uint64_t metadata_refresh_ms;        /* URL metadata: at least 5 s */
     char *metadata_cache;                /* URL metadata: last good copy, or NULL */
     char *metadata_signing_cert;         /* URL metadata: PEM the document must be signed by */

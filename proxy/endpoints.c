@@ -453,8 +453,7 @@ static enum MHD_Result acs_route(struct sg_request *r) {
   const char *acs_path = r->snap->config->saml.acs_path;
   const char *want = acs_path ? strchr(acs_path, '?') : NULL;
   const char *got = strchr(r->target, '?');
-  if ((want == NULL && got == NULL) || (want != NULL && got != NULL && strcmp(want, got) == 0) ||
-      (want == NULL && got != NULL))
+  if (want == NULL || (got != NULL && strcmp(want, got) == 0))
     return acs(r);
   sg_log(SG_LOG_INFO, r->request_id, "refused %s: the ACS is %s", r->target, acs_path);
   return sg_respond_error(r, 404, "This is ssogate's sign-in endpoint, with another query.");

@@ -164,9 +164,8 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
   bool draining = sg_workers_draining();
   /* The IdP side is judged now, not at load: a certificate that expires
    * while ssogate runs makes /readyz say so without a reload. */
-  bool saml_ok = r->snap->saml != NULL &&
-                 sg_saml_sp_idp_status(r->snap->saml, (int64_t)time(NULL), idp_why,
-                                       sizeof idp_why) == 0;
+  bool saml_ok = r->snap->saml != NULL && sg_saml_sp_idp_status(r->snap->saml, (int64_t)time(NULL),
+                                                                idp_why, sizeof idp_why) == 0;
   if (r->snap->saml == NULL)
     snprintf(idp_why, sizeof idp_why, "[saml] idp_metadata is not set");
   sg_json_escape(idp, sizeof idp, idp_why, strlen(idp_why));

@@ -185,11 +185,10 @@ static void test_url_metadata_swap(void **state) {
   g_autofree char *stale_doc = NULL;
   char *at = strstr(old, "entityID=");
   assert_non_null(at);
-  stale_doc = g_strdup_printf("%.*svalidUntil=\"2001-01-01T00:00:00Z\" %s", (int)(at - old), old,
-                              at);
-  assert_int_equal(sg_saml_sp_metadata_offer(sp, stale_doc, strlen(stale_doc), now, &changed,
-                                             &error),
-                   -1);
+  stale_doc =
+      g_strdup_printf("%.*svalidUntil=\"2001-01-01T00:00:00Z\" %s", (int)(at - old), old, at);
+  assert_int_equal(
+      sg_saml_sp_metadata_offer(sp, stale_doc, strlen(stale_doc), now, &changed, &error), -1);
   assert_non_null(strstr(error, "validUntil has passed"));
   free(error);
   sg_saml_sp_metadata_failed(sp, "test failure", now);
@@ -206,17 +205,16 @@ static void test_url_metadata_swap(void **state) {
   sg_saml_sp_free(sp);
 
   /* cacheDuration shortens the interval. */
-  g_autofree char *short_doc = g_strdup_printf("%.*scacheDuration=\"PT30S\" %s", (int)(at - old),
-                                               old, at);
+  g_autofree char *short_doc =
+      g_strdup_printf("%.*scacheDuration=\"PT30S\" %s", (int)(at - old), old, at);
   sp = sg_saml_sp_new(&c, &error); /* starts from this process's last good (rotation) */
   assert_non_null(sp);
   held = sg_saml_sp_idp_ref(sp);
   assert_non_null(held);
   assert_int_equal(sg_saml_idp_cert_count(held), 2);
   sg_saml_idp_unref(held);
-  assert_int_equal(sg_saml_sp_metadata_offer(sp, short_doc, strlen(short_doc), now, &changed,
-                                             &error),
-                   0);
+  assert_int_equal(
+      sg_saml_sp_metadata_offer(sp, short_doc, strlen(short_doc), now, &changed, &error), 0);
   assert_int_equal(sg_saml_sp_next_refresh(sp), now + 30);
   sg_saml_sp_free(sp);
 }
