@@ -171,10 +171,10 @@ def md_server():
         s.stop()
 
 
-def url_gate(gate_factory, upstream, url, port=None, **saml):
+def url_gate(gate_factory, upstream, url, port=None, extra=None, **saml):
     settings = {"idp_metadata": url, "metadata_refresh": "5s", "name_attribute": "displayName"}
     settings.update(saml)
-    return gate_factory([upstream.url], extra={"saml": settings}, port=port)
+    return gate_factory([upstream.url], extra=dict(extra or {}, saml=settings), port=port)
 
 
 def fetch_count(gate, result):
@@ -269,6 +269,49 @@ def test_url_metadata_start_and_rollover_without_reload(tmp_path, gate_factory, 
     assert out.returncode == 0, out.stdout + out.stderr
     assert "IdP metadata: fetched from " + server.url in out.stdout
     assert "IdP signing certificate 2: expires in" in out.stdout
+
+
+@pytest.mark.concurrency
+def test_logins_during_metadata_swaps(tmp_path, gate_factory, upstream, md_server):
+    """Logins, /readyz and scrapes in parallel while refreshes swap the IdP
+    holder (the document alternates on every fetch): no login fails, and
+    under ThreadSanitizer no race is reported (the gate exits 0)."""
+    key1, cert1 = fx.make_keypair("idp")
+    _, cert2 = fx.make_keypair("idp next")
+    docs = [fx.idp_metadata_xml(cert1), fx.idp_metadata_xml(cert1, cert2)]
+    server = md_server(docs[0])
+    gate = url_gate(gate_factory, upstream, server.url,
+                    extra={"ratelimit": {"login": "100000/m", "burst": "1000"}})
+    wait_until(lambda: readyz(gate)[1] == "ok", what="metadata fetched")
+    stop = threading.Event()
+    failures = []
+
+    def flip():
+        n = 0
+        while not stop.is_set():
+            server.document = docs[n % 2]
+            n += 1
+            stop.wait(0.5)
+
+    def logins():
+        while not stop.is_set():
+            r = sign_in(gate, requests.Session(), key1, cert1)
+            if r.status_code != 303:
+                failures.append(r.status_code)
+            readyz(gate)
+            gate.metrics()
+
+    threads = [threading.Thread(target=flip)] + [threading.Thread(target=logins) for _ in range(4)]
+    for t in threads:
+        t.start()
+    swaps = fetch_count(gate, "ok")
+    try:
+        wait_until(lambda: fetch_count(gate, "ok") >= swaps + 2, timeout=30, what="two refreshes")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
 
 
 def test_url_down_at_start_uses_the_cache(tmp_path, gate_factory, upstream, md_server):
