@@ -221,6 +221,47 @@ def test_expired_idp_certificate_degrades(tmp_path, gate_factory, upstream):
     assert "EXPIRED" in out.stdout
 
 
+def short_lived_keypair(cn, seconds):
+    """A certificate that expires `seconds` from now (python3-cryptography)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(seconds=seconds))
+            .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_certificate_that_expires_while_running(tmp_path, gate_factory, upstream):
+    lifetime = 6 * SLOW
+    key, cert = short_lived_keypair("idp about to expire", lifetime)
+    born = time.monotonic()
+    md = write(str(tmp_path / "idp.xml"), fx.idp_metadata_xml(cert))
+    gate = gate_factory([upstream.url], extra={"saml": {"idp_metadata": md,
+                                                        "name_attribute": "displayName"}})
+    wait_until(lambda: readyz(gate)[0] == 200, what="ready")
+    client = requests.Session()
+    assert sign_in(gate, client, key, cert).status_code == 303
+    assert time.monotonic() - born < lifetime, "too slow to test before the expiry"
+    # No reload: the same snapshot judges the certificate by the clock.
+    wait_until(lambda: readyz(gate)[0] == 503, timeout=lifetime + 10, what="readyz 503 after expiry")
+    assert "CN=idp about to expire" in readyz(gate)[1]
+    assert gate.metrics()['ssogate_idp_cert_days_to_expiry{index="0"}'] <= 0  # -0.00 days
+    r = sign_in(gate, requests.Session(), key, cert)
+    assert r.status_code == 503 and "signing certificate has expired" in r.text
+    assert client.get(gate.url + "/ssogate/session", timeout=5).status_code == 200
+    assert gate.metrics()["ssogate_reloads_total{result=\"ok\"}"] == 0
+
+
 def test_accept_expired_idp_certificate(tmp_path, gate_factory, upstream):
     old_key, old_cert = fx.make_keypair("expired idp", expired=True)
     md = write(str(tmp_path / "idp.xml"), fx.idp_metadata_xml(old_cert))
