@@ -76,6 +76,7 @@ struct sg_saml_idp {
   int64_t valid_until;    /* unix s; 0 = none */
   int64_t cache_duration; /* s; 0 = none */
   char *xml;              /* the document, to tell an unchanged refresh */
+  char *lasso_xml;        /* the IdP entity alone, when xml is an EntitiesDescriptor */
   size_t len;
   struct sg_saml_trust trust; /* sp->trust with this document's IdP fields */
 };
@@ -607,30 +608,73 @@ static int read_idp_metadata(struct sg_saml_idp *idp, const char *xml, size_t le
     set_error(error, "%s: %s", source, sig_why);
     goto out;
   }
-  for (xmlNodePtr ch = root->children; ch != NULL; ch = ch->next)
+  /* The entity: the root, or the one IdP entity of an EntitiesDescriptor
+   * (a federation's document, signed as a whole). */
+  xmlNodePtr entity = is_md(root, NS_MD, "EntityDescriptor") ? root : NULL;
+  if (is_md(root, NS_MD, "EntitiesDescriptor")) {
+    unsigned n_entities = 0;
+    for (xmlNodePtr ch = root->children; ch != NULL; ch = ch->next) {
+      bool is_idp = false;
+      for (xmlNodePtr d = is_md(ch, NS_MD, "EntityDescriptor") ? ch->children : NULL; d != NULL;
+           d = d->next)
+        is_idp = is_idp || is_md(d, NS_MD, "IDPSSODescriptor");
+      if (is_idp && n_entities++ == 0)
+        entity = ch;
+    }
+    if (n_entities != 1)
+      entity = NULL;
+  }
+  for (xmlNodePtr ch = entity ? entity->children : NULL; ch != NULL; ch = ch->next)
     if (is_md(ch, NS_MD, "IDPSSODescriptor") && n_idp++ == 0)
       desc = ch;
-  if (!is_md(root, NS_MD, "EntityDescriptor") || n_idp != 1) {
+  if (entity == NULL || n_idp != 1) {
     set_error(error,
               "%s: expected one md:EntityDescriptor with one IDPSSODescriptor (as in "
-              "GoogleIDPMetadata.xml)",
+              "GoogleIDPMetadata.xml), alone or as the only IdP of an EntitiesDescriptor",
               source);
     goto out;
   }
-  idp->entity_id = prop_dup(root, "entityID");
+  idp->entity_id = prop_dup(entity, "entityID");
   if (idp->entity_id == NULL || idp->entity_id[0] == '\0') {
     set_error(error, "%s: EntityDescriptor has no entityID", source);
     goto out;
   }
-  valid_until = prop_dup(root, "validUntil");
-  cache_duration = prop_dup(root, "cacheDuration");
-  idp->valid_until = parse_date_time(valid_until);
-  idp->cache_duration = cache_duration ? sg_saml_parse_duration(cache_duration) : 0;
-  if (idp->valid_until < 0 || idp->cache_duration < 0) {
-    set_error(error, "%s: unreadable %s '%.60s'", source,
-              idp->valid_until < 0 ? "validUntil" : "cacheDuration",
-              idp->valid_until < 0 ? valid_until : cache_duration);
-    goto out;
+  /* validUntil and cacheDuration may sit on both levels: the sooner wins. */
+  for (xmlNodePtr level = root; level != NULL; level = level == entity ? NULL : entity) {
+    g_free(valid_until);
+    g_free(cache_duration);
+    valid_until = prop_dup(level, "validUntil");
+    cache_duration = prop_dup(level, "cacheDuration");
+    int64_t until = parse_date_time(valid_until);
+    int64_t duration = cache_duration ? sg_saml_parse_duration(cache_duration) : 0;
+    if (until < 0 || duration < 0) {
+      set_error(error, "%s: unreadable %s '%.60s'", source,
+                until < 0 ? "validUntil" : "cacheDuration",
+                until < 0 ? valid_until : cache_duration);
+      goto out;
+    }
+    if (until > 0 && (idp->valid_until == 0 || until < idp->valid_until))
+      idp->valid_until = until;
+    if (duration > 0 && (idp->cache_duration == 0 || duration < idp->cache_duration))
+      idp->cache_duration = duration;
+  }
+  if (entity != root) { /* lasso reads one entity: a document of its own */
+    xmlDocPtr one = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr copy = one ? xmlDocCopyNode(entity, one, 1) : NULL;
+    xmlChar *text = NULL;
+    int text_len = 0;
+    if (copy != NULL) {
+      xmlDocSetRootElement(one, copy);
+      xmlReconciliateNs(one, copy);
+      xmlDocDumpMemoryEnc(one, &text, &text_len, "UTF-8");
+    }
+    idp->lasso_xml = text ? strndup((const char *)text, (size_t)text_len) : NULL;
+    xmlFree(text);
+    xmlFreeDoc(one);
+    if (idp->lasso_xml == NULL) {
+      set_error(error, "%s: cannot copy the IdP entity out of the EntitiesDescriptor", source);
+      goto out;
+    }
   }
   for (xmlNodePtr ch = desc->children; ch != NULL; ch = ch->next) {
     if (is_md(ch, NS_MD, "SingleSignOnService") && idp->sso_url == NULL) {
@@ -686,6 +730,7 @@ static void idp_free(struct sg_saml_idp *idp) {
   free(idp->entity_id);
   free(idp->sso_url);
   free(idp->xml);
+  free(idp->lasso_xml);
   free(idp);
 }
 
@@ -736,7 +781,8 @@ static struct sg_saml_idp *idp_new(const struct sg_saml_sp *sp, const char *xml,
   idp->xml = strndup(xml, len);
   idp->len = len;
   if (idp->xml == NULL || read_idp_metadata(idp, xml, len, source, signing_key, error) < 0 ||
-      (idp->server = idp_lasso_server_new(sp, xml, idp->entity_id, source, error)) == NULL) {
+      (idp->server = idp_lasso_server_new(sp, idp->lasso_xml ? idp->lasso_xml : idp->xml,
+                                          idp->entity_id, source, error)) == NULL) {
     idp_free(idp);
     return NULL;
   }

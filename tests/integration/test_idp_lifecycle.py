@@ -397,7 +397,8 @@ def test_metadata_signing_cert(tmp_path, gate_factory, upstream, md_server):
     evil_key, evil_cert = fx.make_keypair("not the federation")
     fed = write(str(tmp_path / "federation.crt"), fed_cert)
     server = md_server(sign_metadata(fx.idp_metadata_xml(cert1), fed_key, fed_cert))
-    gate = url_gate(gate_factory, upstream, server.url, metadata_signing_cert=fed)
+    gate = url_gate(gate_factory, upstream, server.url, metadata_signing_cert=fed,
+                    extra={"ratelimit": {"login": "100000/m", "burst": "1000"}})
     wait_until(lambda: readyz(gate)[1] == "ok", what="signed metadata accepted")
     assert sign_in(gate, requests.Session(), key1, cert1).status_code == 303
 
@@ -412,6 +413,22 @@ def test_metadata_signing_cert(tmp_path, gate_factory, upstream, md_server):
         assert reason in gate.errors() + open(gate.proc.out_path).read()
         assert sign_in(gate, requests.Session(), key2, cert2).status_code == 403
         assert sign_in(gate, requests.Session(), key1, cert1).status_code == 303
+
+    # A federation's aggregate: an EntitiesDescriptor signed as a whole,
+    # holding this IdP and an SP entity: the IdP entity is used.
+    entity = etree.fromstring(fx.idp_metadata_xml(cert2))
+    sp_entity = etree.fromstring(b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+                                 b'entityID="https://sp.example.org"><md:SPSSODescriptor '
+                                 b'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>'
+                                 b'</md:EntityDescriptor>')
+    aggregate = etree.Element("{urn:oasis:names:tc:SAML:2.0:metadata}EntitiesDescriptor",
+                              nsmap={"md": "urn:oasis:names:tc:SAML:2.0:metadata"})
+    aggregate.extend([sp_entity, entity])
+    before = fetch_count(gate, "ok")
+    server.document = sign_metadata(etree.tostring(aggregate), fed_key, fed_cert)
+    wait_until(lambda: sign_in(gate, requests.Session(), key2, cert2).status_code == 303,
+               timeout=20, interval=0.5, what="the aggregate's IdP entity trusted")
+    assert fetch_count(gate, "ok") > before
 
     # A signed document that moves the signature's reference off the root
     # (wrapping) is refused too.
