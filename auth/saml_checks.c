@@ -386,9 +386,10 @@ static int register_unique_ids(struct check *c, xmlNodePtr node) {
 }
 
 /* Whether an IdP key may sign at this time: an expired certificate signs
- * nothing (--check and the metrics warn before that happens). */
+ * nothing (--check and the metrics warn before that happens), unless
+ * [saml] accept_expired_idp_certificate says the IdP keeps signing with it. */
 static bool idp_key_usable(const struct check *c, size_t i) {
-  return c->trust->idp_not_after[i] * 1000 > c->now_ms;
+  return c->trust->accept_expired_idp_certificate || c->trust->idp_not_after[i] * 1000 > c->now_ms;
 }
 
 static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key, bool allow_sha1) {
@@ -543,7 +544,7 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
       break;
   }
   if (!any_key)
-    return fail(c, SG_SAML_SIGNATURE,
+    return fail(c, SG_SAML_IDP_CERT_EXPIRED,
                 "signature: every IdP certificate in the metadata has expired");
   if (digest_failed)
     return fail(c, SG_SAML_SIGNATURE,

@@ -32,6 +32,8 @@ struct sg_saml_trust {
   size_t n_idp_keys;
   uint64_t clock_skew_ms;
   bool allow_idp_initiated;
+  /* [saml] accept_expired_idp_certificate: an expired IdP key still verifies. */
+  bool accept_expired_idp_certificate;
   const char *email_attribute; /* NULL = the NameID */
   const char *name_attribute;  /* NULL = none */
   const char *groups_attribute;

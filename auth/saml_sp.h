@@ -28,12 +28,70 @@ void sg_saml_global_cleanup(void);
 struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error);
 void sg_saml_sp_free(struct sg_saml_sp *sp);
 
-const char *sg_saml_sp_acs_url(const struct sg_saml_sp *sp); /* <public_url>/ssogate/acs */
+const char *sg_saml_sp_acs_url(const struct sg_saml_sp *sp); /* <public_url><[saml] acs_path> */
+int64_t sg_saml_sp_sp_cert_not_after(const struct sg_saml_sp *sp); /* 0 = none */
+
+/*
+ * The IdP side of the trust: what one IdP metadata document says (keys,
+ * entity id, SSO URL, and the lasso server that knows that IdP).  Immutable
+ * and reference counted.  From a file it never changes; from a URL the
+ * refresh swaps in a new one (sg_saml_sp_metadata_offer), and whoever holds
+ * a reference keeps the old one until it lets go.  sg_saml_sp_idp_ref is
+ * NULL while no document was ever loaded (URL down at start, no cache).
+ */
+struct sg_saml_idp;
+struct sg_saml_idp *sg_saml_sp_idp_ref(const struct sg_saml_sp *sp);
+void sg_saml_idp_unref(struct sg_saml_idp *idp);
+const char *sg_saml_idp_entity_id(const struct sg_saml_idp *idp);
+const char *sg_saml_idp_sso_url(const struct sg_saml_idp *idp);
+size_t sg_saml_idp_cert_count(const struct sg_saml_idp *idp);
+int64_t sg_saml_idp_cert_not_after(const struct sg_saml_idp *idp, size_t i); /* unix s */
+const char *sg_saml_idp_cert_subject(const struct sg_saml_idp *idp, size_t i);
+
+/* The current document's, for single-threaded callers (--check, tests)
+ * only: a refresh on another thread may free what they return. */
 const char *sg_saml_sp_idp_entity_id(const struct sg_saml_sp *sp);
 const char *sg_saml_sp_idp_sso_url(const struct sg_saml_sp *sp);
 size_t sg_saml_sp_idp_cert_count(const struct sg_saml_sp *sp);
 int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i); /* unix s */
-int64_t sg_saml_sp_sp_cert_not_after(const struct sg_saml_sp *sp);            /* 0 = none */
+
+/* ---- IdP metadata from a URL ([saml] idp_metadata = https://...) ----------- */
+
+/* After this long without a good fetch, /readyz says the metadata is stale. */
+#define SG_SAML_METADATA_STALE_S (24 * 3600)
+
+/* The URL, or NULL when the metadata is a file (then nothing below applies). */
+const char *sg_saml_sp_metadata_url(const struct sg_saml_sp *sp);
+/* When the next fetch is due (unix s; 0 = now). */
+int64_t sg_saml_sp_next_refresh(const struct sg_saml_sp *sp);
+/* When the last good document was fetched (unix s; 0 = never, or a file). */
+int64_t sg_saml_sp_metadata_last_good(const struct sg_saml_sp *sp);
+
+/*
+ * A fetched document: verified ([saml] metadata_signing_cert), parsed and,
+ * when it differs from the current one, swapped in for the next login and
+ * written to [saml] metadata_cache.  Returns 0; 1 when installed but the
+ * cache could not be written (*error says why); -1 when refused (*error;
+ * the current document stays).  *changed: a new document was installed.
+ * The caller (the refresh thread) fetches; this never does I/O but the cache.
+ */
+int sg_saml_sp_metadata_offer(struct sg_saml_sp *sp, const char *xml, size_t len, int64_t now,
+                              bool *changed, char **error);
+/* A fetch that failed: remembered for /readyz, retried within a minute. */
+void sg_saml_sp_metadata_failed(struct sg_saml_sp *sp, const char *reason, int64_t now);
+
+/*
+ * Whether the IdP side can sign anyone in at now: 0 ("ok", or ok with a note
+ * when an expired certificate is accepted by configuration), or -1 with a
+ * reason: no document loaded, every signing certificate expired (naming
+ * it), or URL metadata stale (no good fetch for SG_SAML_METADATA_STALE_S).
+ * Evaluated at call time, so a certificate that expires while ssogate runs
+ * shows up without a reload.
+ */
+int sg_saml_sp_idp_status(const struct sg_saml_sp *sp, int64_t now, char *reason, size_t cap);
+
+/* xs:duration (cacheDuration) -> seconds, -1 when unreadable or negative. */
+int64_t sg_saml_parse_duration(const char *text);
 
 /* SP metadata XML to upload to the IdP (free()). */
 char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp);
@@ -65,6 +123,8 @@ enum sg_saml_failure {
   SG_SAML_IN_RESPONSE_TO, /* unknown, missing, or unsolicited when not allowed */
   SG_SAML_WEAK_ALGORITHM, /* rsa-sha1 / sha1 without [saml] allow_sha1 */
   SG_SAML_DECRYPTION,     /* EncryptedAssertion / EncryptedID that cannot be decrypted */
+  /* Every IdP signing certificate has expired (and that is not accepted). */
+  SG_SAML_IDP_CERT_EXPIRED,
   SG_SAML_FAILURE_COUNT
 };
 

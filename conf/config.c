@@ -15,6 +15,7 @@
  */
 #include "conf/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,12 @@ static const struct key keys[] = {
     {"saml", "allow_sha1", T_BOOL, F(saml.allow_sha1), "false", false},
     {"saml", "allow_rsa15_key_transport", T_BOOL, F(saml.allow_rsa15_key_transport), "false",
      false},
+    {"saml", "metadata_refresh", T_DURATION, F(saml.metadata_refresh_ms), "1h", false},
+    {"saml", "metadata_cache", T_STRING, F(saml.metadata_cache), NULL, false},
+    {"saml", "metadata_signing_cert", T_STRING, F(saml.metadata_signing_cert), NULL, false},
+    {"saml", "accept_expired_idp_certificate", T_BOOL, F(saml.accept_expired_idp_certificate),
+     "false", false},
+    {"saml", "acs_path", T_STRING, F(saml.acs_path), "/ssogate/acs", false},
     {"session", "secret", T_SECRET, 0, NULL, true},
     {"session", "secret_file", T_SECRET, 0, NULL, false},
     {"session", "lifetime", T_DURATION, F(session.lifetime_ms), "12h", false},
@@ -979,6 +986,71 @@ static void check_upstream(struct loader *l, struct sg_config *c) {
     fail_key(l, "upstream", "keepalive_timeout", "must be more than 0");
 }
 
+/* 127.0.0.0/8, ::1 and localhost: where plain http:// metadata is allowed
+ * (tests); anything else could be rewritten on the way. */
+static bool loopback_host(const char *host, size_t len) {
+  g_autofree char *h = g_strndup(host, len);
+  struct in_addr v4;
+  if (inet_pton(AF_INET, h, &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  return strcmp(h, "[::1]") == 0 || g_ascii_strcasecmp(h, "localhost") == 0;
+}
+
+static void check_saml_metadata_source(struct loader *l, struct sg_config *c) {
+  const char *md = c->saml.idp_metadata;
+  bool url = md != NULL && (g_str_has_prefix(md, "https://") || g_str_has_prefix(md, "http://"));
+  if (url) {
+    bool https = g_str_has_prefix(md, "https://");
+    const char *rest = md + (https ? 8 : 7);
+    size_t auth_len = strcspn(rest, "/?#");
+    const char *port = memchr(rest, ']', auth_len) ? memchr(rest, ']', auth_len) : rest;
+    size_t host_len = auth_len;
+    const char *colon = memchr(port, ':', auth_len - (size_t)(port - rest));
+    if (colon != NULL)
+      host_len = (size_t)(colon - rest);
+    if (auth_len == 0 || memchr(rest, '@', auth_len) != NULL || strchr(md, '#') != NULL ||
+        strpbrk(md, " \t\r\n\"<>\\") != NULL)
+      fail_key(l, "saml", "idp_metadata",
+               "must be a path or an https:// URL with a host and no user, password or fragment");
+    else if (!https && !loopback_host(rest, host_len))
+      fail_key(l, "saml", "idp_metadata",
+               "plain http:// only for loopback addresses (tests); use https://");
+  } else if (md != NULL && strstr(md, "://") != NULL) {
+    fail_key(l, "saml", "idp_metadata", "must be a file path or an https:// URL");
+  }
+  if (!url && (c->saml.metadata_cache != NULL || c->saml.metadata_signing_cert != NULL))
+    fail_key(l, "saml", c->saml.metadata_cache ? "metadata_cache" : "metadata_signing_cert",
+             "only for an idp_metadata URL");
+  if (c->saml.metadata_refresh_ms < 5000)
+    fail_key(l, "saml", "metadata_refresh", "at least 5s");
+}
+
+/* A path, optionally with a query, that browsers send as it is written. */
+static const char *acs_path_problem(const char *p) {
+  if (p == NULL || p[0] != '/' || p[1] == '/')
+    return "must be a path starting with a single '/' (e.g. /saml/callback?org_slug=default)";
+  if (strchr(p, '#') != NULL)
+    return "must not have a fragment";
+  size_t n = strlen(p);
+  if (n > 512)
+    return "at most 512 characters";
+  if (strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                "-._~/?=&%+:@!$,;") != n)
+    return "only letters, digits and -._~/?=&%+:@!$,; (percent-encode the rest)";
+  size_t path_len = strcspn(p, "?");
+  if (strstr(p, "/./") != NULL || strstr(p, "/../") != NULL ||
+      (path_len >= 2 && memcmp(p + path_len - 2, "/.", 2) == 0) ||
+      (path_len >= 3 && memcmp(p + path_len - 3, "/..", 3) == 0))
+    return "must not have dot segments";
+  static const char *const taken[] = {"/healthz", "/readyz"};
+  for (size_t i = 0; i < G_N_ELEMENTS(taken); i++)
+    if (strlen(taken[i]) == path_len && memcmp(p, taken[i], path_len) == 0)
+      return "is a path ssogate already answers";
+  if (g_str_has_prefix(p, "/ssogate/") && (path_len != 12 || memcmp(p, "/ssogate/acs", 12) != 0))
+    return "under /ssogate/ only /ssogate/acs (the other paths are ssogate's endpoints)";
+  return NULL;
+}
+
 static void check_saml(struct loader *l, struct sg_config *c) {
   if (c->saml.sp_entity_id == NULL && c->server.public_url != NULL)
     c->saml.sp_entity_id = g_strdup_printf("%s/ssogate/metadata", c->server.public_url);
@@ -995,6 +1067,10 @@ static void check_saml(struct loader *l, struct sg_config *c) {
              "needs [saml] sp_decryption_key (the IdP would encrypt to a key we do not have)");
   if (c->saml.allow_rsa15_key_transport && !has_dec_key)
     fail_key(l, "saml", "allow_rsa15_key_transport", "means nothing without sp_decryption_key");
+  check_saml_metadata_source(l, c);
+  const char *why = acs_path_problem(c->saml.acs_path);
+  if (why != NULL)
+    fail_key(l, "saml", "acs_path", "%s", why);
 }
 
 static bool is_cookie_name(const char *name) {
@@ -1366,6 +1442,16 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
           c->saml.sp_decryption_cert ? ", certificate published" : "",
           c->saml.allow_sha1 ? "ALLOWED (allow_sha1)" : "refused",
           c->saml.allow_rsa15_key_transport ? "ALLOWED" : "refused");
+  print_value(out, "acs_path", c->saml.acs_path, "/ssogate/acs");
+  if (c->saml.idp_metadata != NULL && strstr(c->saml.idp_metadata, "://") != NULL) {
+    fprintf(out, "  %-20s every %s\n", "metadata_refresh",
+            duration_text(c->saml.metadata_refresh_ms, b1, sizeof b1));
+    print_value(out, "metadata_cache", c->saml.metadata_cache, "- (a restart needs the URL)");
+    print_value(out, "metadata_signing_cert", c->saml.metadata_signing_cert, "- (not signed)");
+  }
+  if (c->saml.accept_expired_idp_certificate)
+    fprintf(out, "  %-20s WARNING: signatures by expired IdP certificates are accepted\n",
+            "accept_expired");
   fprintf(out, "session\n");
   fprintf(out, "  %-20s %zu (the first seals)\n", "secrets", c->session.n_secrets);
   fprintf(out, "  %-20s %s, cookie %s, session page %s\n", "lifetime",

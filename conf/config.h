@@ -60,7 +60,7 @@ struct sg_config {
   } upstream;
 
   struct {
-    char *idp_metadata; /* path; NULL/empty = not configured yet */
+    char *idp_metadata; /* path or https:// URL; NULL/empty = not configured yet */
     char *sp_entity_id; /* default <public_url>/ssogate/metadata */
     char *sp_key;       /* path or NULL */
     char *sp_cert;      /* path or NULL */
@@ -74,6 +74,11 @@ struct sg_config {
     char *sp_decryption_cert;   /* published as use="encryption"; NULL = none */
     bool allow_sha1;            /* rsa-sha1 signatures and sha1 digests */
     bool allow_rsa15_key_transport;
+    uint64_t metadata_refresh_ms;        /* URL metadata: at least 5 s */
+    char *metadata_cache;                /* URL metadata: last good copy, or NULL */
+    char *metadata_signing_cert;         /* URL metadata: PEM the document must be signed by */
+    bool accept_expired_idp_certificate; /* expired IdP keys still verify */
+    char *acs_path;                      /* default /ssogate/acs; may carry a query */
   } saml;
 
   struct {

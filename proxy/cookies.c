@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proxy/request.h"
 
@@ -27,10 +28,21 @@ char *sg_cookie_session_new(const struct sg_snapshot *s, const char *value, int6
                     s->config->server.public_https);
 }
 
+/* The state cookie goes only where the IdP posts: /ssogate/, or the path of
+ * [saml] acs_path when the ACS lives elsewhere (an adopted SAML app). */
+static const char *state_path(const struct sg_snapshot *s, char *buf, size_t cap) {
+  const char *acs = s->config->saml.acs_path;
+  if (acs == NULL || acs[0] != '/' || strncmp(acs, STATE_PATH, strlen(STATE_PATH)) == 0)
+    return STATE_PATH;
+  snprintf(buf, cap, "%.*s", (int)strcspn(acs, "?"), acs);
+  return buf;
+}
+
 char *sg_cookie_state_new(const struct sg_snapshot *s, const char *value, int64_t max_age_s) {
   bool https = s->config->server.public_https;
-  return cookie_new(s->state_cookie_name, value, STATE_PATH, max_age_s, https ? "None" : NULL,
-                    https);
+  char buf[600];
+  return cookie_new(s->state_cookie_name, value, state_path(s, buf, sizeof buf), max_age_s,
+                    https ? "None" : NULL, https);
 }
 
 char *sg_cookie_session_clear_new(const struct sg_snapshot *s) {
@@ -40,7 +52,9 @@ char *sg_cookie_session_clear_new(const struct sg_snapshot *s) {
 
 char *sg_cookie_state_clear_new(const struct sg_snapshot *s) {
   bool https = s->config->server.public_https;
-  return cookie_new(s->state_cookie_name, "", STATE_PATH, 0, https ? "None" : NULL, https);
+  char buf[600];
+  return cookie_new(s->state_cookie_name, "", state_path(s, buf, sizeof buf), 0,
+                    https ? "None" : NULL, https);
 }
 
 const char *sg_cookie_get(struct sg_request *r, const char *name) {

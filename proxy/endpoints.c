@@ -45,6 +45,22 @@ static const char *query_of(struct sg_request *r) {
   return q ? q + 1 : "";
 }
 
+/* The IdP side can serve a login: 1, or answered (503) and 0.  No document
+ * yet (URL down at start and no cache): nobody can sign in, say so. */
+static int idp_loaded(struct sg_request *r, enum MHD_Result *answer) {
+  struct sg_saml_idp *idp = sg_saml_sp_idp_ref(r->snap->saml);
+  sg_saml_idp_unref(idp);
+  if (idp != NULL)
+    return 1;
+  char why[700];
+  sg_saml_sp_idp_status(r->snap->saml, unix_now(), why, sizeof why);
+  sg_log(SG_LOG_ERROR, r->request_id, "sign-in unavailable: %s", why);
+  *answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
+                            "ssogate could not load the identity provider's metadata yet. "
+                            "Please try again in a few minutes.");
+  return 0;
+}
+
 static enum MHD_Result not_configured(struct sg_request *r) {
   sg_log(SG_LOG_ERROR, r->request_id, "sign-in unavailable: [saml] idp_metadata is not set");
   return sg_respond_page(r, 503, "Sign-in is not available",
@@ -89,6 +105,8 @@ static enum MHD_Result login(struct sg_request *r) {
   enum MHD_Result answer;
   if (r->snap->saml == NULL)
     return not_configured(r);
+  if (!idp_loaded(r, &answer))
+    return answer;
   if (rate_limited(r, &answer))
     return answer;
 
@@ -194,7 +212,14 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     sg_log(SG_LOG_WARN, r->request_id, "sign-in refused (%s): %s",
            sg_saml_failure_name(result->failure), result->reason);
     sg_metrics_login_failed(result->failure);
-    answer = sign_in_failed(r, result->failure == SG_SAML_MALFORMED ? 400 : 403);
+    if (result->failure == SG_SAML_IDP_CERT_EXPIRED)
+      answer = sg_respond_page(
+          r, 503, "Sign-in is unavailable",
+          "The identity provider's signing certificate has expired, so ssogate cannot trust "
+          "its answer. Ask the administrator to renew the certificate at the identity provider "
+          "and update ssogate's IdP metadata.");
+    else
+      answer = sign_in_failed(r, result->failure == SG_SAML_MALFORMED ? 400 : 403);
   } else {
     char key[300];
     int64_t ttl =
@@ -276,6 +301,8 @@ static enum MHD_Result acs(struct sg_request *r) {
     return sg_respond_error(r, 405, "The ACS takes the identity provider's POST.");
   if (r->snap->saml == NULL)
     return not_configured(r);
+  if (!idp_loaded(r, &answer))
+    return answer;
   if (rate_limited(r, &answer))
     return answer;
   const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
@@ -412,10 +439,30 @@ static enum MHD_Result jwks(struct sg_request *r) {
   return sg_respond_queue(r, 200, response);
 }
 
+bool sg_endpoints_is_acs_path(const char *target, const char *acs_path) {
+  size_t len = sg_target_path_len(target);
+  if (acs_path == NULL || acs_path[0] != '/')
+    acs_path = "/ssogate/acs";
+  return strcspn(acs_path, "?") == len && memcmp(target, acs_path, len) == 0;
+}
+
+/* [saml] acs_path: the path, and its query when it has one, exactly as the
+ * IdP was told.  The same path with another query is ours too (never the
+ * app's), but not an ACS. */
+static enum MHD_Result acs_route(struct sg_request *r) {
+  const char *acs_path = r->snap->config->saml.acs_path;
+  const char *want = acs_path ? strchr(acs_path, '?') : NULL;
+  const char *got = strchr(r->target, '?');
+  if (want == NULL || (got != NULL && strcmp(want, got) == 0))
+    return acs(r);
+  sg_log(SG_LOG_INFO, r->request_id, "refused %s: the ACS is %s", r->target, acs_path);
+  return sg_respond_error(r, 404, "This is ssogate's sign-in endpoint, with another query.");
+}
+
 enum MHD_Result sg_endpoints_respond(struct sg_request *r) {
   bool get = is_method(r, "GET") || is_method(r, "HEAD");
-  if (path_is(r, "/ssogate/acs"))
-    return acs(r);
+  if (sg_endpoints_is_acs_path(r->target, r->snap->config->saml.acs_path))
+    return acs_route(r);
   if (!get)
     return sg_respond_error(r, 405, "Use GET.");
   if (path_is(r, "/ssogate/login"))

@@ -163,9 +163,15 @@ void sg_health_stop(void) {
 }
 
 static enum MHD_Result respond_ready(struct sg_request *r) {
-  char body[1400], upstream[600];
+  char body[2400], upstream[600], idp_why[700], idp[800];
   bool draining = sg_workers_draining();
-  bool saml_ok = r->snap->saml != NULL;
+  /* The IdP side is judged now, not at load: a certificate that expires
+   * while ssogate runs makes /readyz say so without a reload. */
+  bool saml_ok = r->snap->saml != NULL && sg_saml_sp_idp_status(r->snap->saml, (int64_t)time(NULL),
+                                                                idp_why, sizeof idp_why) == 0;
+  if (r->snap->saml == NULL)
+    snprintf(idp_why, sizeof idp_why, "[saml] idp_metadata is not set");
+  sg_json_escape(idp, sizeof idp, idp_why, strlen(idp_why));
   bool upstream_ok;
   /* Names that do not resolve, or have not for a minute (upstream.c). */
   char names[400];
@@ -190,8 +196,7 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
   snprintf(body, sizeof body,
            "{\"ready\":%s,\"generation\":%u,\"checks\":{\"config\":\"ok\",\"idp\":\"%s\","
            "\"store\":\"%s\",\"upstream\":\"%s\"%s}}\n",
-           ready ? "true" : "false", r->snap->generation,
-           saml_ok ? "ok" : "[saml] idp_metadata is not set", store_why, upstream,
+           ready ? "true" : "false", r->snap->generation, idp, store_why, upstream,
            draining ? ",\"shutdown\":\"draining\"" : "");
   return sg_respond(r, ready ? 200 : 503, "application/json", body);
 }

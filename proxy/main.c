@@ -23,6 +23,7 @@
 #include "conf/config.h"
 #include "proxy/check_response.h"
 #include "proxy/health.h"
+#include "proxy/idp_refresh.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/reload.h"
@@ -118,9 +119,30 @@ static int check_saml(const struct sg_snapshot *s) {
     printf("saml: [saml] idp_metadata is not set: nobody can sign in\n");
     return 1;
   }
-  printf("saml:\n  IdP entity id: %s\n  IdP SSO URL: %s\n  ACS URL: %s\n",
+  const char *url = sg_saml_sp_metadata_url(s->saml);
+  printf("saml:\n");
+  if (url != NULL) {
+    /* The same fetch as the refresh thread's; a failure is a problem even
+     * when the cache let ssogate start. */
+    if (sg_idp_refresh_once(s->saml) == 0) {
+      printf("  IdP metadata: fetched from %s\n", url);
+    } else {
+      printf("  IdP metadata: NOT fetched from %s (see the log line above)\n", url);
+      problems++;
+    }
+  }
+  if (sg_saml_sp_idp_entity_id(s->saml) == NULL) {
+    char why[700];
+    sg_saml_sp_idp_status(s->saml, now, why, sizeof why);
+    printf("  IdP: %s\n  ACS URL: %s\n", why, sg_saml_sp_acs_url(s->saml));
+    return problems + 1;
+  }
+  printf("  IdP entity id: %s\n  IdP SSO URL: %s\n  ACS URL: %s\n",
          sg_saml_sp_idp_entity_id(s->saml), sg_saml_sp_idp_sso_url(s->saml),
          sg_saml_sp_acs_url(s->saml));
+  if (s->config->saml.accept_expired_idp_certificate)
+    printf("  WARNING: [saml] accept_expired_idp_certificate = true: signatures by expired IdP "
+           "certificates are accepted\n");
   for (size_t i = 0; i < sg_saml_sp_idp_cert_count(s->saml); i++) {
     char what[64];
     snprintf(what, sizeof what, "IdP signing certificate %zu", i + 1);
@@ -226,6 +248,7 @@ static void serve_signals(const char *path, const sigset_t *set) {
         sg_info("reloaded configuration, generation %u", sg_snapshot_current_generation());
         sg_workers_wake();
         sg_health_probe_now();
+        sg_idp_refresh_now();
       } else {
         sg_metrics_event(SG_EV_RELOAD_FAILED);
         sg_error("reload failed, keeping generation %u: %s", sg_snapshot_current_generation(),
@@ -329,7 +352,8 @@ int main(int argc, char **argv) {
       sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) !=
           0 ||
       sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0 ||
-      sg_redash_sync_start() != 0) {
+      sg_redash_sync_start() != 0 ||
+      sg_idp_refresh_start() != 0) {
     sg_error("cannot start");
     return 1;
   }
@@ -347,6 +371,7 @@ int main(int argc, char **argv) {
   sg_redash_sync_stop();
   sg_upstreams_resolver_stop();
   sg_health_stop();
+  sg_idp_refresh_stop();
   sg_metrics_stop();
   sg_info("stopped");
   sg_snapshot_release_current();

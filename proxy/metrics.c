@@ -8,6 +8,7 @@
 #include "proxy/metrics.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,21 +145,39 @@ void sg_metrics_store_call(uint64_t ns, bool ok) {
     atomic_fetch_add(&store_errors, 1);
 }
 
-/* Days until each certificate of the current snapshot expires. */
+/* Days until each certificate of the current snapshot expires (negative
+ * once expired), and how URL metadata fares. */
 static void render_cert_expiry(GString *out) {
   struct sg_snapshot *s = sg_snapshot_current_ref();
-  if (s == NULL || s->saml == NULL) {
-    sg_snapshot_unref(s);
-    return;
-  }
+  struct sg_saml_idp *idp = s && s->saml ? sg_saml_sp_idp_ref(s->saml) : NULL;
   int64_t now = (int64_t)time(NULL);
-  g_string_append(
-      out, "# HELP ssogate_idp_cert_days_to_expiry Days until an IdP signing certificate expires.\n"
-           "# TYPE ssogate_idp_cert_days_to_expiry gauge\n");
-  for (size_t i = 0; i < sg_saml_sp_idp_cert_count(s->saml); i++)
-    g_string_append_printf(out, "ssogate_idp_cert_days_to_expiry{index=\"%zu\"} %.2f\n", i,
-                           (double)(sg_saml_sp_idp_cert_not_after(s->saml, i) - now) / 86400.0);
-  int64_t sp = sg_saml_sp_sp_cert_not_after(s->saml);
+  if (idp != NULL) {
+    g_string_append(
+        out,
+        "# HELP ssogate_idp_cert_days_to_expiry Days until an IdP signing certificate expires.\n"
+        "# TYPE ssogate_idp_cert_days_to_expiry gauge\n");
+    for (size_t i = 0; i < sg_saml_idp_cert_count(idp); i++)
+      g_string_append_printf(out, "ssogate_idp_cert_days_to_expiry{index=\"%zu\"} %.2f\n", i,
+                             (double)(sg_saml_idp_cert_not_after(idp, i) - now) / 86400.0);
+  }
+  sg_saml_idp_unref(idp);
+  if (s != NULL && s->saml != NULL && sg_saml_sp_metadata_url(s->saml) != NULL) {
+    int64_t good = sg_saml_sp_metadata_last_good(s->saml);
+    g_string_append_printf(
+        out,
+        "# HELP ssogate_idp_metadata_fetches_total IdP metadata fetches from the URL.\n"
+        "# TYPE ssogate_idp_metadata_fetches_total counter\n"
+        "ssogate_idp_metadata_fetches_total{result=\"ok\"} %lu\n"
+        "ssogate_idp_metadata_fetches_total{result=\"failed\"} %lu\n"
+        "# HELP ssogate_idp_metadata_age_seconds Seconds since the last good IdP metadata fetch "
+        "(-1: never).\n"
+        "# TYPE ssogate_idp_metadata_age_seconds gauge\n"
+        "ssogate_idp_metadata_age_seconds %" PRId64 "\n",
+        (unsigned long)atomic_load(&events[SG_EV_IDP_METADATA_FETCHED]),
+        (unsigned long)atomic_load(&events[SG_EV_IDP_METADATA_FAILED]),
+        good > 0 ? now - good : (int64_t)-1);
+  }
+  int64_t sp = s && s->saml ? sg_saml_sp_sp_cert_not_after(s->saml) : 0;
   if (sp != 0)
     g_string_append_printf(
         out,

@@ -7,6 +7,8 @@
 #include "proxy/reload.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "conf/config.h"
 #include "proxy/log.h"
@@ -27,6 +29,13 @@ int sg_reload(const char *path, char **error) {
   sg_snapshot_publish(s);
   sg_upstreams_follow(s->upstreams); /* its names are re-resolved from now on */
   sg_log_configure(s->config->log.level, s->config->log.format);
+  /* Loaded, but said loudly: an expired IdP certificate, or URL metadata
+   * not fetched yet, degrade logins without taking the gate down. */
+  char why[700];
+  if (s->saml != NULL && sg_saml_sp_idp_status(s->saml, (int64_t)time(NULL), why, sizeof why) != 0)
+    sg_warn("IdP not ready: %s", why);
+  else if (s->saml != NULL && strncmp(why, "ok (", 4) == 0)
+    sg_warn("IdP: %s", why + 4);
   sg_metrics_set_generation(s->generation);
   return 0;
 }

@@ -143,6 +143,8 @@ static enum MHD_Result route_request(struct sg_request *r, const char *version) 
     return sg_respond_error(r, 405, "This method is not allowed.");
   }
   r->route = sg_route_for(r->target, cfg->access.public_paths);
+  if (sg_endpoints_is_acs_path(r->target, cfg->saml.acs_path))
+    r->route = SG_ROUTE_SSOGATE; /* [saml] acs_path: never forwarded, even if public */
   if (r->route == SG_ROUTE_APP && is_logout_path(r->target, cfg->session.logout_paths)) {
     r->route = SG_ROUTE_SSOGATE;
     return sg_endpoints_logout(r);

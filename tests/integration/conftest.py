@@ -6,6 +6,7 @@ test's tmp_path, and is killed at teardown.  TEST_SSOGATE_BIN picks the binary
 (default build/ssogate); TEST_SSOGATE_SANITIZED=1 marks a sanitizer build (slower).
 """
 import base64
+import html
 import json
 import os
 import re
@@ -139,13 +140,13 @@ class Upstream:
 class Idp:
     """Keys, metadata and a running test IdP server."""
 
-    def __init__(self, tmp, sp_public_url, sign="assertion", extra_args=()):
+    def __init__(self, tmp, sp_public_url, sign="assertion", extra_args=(), acs_path="/ssogate/acs"):
         self.tmp = tmp
         self.port = free_port()
         self.base = "http://localhost:%d" % self.port
         self.entity_id = self.base + "/metadata"
         self.sp_entity_id = sp_public_url + "/ssogate/metadata"
-        self.acs = sp_public_url + "/ssogate/acs"
+        self.acs = sp_public_url + acs_path
         self.key, self.cert = fx.make_keypair("test idp")
         self.key_path = os.path.join(tmp, "idp.key")
         self.cert_path = os.path.join(tmp, "idp.crt")
@@ -283,7 +284,8 @@ def login(gate, client, email="alice@example.com", groups="", start="/"):
     assert r.status_code == 200, r.text
     saml = re.search(r'name="?SAMLResponse"? value="([^"]*)"', r.text).group(1)
     relay = re.search(r'name="?RelayState"? value="([^"]*)"', r.text).group(1)
-    return client.post(gate.url + "/ssogate/acs", data={"SAMLResponse": saml, "RelayState": relay},
+    acs = html.unescape(re.search(r'<form method=post action="([^"]*)"', r.text).group(1))
+    return client.post(acs, data={"SAMLResponse": saml, "RelayState": relay},
                        allow_redirects=False)
 
 
