@@ -179,7 +179,9 @@ def test_signature_wrapping_is_refused(variant, tmp_path, gate_factory, upstream
     key, cert = fx.make_keypair("xsw idp")
     md = tmp_path / "xsw-idp.xml"
     md.write_bytes(fx.idp_metadata_xml(cert))
-    fx_acs, fx_aud = fx.ACS_URL, fx.SP_ENTITY_ID
+    # The builders read these module globals: every one changed here is restored,
+    # or a later module (test_check_response) sees this gate's request id.
+    fx_acs, fx_aud, fx_rid = fx.ACS_URL, fx.SP_ENTITY_ID, fx.REQUEST_ID
     fx.ACS_URL, fx.SP_ENTITY_ID = public + "/ssogate/acs", public + "/ssogate/metadata"
     try:
         gate = gate_factory([upstream.url], port=port, extra={"saml": {"idp_metadata": str(md)}})
@@ -191,7 +193,7 @@ def test_signature_wrapping_is_refused(variant, tmp_path, gate_factory, upstream
             assert r.status_code in (400, 403)
             assert not any(v.startswith("ssogate=") for v in r.raw.headers.getlist("Set-Cookie"))
     finally:
-        fx.ACS_URL, fx.SP_ENTITY_ID = fx_acs, fx_aud
+        fx.ACS_URL, fx.SP_ENTITY_ID, fx.REQUEST_ID = fx_acs, fx_aud, fx_rid
 
 
 def test_two_assertions_one_signed_is_refused(idp_gate):
@@ -418,7 +420,7 @@ def test_session_page_is_404_when_off(tmp_path, gate_factory, upstream):
 
 
 @pytest.mark.concurrency
-def test_idp_certificate_rotation_by_metadata_reload(idp_gate):
+def test_idp_certificate_rotation_by_metadata_reload(idp_gate, monkeypatch):
     gate, idp = idp_gate
     new_key, new_cert = fx.make_keypair("rotated idp")
     with requests.Session() as c:
@@ -426,7 +428,8 @@ def test_idp_certificate_rotation_by_metadata_reload(idp_gate):
         rsp = tree(idp, rid)
         fx.sign_tree(rsp, "assertion", new_key, new_cert)
         assert post_acs(gate, c, b64(rsp)).status_code == 403  # not trusted yet
-    fx.IDP_ENTITY_ID, fx.IDP_SSO_URL = idp.entity_id, idp.base + "/sso"
+    monkeypatch.setattr(fx, "IDP_ENTITY_ID", idp.entity_id)  # restored after the test
+    monkeypatch.setattr(fx, "IDP_SSO_URL", idp.base + "/sso")
     with open(idp.metadata_path, "wb") as f:
         f.write(fx.idp_metadata_xml(idp.cert, new_cert))  # old and new, as during a rotation
     gate.reload()
