@@ -18,6 +18,7 @@
  * whole document, so "#ID" cannot resolve to a decoy (XSW).
  */
 #include "auth/saml_checks.h"
+#include "auth/xml_tree.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -101,29 +102,6 @@ void sg_saml_reason_scrub(char *reason) {
   for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
     if (*p < 0x20 || *p == 0x7f)
       *p = '?';
-}
-
-static bool is_element(const xmlNode *node, const char *ns, const char *name) {
-  return node != NULL && node->type == XML_ELEMENT_NODE && node->ns != NULL &&
-         node->ns->href != NULL && strcmp((const char *)node->ns->href, ns) == 0 &&
-         strcmp((const char *)node->name, name) == 0;
-}
-
-/* The first child element ns:name of parent, and how many there are. */
-static xmlNodePtr child_element(const xmlNode *parent, const char *ns, const char *name,
-                                unsigned *count) {
-  xmlNodePtr first = NULL;
-  unsigned n = 0;
-  for (xmlNodePtr ch = parent ? parent->children : NULL; ch != NULL; ch = ch->next) {
-    if (!is_element(ch, ns, name))
-      continue;
-    if (first == NULL)
-      first = ch;
-    n++;
-  }
-  if (count != NULL)
-    *count = n;
-  return first;
 }
 
 /* The value of an unqualified attribute, or NULL when absent.  Without a
@@ -331,7 +309,7 @@ static int validate_xml(struct check *c, const unsigned char *xml, size_t len) {
   if (c->doc == NULL)
     return fail(c, SG_SAML_MALFORMED, "xml: %s", why);
   c->response = xmlDocGetRootElement(c->doc);
-  if (!is_element(c->response, NS_SAMLP, "Response"))
+  if (!sg_xml_is_element(c->response, NS_SAMLP, "Response"))
     return fail(c, SG_SAML_MALFORMED, "xml: root element is '%s', not samlp:Response",
                 (const char *)c->response->name);
   const char *version = attr(c->response, "Version");
@@ -342,8 +320,8 @@ static int validate_xml(struct check *c, const unsigned char *xml, size_t len) {
 
 static int validate_status(struct check *c) {
   unsigned n = 0;
-  xmlNodePtr status = child_element(c->response, NS_SAMLP, "Status", &n);
-  xmlNodePtr code = child_element(status, NS_SAMLP, "StatusCode", NULL);
+  xmlNodePtr status = sg_xml_child_element(c->response, NS_SAMLP, "Status", &n);
+  xmlNodePtr code = sg_xml_child_element(status, NS_SAMLP, "StatusCode", NULL);
   const char *value = code ? attr(code, "Value") : NULL;
   if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0) {
     note(c, "Success");
@@ -351,8 +329,8 @@ static int validate_status(struct check *c) {
   }
   /* The second-level code and message say why the IdP refused (e.g.
    * RequestDenied for an ACS URL mismatch at Google). */
-  xmlNodePtr sub = child_element(code, NS_SAMLP, "StatusCode", NULL);
-  xmlNodePtr msg = child_element(status, NS_SAMLP, "StatusMessage", NULL);
+  xmlNodePtr sub = sg_xml_child_element(code, NS_SAMLP, "StatusCode", NULL);
+  xmlNodePtr msg = sg_xml_child_element(status, NS_SAMLP, "StatusMessage", NULL);
   xmlChar *msg_text = msg ? xmlNodeGetContent(msg) : NULL;
   const char *sub_value = sub ? attr(sub, "Value") : NULL;
   fail(c, SG_SAML_STATUS, "status: expected Success, got '%s' / '%s' (%.200s)", show(value),
@@ -444,8 +422,8 @@ static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, co
   };
   static const char *const digest_ok[] = {ALG_XMLENC "sha256", ALG_MORE "sha384",
                                           ALG_XMLENC "sha512"};
-  xmlNodePtr sm = child_element(info, NS_DS, "SignatureMethod", NULL);
-  xmlNodePtr dm = child_element(ref, NS_DS, "DigestMethod", NULL);
+  xmlNodePtr sm = sg_xml_child_element(info, NS_DS, "SignatureMethod", NULL);
+  xmlNodePtr dm = sg_xml_child_element(ref, NS_DS, "DigestMethod", NULL);
   const char *sig_alg = sm ? attr(sm, "Algorithm") : NULL;
   const char *digest_alg = dm ? attr(dm, "Algorithm") : NULL;
   bool sig_known = false, digest_known = false;
@@ -485,7 +463,7 @@ static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, co
  */
 static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const char *what) {
   unsigned n_sig = 0;
-  xmlNodePtr sig = child_element(element, NS_DS, "Signature", &n_sig);
+  xmlNodePtr sig = sg_xml_child_element(element, NS_DS, "Signature", &n_sig);
   if (n_sig == 0)
     return 0;
   const char *id = attr(element, "ID");
@@ -495,8 +473,8 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
 
   /* Which element is signed, decided on our tree before any crypto. */
   unsigned n_info = 0, n_ref = 0;
-  xmlNodePtr info = child_element(sig, NS_DS, "SignedInfo", &n_info);
-  xmlNodePtr ref = child_element(info, NS_DS, "Reference", &n_ref);
+  xmlNodePtr info = sg_xml_child_element(sig, NS_DS, "SignedInfo", &n_info);
+  xmlNodePtr ref = sg_xml_child_element(info, NS_DS, "Reference", &n_ref);
   const char *uri = ref ? attr(ref, "URI") : NULL;
   if (n_info != 1 || n_ref != 1 || uri == NULL || uri[0] != '#' || strcmp(uri + 1, id) != 0)
     return fail(c, SG_SAML_SIGNATURE,
@@ -559,7 +537,7 @@ static unsigned count_elements(const xmlNode *node, const char *ns, const char *
   for (; node != NULL; node = node->next) {
     if (node->type != XML_ELEMENT_NODE)
       continue;
-    n += is_element(node, ns, name);
+    n += sg_xml_is_element(node, ns, name);
     n += count_elements(node->children, ns, name);
   }
   return n;
@@ -586,7 +564,7 @@ static int validate_response_signature(struct check *c) {
 static int decrypt_assertion(struct check *c) {
   unsigned total = count_elements(c->response, NS_SAML, "EncryptedAssertion");
   unsigned direct = 0;
-  xmlNodePtr encrypted = child_element(c->response, NS_SAML, "EncryptedAssertion", &direct);
+  xmlNodePtr encrypted = sg_xml_child_element(c->response, NS_SAML, "EncryptedAssertion", &direct);
   if (total == 0) {
     c->not_checked = true;
     note(c, "no EncryptedAssertion");
@@ -617,7 +595,7 @@ static int validate_assertion_signatures(struct check *c) {
   int rc;
   bool any_assertion = false;
   for (xmlNodePtr node = c->response->children; node != NULL; node = node->next) {
-    if (!is_element(node, NS_SAML, "Assertion"))
+    if (!sg_xml_is_element(node, NS_SAML, "Assertion"))
       continue;
     any_assertion = true;
     /* A present but bad assertion signature is refused even inside a
@@ -644,7 +622,7 @@ static int validate_assertion_signatures(struct check *c) {
 static int validate_single_assertion(struct check *c) {
   unsigned total = count_elements(c->response, NS_SAML, "Assertion");
   unsigned direct = 0;
-  xmlNodePtr assertion = child_element(c->response, NS_SAML, "Assertion", &direct);
+  xmlNodePtr assertion = sg_xml_child_element(c->response, NS_SAML, "Assertion", &direct);
   if (total != 1 || direct != 1)
     return fail(c, SG_SAML_ASSERTIONS,
                 "assertions: expected exactly one Assertion in the Response, found %u "
@@ -662,7 +640,7 @@ static int validate_single_assertion(struct check *c) {
 
 static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bool required) {
   unsigned n = 0;
-  xmlNodePtr issuer = child_element(parent, NS_SAML, "Issuer", &n);
+  xmlNodePtr issuer = sg_xml_child_element(parent, NS_SAML, "Issuer", &n);
   if (n == 0 && !required)
     return 0;
   const char *why = NULL;
@@ -743,19 +721,19 @@ static int check_not_on_or_after(struct check *c, xmlNodePtr node, const char *w
  * NotOnOrAfter (required) has not passed. */
 static int validate_subject_confirmation(struct check *c) {
   unsigned n = 0;
-  c->subject = child_element(c->assertion, NS_SAML, "Subject", &n);
+  c->subject = sg_xml_child_element(c->assertion, NS_SAML, "Subject", &n);
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT, "subject: expected one Subject, found %u", n);
   xmlNodePtr bearer = NULL;
   for (xmlNodePtr node = c->subject->children; node != NULL && bearer == NULL; node = node->next) {
     const char *method =
-        is_element(node, NS_SAML, "SubjectConfirmation") ? attr(node, "Method") : NULL;
+        sg_xml_is_element(node, NS_SAML, "SubjectConfirmation") ? attr(node, "Method") : NULL;
     if (method != NULL && strcmp(method, CM_BEARER) == 0)
       bearer = node;
   }
   if (bearer == NULL)
     return fail(c, SG_SAML_SUBJECT, "subject: no SubjectConfirmation with Method bearer");
-  c->confirmation_data = child_element(bearer, NS_SAML, "SubjectConfirmationData", &n);
+  c->confirmation_data = sg_xml_child_element(bearer, NS_SAML, "SubjectConfirmationData", &n);
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT,
                 "subject: bearer SubjectConfirmation needs one SubjectConfirmationData, "
@@ -785,18 +763,18 @@ static int validate_recipient(struct check *c) {
  * assertion minted for another SP of the same IdP must not log in here. */
 static int validate_audience(struct check *c) {
   unsigned n = 0;
-  xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", &n);
+  xmlNodePtr conditions = sg_xml_child_element(c->assertion, NS_SAML, "Conditions", &n);
   if (n != 1)
     return fail(c, SG_SAML_AUDIENCE, "audience: expected one Conditions element, found %u", n);
   unsigned restrictions = 0;
   for (xmlNodePtr r = conditions->children; r != NULL; r = r->next) {
-    if (!is_element(r, NS_SAML, "AudienceRestriction"))
+    if (!sg_xml_is_element(r, NS_SAML, "AudienceRestriction"))
       continue;
     restrictions++;
     bool match = false;
     g_autofree char *first = NULL;
     for (xmlNodePtr a = r->children; a != NULL && !match; a = a->next) {
-      if (!is_element(a, NS_SAML, "Audience"))
+      if (!sg_xml_is_element(a, NS_SAML, "Audience"))
         continue;
       const char *why = NULL;
       g_autofree char *value = element_text(a, &why);
@@ -816,7 +794,7 @@ static int validate_audience(struct check *c) {
 }
 
 static int validate_time_window(struct check *c) {
-  xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", NULL);
+  xmlNodePtr conditions = sg_xml_child_element(c->assertion, NS_SAML, "Conditions", NULL);
   if (check_not_before(c, conditions, "Conditions") < 0 ||
       check_not_on_or_after(c, conditions, "Conditions", false, &c->conditions_not_on_or_after_ms) <
           0)
@@ -888,12 +866,12 @@ static bool has_email_attribute(const struct check *c) {
   if (name == NULL || name[0] == '\0')
     return false;
   for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
-    if (!is_element(st, NS_SAML, "AttributeStatement"))
+    if (!sg_xml_is_element(st, NS_SAML, "AttributeStatement"))
       continue;
     for (xmlNodePtr a = st->children; a != NULL; a = a->next) {
-      const char *attr_name = is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
+      const char *attr_name = sg_xml_is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
       if (attr_name != NULL && strcmp(attr_name, name) == 0 &&
-          child_element(a, NS_SAML, "AttributeValue", NULL) != NULL)
+          sg_xml_child_element(a, NS_SAML, "AttributeValue", NULL) != NULL)
         return true;
     }
   }
@@ -904,8 +882,8 @@ static bool has_email_attribute(const struct check *c) {
  * signature, already verified, covered its ciphertext). */
 static int read_name_id(struct check *c) {
   unsigned n = 0, n_encrypted = 0;
-  xmlNodePtr name_id = child_element(c->subject, NS_SAML, "NameID", &n);
-  xmlNodePtr encrypted = child_element(c->subject, NS_SAML, "EncryptedID", &n_encrypted);
+  xmlNodePtr name_id = sg_xml_child_element(c->subject, NS_SAML, "NameID", &n);
+  xmlNodePtr encrypted = sg_xml_child_element(c->subject, NS_SAML, "EncryptedID", &n_encrypted);
   if (n == 0 && n_encrypted == 1) {
     char why[400];
     name_id = sg_saml_decrypt_element(c->doc, encrypted, c->trust->decryption, NS_SAML, "NameID",
@@ -936,14 +914,14 @@ static int read_name_id(struct check *c) {
  * AttributeStatement of the assertion) to values, up to max. */
 static int collect_attribute(struct check *c, const char *name, GPtrArray *values, unsigned max) {
   for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
-    if (!is_element(st, NS_SAML, "AttributeStatement"))
+    if (!sg_xml_is_element(st, NS_SAML, "AttributeStatement"))
       continue;
     for (xmlNodePtr a = st->children; a != NULL; a = a->next) {
-      const char *attr_name = is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
+      const char *attr_name = sg_xml_is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
       if (attr_name == NULL || strcmp(attr_name, name) != 0)
         continue;
       for (xmlNodePtr v = a->children; v != NULL; v = v->next) {
-        if (!is_element(v, NS_SAML, "AttributeValue"))
+        if (!sg_xml_is_element(v, NS_SAML, "AttributeValue"))
           continue;
         if (v->children == NULL)
           continue; /* an empty value (or xsi:nil) says nothing */
@@ -1048,7 +1026,7 @@ static void export_for_lasso(struct check *c) {
   const struct sg_saml_check_options *o = c->opt;
   if (o->lasso_xml == NULL || (!c->assertion_decrypted && !c->name_id_decrypted))
     return;
-  xmlNodePtr sig = child_element(c->response, NS_DS, "Signature", NULL);
+  xmlNodePtr sig = sg_xml_child_element(c->response, NS_DS, "Signature", NULL);
   if (sig != NULL && c->assertion_decrypted) {
     xmlUnlinkNode(sig);
     xmlFreeNode(sig);
