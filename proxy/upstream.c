@@ -1,9 +1,10 @@
 /*
  * upstream.c - upstream targets and the resolver thread (see upstream.h).
  *
- * libcurl resolves a name to one address and keeps using it, so a name with
- * several addresses (an ECS service behind Cloud Map) is expanded here into
- * one target per address and pinned with CURLOPT_CONNECT_TO.  Resolution
+ * A name with several addresses (an ECS service behind Cloud Map) is
+ * expanded here into one target per address: forward.c dials that address,
+ * and the readiness prober (libcurl) is pinned to it with
+ * CURLOPT_CONNECT_TO.  Resolution
  * happens at load and reload, then every [upstream] resolve_interval on the
  * resolver thread; never per request.  Not here: probing (health.c) and the
  * request itself (forward.c).
