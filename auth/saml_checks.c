@@ -18,6 +18,7 @@
  * whole document, so "#ID" cannot resolve to a decoy (XSW).
  */
 #include "auth/saml_checks.h"
+#include "auth/base64.h"
 #include "auth/xml_tree.h"
 
 #include <inttypes.h>
@@ -266,24 +267,11 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
     return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
                 SG_SAML_MAX_RESPONSE);
 
-  /* Strict alphabet: g_base64_decode skips garbage silently, so check first.
-   * Line breaks are allowed (some IdPs wrap at 76 columns). */
-  size_t n = 0, pad = 0;
-  for (size_t i = 0; i < in_len; i++) {
-    char ch = b64[i];
-    if (ch == '\r' || ch == '\n' || ch == ' ' || ch == '\t')
-      continue;
-    bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                 ch == '+' || ch == '/';
-    if (ch == '=') {
-      pad++;
-    } else if (!alpha || pad > 0) {
-      return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", i);
-    }
-    n++;
-  }
-  if (n == 0 || n % 4 != 0 || pad > 2)
-    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
+  size_t bad = 0;
+  if (sg_base64_check(b64, in_len, &bad) == 0)
+    return bad < in_len
+               ? fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", bad)
+               : fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
 
   gsize decoded_len = 0;
   guchar *decoded = g_base64_decode(b64, &decoded_len);
