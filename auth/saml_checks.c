@@ -1096,12 +1096,6 @@ static int run_rules(struct check *c, const unsigned char *xml, size_t len) {
   return 0;
 }
 
-int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
-                           const char *expected_request_id, int64_t now,
-                           struct sg_saml_result *out) {
-  return sg_saml_check_response_with(trust, xml, len, expected_request_id, now, NULL, out);
-}
-
 int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigned char *xml,
                                 size_t len, const char *expected_request_id, int64_t now,
                                 const struct sg_saml_check_options *opt,
