@@ -18,6 +18,8 @@
  * whole document, so "#ID" cannot resolve to a decoy (XSW).
  */
 #include "auth/saml_checks.h"
+#include "auth/base64.h"
+#include "auth/xml_tree.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -101,29 +103,6 @@ void sg_saml_reason_scrub(char *reason) {
   for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
     if (*p < 0x20 || *p == 0x7f)
       *p = '?';
-}
-
-static bool is_element(const xmlNode *node, const char *ns, const char *name) {
-  return node != NULL && node->type == XML_ELEMENT_NODE && node->ns != NULL &&
-         node->ns->href != NULL && strcmp((const char *)node->ns->href, ns) == 0 &&
-         strcmp((const char *)node->name, name) == 0;
-}
-
-/* The first child element ns:name of parent, and how many there are. */
-static xmlNodePtr child_element(const xmlNode *parent, const char *ns, const char *name,
-                                unsigned *count) {
-  xmlNodePtr first = NULL;
-  unsigned n = 0;
-  for (xmlNodePtr ch = parent ? parent->children : NULL; ch != NULL; ch = ch->next) {
-    if (!is_element(ch, ns, name))
-      continue;
-    if (first == NULL)
-      first = ch;
-    n++;
-  }
-  if (count != NULL)
-    *count = n;
-  return first;
 }
 
 /* The value of an unqualified attribute, or NULL when absent.  Without a
@@ -288,24 +267,11 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
     return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
                 SG_SAML_MAX_RESPONSE);
 
-  /* Strict alphabet: g_base64_decode skips garbage silently, so check first.
-   * Line breaks are allowed (some IdPs wrap at 76 columns). */
-  size_t n = 0, pad = 0;
-  for (size_t i = 0; i < in_len; i++) {
-    char ch = b64[i];
-    if (ch == '\r' || ch == '\n' || ch == ' ' || ch == '\t')
-      continue;
-    bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                 ch == '+' || ch == '/';
-    if (ch == '=') {
-      pad++;
-    } else if (!alpha || pad > 0) {
-      return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", i);
-    }
-    n++;
-  }
-  if (n == 0 || n % 4 != 0 || pad > 2)
-    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
+  size_t bad = 0;
+  if (sg_base64_check(b64, in_len, &bad) == 0)
+    return bad < in_len
+               ? fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", bad)
+               : fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
 
   gsize decoded_len = 0;
   guchar *decoded = g_base64_decode(b64, &decoded_len);
@@ -331,7 +297,7 @@ static int validate_xml(struct check *c, const unsigned char *xml, size_t len) {
   if (c->doc == NULL)
     return fail(c, SG_SAML_MALFORMED, "xml: %s", why);
   c->response = xmlDocGetRootElement(c->doc);
-  if (!is_element(c->response, NS_SAMLP, "Response"))
+  if (!sg_xml_is_element(c->response, NS_SAMLP, "Response"))
     return fail(c, SG_SAML_MALFORMED, "xml: root element is '%s', not samlp:Response",
                 (const char *)c->response->name);
   const char *version = attr(c->response, "Version");
@@ -342,8 +308,8 @@ static int validate_xml(struct check *c, const unsigned char *xml, size_t len) {
 
 static int validate_status(struct check *c) {
   unsigned n = 0;
-  xmlNodePtr status = child_element(c->response, NS_SAMLP, "Status", &n);
-  xmlNodePtr code = child_element(status, NS_SAMLP, "StatusCode", NULL);
+  xmlNodePtr status = sg_xml_child_element(c->response, NS_SAMLP, "Status", &n);
+  xmlNodePtr code = sg_xml_child_element(status, NS_SAMLP, "StatusCode", NULL);
   const char *value = code ? attr(code, "Value") : NULL;
   if (n == 1 && value != NULL && strcmp(value, STATUS_SUCCESS) == 0) {
     note(c, "Success");
@@ -351,8 +317,8 @@ static int validate_status(struct check *c) {
   }
   /* The second-level code and message say why the IdP refused (e.g.
    * RequestDenied for an ACS URL mismatch at Google). */
-  xmlNodePtr sub = child_element(code, NS_SAMLP, "StatusCode", NULL);
-  xmlNodePtr msg = child_element(status, NS_SAMLP, "StatusMessage", NULL);
+  xmlNodePtr sub = sg_xml_child_element(code, NS_SAMLP, "StatusCode", NULL);
+  xmlNodePtr msg = sg_xml_child_element(status, NS_SAMLP, "StatusMessage", NULL);
   xmlChar *msg_text = msg ? xmlNodeGetContent(msg) : NULL;
   const char *sub_value = sub ? attr(sub, "Value") : NULL;
   fail(c, SG_SAML_STATUS, "status: expected Success, got '%s' / '%s' (%.200s)", show(value),
@@ -445,8 +411,8 @@ static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, co
   };
   static const char *const digest_ok[] = {ALG_XMLENC "sha256", ALG_MORE "sha384",
                                           ALG_XMLENC "sha512"};
-  xmlNodePtr sm = child_element(info, NS_DS, "SignatureMethod", NULL);
-  xmlNodePtr dm = child_element(ref, NS_DS, "DigestMethod", NULL);
+  xmlNodePtr sm = sg_xml_child_element(info, NS_DS, "SignatureMethod", NULL);
+  xmlNodePtr dm = sg_xml_child_element(ref, NS_DS, "DigestMethod", NULL);
   const char *sig_alg = sm ? attr(sm, "Algorithm") : NULL;
   const char *digest_alg = dm ? attr(dm, "Algorithm") : NULL;
   bool sig_known = false, digest_known = false;
@@ -486,7 +452,7 @@ static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, co
  */
 static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const char *what) {
   unsigned n_sig = 0;
-  xmlNodePtr sig = child_element(element, NS_DS, "Signature", &n_sig);
+  xmlNodePtr sig = sg_xml_child_element(element, NS_DS, "Signature", &n_sig);
   if (n_sig == 0)
     return 0;
   const char *id = attr(element, "ID");
@@ -496,8 +462,8 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
 
   /* Which element is signed, decided on our tree before any crypto. */
   unsigned n_info = 0, n_ref = 0;
-  xmlNodePtr info = child_element(sig, NS_DS, "SignedInfo", &n_info);
-  xmlNodePtr ref = child_element(info, NS_DS, "Reference", &n_ref);
+  xmlNodePtr info = sg_xml_child_element(sig, NS_DS, "SignedInfo", &n_info);
+  xmlNodePtr ref = sg_xml_child_element(info, NS_DS, "Reference", &n_ref);
   const char *uri = ref ? attr(ref, "URI") : NULL;
   if (n_info != 1 || n_ref != 1 || uri == NULL || uri[0] != '#' || strcmp(uri + 1, id) != 0)
     return fail(c, SG_SAML_SIGNATURE,
@@ -560,7 +526,7 @@ static unsigned count_elements(const xmlNode *node, const char *ns, const char *
   for (; node != NULL; node = node->next) {
     if (node->type != XML_ELEMENT_NODE)
       continue;
-    n += is_element(node, ns, name);
+    n += sg_xml_is_element(node, ns, name);
     n += count_elements(node->children, ns, name);
   }
   return n;
@@ -587,7 +553,7 @@ static int validate_response_signature(struct check *c) {
 static int decrypt_assertion(struct check *c) {
   unsigned total = count_elements(c->response, NS_SAML, "EncryptedAssertion");
   unsigned direct = 0;
-  xmlNodePtr encrypted = child_element(c->response, NS_SAML, "EncryptedAssertion", &direct);
+  xmlNodePtr encrypted = sg_xml_child_element(c->response, NS_SAML, "EncryptedAssertion", &direct);
   if (total == 0) {
     c->not_checked = true;
     note(c, "no EncryptedAssertion");
@@ -618,7 +584,7 @@ static int validate_assertion_signatures(struct check *c) {
   int rc;
   bool any_assertion = false;
   for (xmlNodePtr node = c->response->children; node != NULL; node = node->next) {
-    if (!is_element(node, NS_SAML, "Assertion"))
+    if (!sg_xml_is_element(node, NS_SAML, "Assertion"))
       continue;
     any_assertion = true;
     /* A present but bad assertion signature is refused even inside a
@@ -645,7 +611,7 @@ static int validate_assertion_signatures(struct check *c) {
 static int validate_single_assertion(struct check *c) {
   unsigned total = count_elements(c->response, NS_SAML, "Assertion");
   unsigned direct = 0;
-  xmlNodePtr assertion = child_element(c->response, NS_SAML, "Assertion", &direct);
+  xmlNodePtr assertion = sg_xml_child_element(c->response, NS_SAML, "Assertion", &direct);
   if (total != 1 || direct != 1)
     return fail(c, SG_SAML_ASSERTIONS,
                 "assertions: expected exactly one Assertion in the Response, found %u "
@@ -663,7 +629,7 @@ static int validate_single_assertion(struct check *c) {
 
 static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bool required) {
   unsigned n = 0;
-  xmlNodePtr issuer = child_element(parent, NS_SAML, "Issuer", &n);
+  xmlNodePtr issuer = sg_xml_child_element(parent, NS_SAML, "Issuer", &n);
   if (n == 0 && !required)
     return 0;
   const char *why = NULL;
@@ -744,19 +710,19 @@ static int check_not_on_or_after(struct check *c, xmlNodePtr node, const char *w
  * NotOnOrAfter (required) has not passed. */
 static int validate_subject_confirmation(struct check *c) {
   unsigned n = 0;
-  c->subject = child_element(c->assertion, NS_SAML, "Subject", &n);
+  c->subject = sg_xml_child_element(c->assertion, NS_SAML, "Subject", &n);
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT, "subject: expected one Subject, found %u", n);
   xmlNodePtr bearer = NULL;
   for (xmlNodePtr node = c->subject->children; node != NULL && bearer == NULL; node = node->next) {
     const char *method =
-        is_element(node, NS_SAML, "SubjectConfirmation") ? attr(node, "Method") : NULL;
+        sg_xml_is_element(node, NS_SAML, "SubjectConfirmation") ? attr(node, "Method") : NULL;
     if (method != NULL && strcmp(method, CM_BEARER) == 0)
       bearer = node;
   }
   if (bearer == NULL)
     return fail(c, SG_SAML_SUBJECT, "subject: no SubjectConfirmation with Method bearer");
-  c->confirmation_data = child_element(bearer, NS_SAML, "SubjectConfirmationData", &n);
+  c->confirmation_data = sg_xml_child_element(bearer, NS_SAML, "SubjectConfirmationData", &n);
   if (n != 1)
     return fail(c, SG_SAML_SUBJECT,
                 "subject: bearer SubjectConfirmation needs one SubjectConfirmationData, "
@@ -786,18 +752,18 @@ static int validate_recipient(struct check *c) {
  * assertion minted for another SP of the same IdP must not log in here. */
 static int validate_audience(struct check *c) {
   unsigned n = 0;
-  xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", &n);
+  xmlNodePtr conditions = sg_xml_child_element(c->assertion, NS_SAML, "Conditions", &n);
   if (n != 1)
     return fail(c, SG_SAML_AUDIENCE, "audience: expected one Conditions element, found %u", n);
   unsigned restrictions = 0;
   for (xmlNodePtr r = conditions->children; r != NULL; r = r->next) {
-    if (!is_element(r, NS_SAML, "AudienceRestriction"))
+    if (!sg_xml_is_element(r, NS_SAML, "AudienceRestriction"))
       continue;
     restrictions++;
     bool match = false;
     g_autofree char *first = NULL;
     for (xmlNodePtr a = r->children; a != NULL && !match; a = a->next) {
-      if (!is_element(a, NS_SAML, "Audience"))
+      if (!sg_xml_is_element(a, NS_SAML, "Audience"))
         continue;
       const char *why = NULL;
       g_autofree char *value = element_text(a, &why);
@@ -817,7 +783,7 @@ static int validate_audience(struct check *c) {
 }
 
 static int validate_time_window(struct check *c) {
-  xmlNodePtr conditions = child_element(c->assertion, NS_SAML, "Conditions", NULL);
+  xmlNodePtr conditions = sg_xml_child_element(c->assertion, NS_SAML, "Conditions", NULL);
   if (check_not_before(c, conditions, "Conditions") < 0 ||
       check_not_on_or_after(c, conditions, "Conditions", false, &c->conditions_not_on_or_after_ms) <
           0)
@@ -889,12 +855,12 @@ static bool has_email_attribute(const struct check *c) {
   if (name == NULL || name[0] == '\0')
     return false;
   for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
-    if (!is_element(st, NS_SAML, "AttributeStatement"))
+    if (!sg_xml_is_element(st, NS_SAML, "AttributeStatement"))
       continue;
     for (xmlNodePtr a = st->children; a != NULL; a = a->next) {
-      const char *attr_name = is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
+      const char *attr_name = sg_xml_is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
       if (attr_name != NULL && strcmp(attr_name, name) == 0 &&
-          child_element(a, NS_SAML, "AttributeValue", NULL) != NULL)
+          sg_xml_child_element(a, NS_SAML, "AttributeValue", NULL) != NULL)
         return true;
     }
   }
@@ -905,8 +871,8 @@ static bool has_email_attribute(const struct check *c) {
  * signature, already verified, covered its ciphertext). */
 static int read_name_id(struct check *c) {
   unsigned n = 0, n_encrypted = 0;
-  xmlNodePtr name_id = child_element(c->subject, NS_SAML, "NameID", &n);
-  xmlNodePtr encrypted = child_element(c->subject, NS_SAML, "EncryptedID", &n_encrypted);
+  xmlNodePtr name_id = sg_xml_child_element(c->subject, NS_SAML, "NameID", &n);
+  xmlNodePtr encrypted = sg_xml_child_element(c->subject, NS_SAML, "EncryptedID", &n_encrypted);
   if (n == 0 && n_encrypted == 1) {
     char why[400];
     name_id = sg_saml_decrypt_element(c->doc, encrypted, c->trust->decryption, NS_SAML, "NameID",
@@ -937,14 +903,14 @@ static int read_name_id(struct check *c) {
  * AttributeStatement of the assertion) to values, up to max. */
 static int collect_attribute(struct check *c, const char *name, GPtrArray *values, unsigned max) {
   for (xmlNodePtr st = c->assertion->children; st != NULL; st = st->next) {
-    if (!is_element(st, NS_SAML, "AttributeStatement"))
+    if (!sg_xml_is_element(st, NS_SAML, "AttributeStatement"))
       continue;
     for (xmlNodePtr a = st->children; a != NULL; a = a->next) {
-      const char *attr_name = is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
+      const char *attr_name = sg_xml_is_element(a, NS_SAML, "Attribute") ? attr(a, "Name") : NULL;
       if (attr_name == NULL || strcmp(attr_name, name) != 0)
         continue;
       for (xmlNodePtr v = a->children; v != NULL; v = v->next) {
-        if (!is_element(v, NS_SAML, "AttributeValue"))
+        if (!sg_xml_is_element(v, NS_SAML, "AttributeValue"))
           continue;
         if (v->children == NULL)
           continue; /* an empty value (or xsi:nil) says nothing */
@@ -1049,7 +1015,7 @@ static void export_for_lasso(struct check *c) {
   const struct sg_saml_check_options *o = c->opt;
   if (o->lasso_xml == NULL || (!c->assertion_decrypted && !c->name_id_decrypted))
     return;
-  xmlNodePtr sig = child_element(c->response, NS_DS, "Signature", NULL);
+  xmlNodePtr sig = sg_xml_child_element(c->response, NS_DS, "Signature", NULL);
   if (sig != NULL && c->assertion_decrypted) {
     xmlUnlinkNode(sig);
     xmlFreeNode(sig);
@@ -1129,12 +1095,6 @@ static int run_rules(struct check *c, const unsigned char *xml, size_t len) {
     trace(c, rules[i].name, c->not_checked ? -1 : 1, c->note);
   }
   return 0;
-}
-
-int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
-                           const char *expected_request_id, int64_t now,
-                           struct sg_saml_result *out) {
-  return sg_saml_check_response_with(trust, xml, len, expected_request_id, now, NULL, out);
 }
 
 int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigned char *xml,

@@ -68,10 +68,7 @@ int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
 /* Applies every rule to the decoded response; on success fills
  * out->identity (subject, email, name, groups, storage), assertion_id,
  * assertion_expires_at and in_response_to.  0, or -1 with out->failure and
- * out->reason (out->identity then empty). */
-int sg_saml_check_response(const struct sg_saml_trust *trust, const unsigned char *xml, size_t len,
-                           const char *expected_request_id, int64_t now,
-                           struct sg_saml_result *out);
+ * out->reason (out->identity then empty).  opt may be NULL. */
 int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigned char *xml,
                                 size_t len, const char *expected_request_id, int64_t now,
                                 const struct sg_saml_check_options *opt,

@@ -21,6 +21,8 @@
  * (Bleichenbacher countermeasure, as in TLS).
  */
 #include "auth/saml_decrypt.h"
+#include "auth/base64.h"
+#include "auth/xml_tree.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,28 +90,6 @@ static void set_why(char *why, size_t size, const char *fmt, ...) {
   va_end(ap);
 }
 
-static bool is_el(const xmlNode *node, const char *ns, const char *name) {
-  return node != NULL && node->type == XML_ELEMENT_NODE && node->ns != NULL &&
-         node->ns->href != NULL && strcmp((const char *)node->ns->href, ns) == 0 &&
-         strcmp((const char *)node->name, name) == 0;
-}
-
-static xmlNodePtr first_child(const xmlNode *parent, const char *ns, const char *name,
-                              unsigned *count) {
-  xmlNodePtr first = NULL;
-  unsigned n = 0;
-  for (xmlNodePtr ch = parent ? parent->children : NULL; ch != NULL; ch = ch->next) {
-    if (!is_el(ch, ns, name))
-      continue;
-    if (first == NULL)
-      first = ch;
-    n++;
-  }
-  if (count != NULL)
-    *count = n;
-  return first;
-}
-
 /* An unqualified attribute's value (g_free), NULL when absent. */
 static char *prop(const xmlNode *node, const char *name) {
   xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
@@ -142,30 +122,24 @@ static const EVP_MD *mgf_by_href(const char *href) {
   return NULL;
 }
 
-/* Whole text of an element, whitespace removed, then base64-decoded. */
+/* Whole text of an element, checked as strict base64 (blanks skipped), decoded. */
 static unsigned char *b64_text(const xmlNode *node, size_t max_b64, size_t *len) {
   xmlChar *text = xmlNodeGetContent(node);
   if (text == NULL)
     return NULL;
-  GString *s = g_string_new(NULL);
-  for (const xmlChar *p = text; *p != '\0'; p++)
-    if (!g_ascii_isspace(*p))
-      g_string_append_c(s, (char)*p);
-  xmlFree(text);
   unsigned char *out = NULL;
+  size_t bad = 0, chars = sg_base64_check((const char *)text, strlen((const char *)text), &bad);
   *len = 0;
-  if (s->len > 0 && s->len <= max_b64 && s->len % 4 == 0 &&
-      strspn(s->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
-          s->len) {
+  if (chars > 0 && chars <= max_b64) {
     gsize n = 0;
-    out = g_base64_decode(s->str, &n);
+    out = g_base64_decode((const char *)text, &n); /* blanks skipped */
     *len = n;
     if (n == 0) {
       g_free(out);
       out = NULL;
     }
   }
-  g_string_free(s, TRUE);
+  xmlFree(text);
   return out;
 }
 
@@ -181,7 +155,7 @@ static int read_encrypted_key(const xmlNode *ek, bool allow_rsa15, struct key_tr
                               char *why, size_t why_size) {
   memset(kt, 0, sizeof *kt);
   unsigned n = 0;
-  xmlNodePtr method = first_child(ek, NS_XENC, "EncryptionMethod", &n);
+  xmlNodePtr method = sg_xml_child_element(ek, NS_XENC, "EncryptionMethod", &n);
   g_autofree char *alg = method ? prop(method, "Algorithm") : NULL;
   if (n != 1 || alg == NULL) {
     set_why(why, why_size, "EncryptedKey has no EncryptionMethod Algorithm");
@@ -196,12 +170,12 @@ static int read_encrypted_key(const xmlNode *ek, bool allow_rsa15, struct key_tr
     }
     kt->rsa15 = true;
   } else if (strcmp(alg, KT_OAEP_MGF1P) == 0 || strcmp(alg, KT_OAEP11) == 0) {
-    xmlNodePtr dm = first_child(method, NS_DS, "DigestMethod", NULL);
+    xmlNodePtr dm = sg_xml_child_element(method, NS_DS, "DigestMethod", NULL);
     g_autofree char *dm_alg = dm ? prop(dm, "Algorithm") : NULL;
     kt->md = digest_by_href(dm_alg);
     if (dm != NULL && dm_alg == NULL)
       kt->md = NULL;
-    xmlNodePtr mgf = first_child(method, NS_XENC11, "MGF", NULL);
+    xmlNodePtr mgf = sg_xml_child_element(method, NS_XENC11, "MGF", NULL);
     g_autofree char *mgf_alg = mgf ? prop(mgf, "Algorithm") : NULL;
     /* rsa-oaep-mgf1p fixes MGF1 with SHA-1; only xmlenc11 may name another. */
     kt->mgf1 = strcmp(alg, KT_OAEP11) == 0 ? mgf_by_href(mgf_alg) : (mgf ? NULL : EVP_sha1());
@@ -210,7 +184,7 @@ static int read_encrypted_key(const xmlNode *ek, bool allow_rsa15, struct key_tr
               alg, dm_alg ? dm_alg : "sha1", mgf_alg ? mgf_alg : "mgf1sha1");
       return -1;
     }
-    xmlNodePtr params = first_child(method, NS_XENC, "OAEPparams", NULL);
+    xmlNodePtr params = sg_xml_child_element(method, NS_XENC, "OAEPparams", NULL);
     if (params != NULL) {
       kt->label = b64_text(params, 1024, &kt->label_len);
       if (kt->label == NULL) {
@@ -224,10 +198,11 @@ static int read_encrypted_key(const xmlNode *ek, bool allow_rsa15, struct key_tr
             allow_rsa15 ? ", rsa-1_5" : "");
     return -1;
   }
-  xmlNodePtr cd = first_child(ek, NS_XENC, "CipherData", &n);
+  xmlNodePtr cd = sg_xml_child_element(ek, NS_XENC, "CipherData", &n);
   unsigned n_value = 0;
-  xmlNodePtr cv = first_child(cd, NS_XENC, "CipherValue", &n_value);
-  if (n != 1 || n_value != 1 || first_child(cd, NS_XENC, "CipherReference", NULL) != NULL) {
+  xmlNodePtr cv = sg_xml_child_element(cd, NS_XENC, "CipherValue", &n_value);
+  if (n != 1 || n_value != 1 ||
+      sg_xml_child_element(cd, NS_XENC, "CipherReference", NULL) != NULL) {
     set_why(why, why_size, "EncryptedKey needs one CipherData with one CipherValue");
     key_transport_clear(kt);
     return -1;
@@ -279,13 +254,13 @@ static int unwrap_with(EVP_PKEY *pkey, const struct key_transport *kt, unsigned 
 static int find_encrypted_keys(const xmlNode *encrypted, const xmlNode *data, const xmlNode **out,
                                size_t *n_out, char *why, size_t why_size) {
   *n_out = 0;
-  xmlNodePtr ki = first_child(data, NS_DS, "KeyInfo", NULL);
+  xmlNodePtr ki = sg_xml_child_element(data, NS_DS, "KeyInfo", NULL);
   for (xmlNodePtr ch = ki ? ki->children : NULL; ch != NULL; ch = ch->next) {
-    if (is_el(ch, NS_XENC, "EncryptedKey")) {
+    if (sg_xml_is_element(ch, NS_XENC, "EncryptedKey")) {
       if (*n_out >= MAX_ENCRYPTED_KEYS)
         goto too_many;
       out[(*n_out)++] = ch;
-    } else if (is_el(ch, NS_DS, "RetrievalMethod")) {
+    } else if (sg_xml_is_element(ch, NS_DS, "RetrievalMethod")) {
       g_autofree char *uri = prop(ch, "URI");
       if (uri == NULL || uri[0] != '#' || uri[1] == '\0') {
         set_why(why, why_size, "RetrievalMethod URI '%.100s' is not a same-document '#id'",
@@ -294,7 +269,7 @@ static int find_encrypted_keys(const xmlNode *encrypted, const xmlNode *data, co
       }
       const xmlNode *target = NULL;
       for (xmlNodePtr s = encrypted->children; s != NULL && target == NULL; s = s->next) {
-        g_autofree char *id = is_el(s, NS_XENC, "EncryptedKey") ? prop(s, "Id") : NULL;
+        g_autofree char *id = sg_xml_is_element(s, NS_XENC, "EncryptedKey") ? prop(s, "Id") : NULL;
         if (id != NULL && strcmp(id, uri + 1) == 0)
           target = s;
       }
@@ -311,7 +286,7 @@ static int find_encrypted_keys(const xmlNode *encrypted, const xmlNode *data, co
   if (*n_out > 0)
     return 0;
   for (xmlNodePtr s = encrypted->children; s != NULL; s = s->next) {
-    if (!is_el(s, NS_XENC, "EncryptedKey"))
+    if (!sg_xml_is_element(s, NS_XENC, "EncryptedKey"))
       continue;
     if (*n_out >= MAX_ENCRYPTED_KEYS)
       goto too_many;
@@ -393,7 +368,8 @@ static xmlNodePtr splice_plaintext(xmlDocPtr doc, xmlNodePtr encrypted, const xm
       other = true;
     }
   }
-  if (err != XML_ERR_OK || elements != 1 || other || !is_el(element, want_ns, want_name)) {
+  if (err != XML_ERR_OK || elements != 1 || other ||
+      !sg_xml_is_element(element, want_ns, want_name)) {
     set_why(why, why_size, "decrypted data is not one %s element%s", want_name,
             err != XML_ERR_OK ? " (not well-formed)" : "");
     xmlFreeNodeList(list);
@@ -434,10 +410,10 @@ xmlNodePtr sg_saml_decrypt_element(xmlDocPtr doc, xmlNodePtr encrypted,
   for (xmlNodePtr ch = encrypted->children; ch != NULL; ch = ch->next) {
     if (ch->type != XML_ELEMENT_NODE)
       continue;
-    if (is_el(ch, NS_XENC, "EncryptedData")) {
+    if (sg_xml_is_element(ch, NS_XENC, "EncryptedData")) {
       data = ch;
       n_data++;
-    } else if (is_el(ch, NS_XENC, "EncryptedKey")) {
+    } else if (sg_xml_is_element(ch, NS_XENC, "EncryptedKey")) {
       n_keys++;
     } else {
       set_why(why, why_size, "unexpected element '%.64s' in the encrypted element",
@@ -456,7 +432,7 @@ xmlNodePtr sg_saml_decrypt_element(xmlDocPtr doc, xmlNodePtr encrypted,
     return NULL;
   }
   unsigned n = 0;
-  xmlNodePtr method = first_child(data, NS_XENC, "EncryptionMethod", &n);
+  xmlNodePtr method = sg_xml_child_element(data, NS_XENC, "EncryptionMethod", &n);
   g_autofree char *alg_href = method ? prop(method, "Algorithm") : NULL;
   const struct data_algorithm *alg = NULL;
   for (size_t i = 0; alg_href != NULL && i < G_N_ELEMENTS(data_algorithms); i++)
@@ -468,10 +444,11 @@ xmlNodePtr sg_saml_decrypt_element(xmlDocPtr doc, xmlNodePtr encrypted,
             alg_href ? alg_href : "(no EncryptionMethod)");
     return NULL;
   }
-  xmlNodePtr cd = first_child(data, NS_XENC, "CipherData", &n);
+  xmlNodePtr cd = sg_xml_child_element(data, NS_XENC, "CipherData", &n);
   unsigned n_value = 0;
-  first_child(cd, NS_XENC, "CipherValue", &n_value);
-  if (n != 1 || n_value != 1 || first_child(cd, NS_XENC, "CipherReference", NULL) != NULL) {
+  sg_xml_child_element(cd, NS_XENC, "CipherValue", &n_value);
+  if (n != 1 || n_value != 1 ||
+      sg_xml_child_element(cd, NS_XENC, "CipherReference", NULL) != NULL) {
     set_why(why, why_size, "EncryptedData needs one CipherData with one CipherValue");
     return NULL;
   }

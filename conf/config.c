@@ -236,12 +236,10 @@ static void set_raw(struct loader *l, size_t i, const char *value, char *origin,
 
 /* ---- the INI file ------------------------------------------------------------ */
 
-/* Reads a whole file of at most max bytes with no NUL in it into an
- * allocated buffer (*len_out bytes); NULL and the reason in why otherwise.
- * One descriptor for the checks and the contents, so that both are about
- * the same file.  private_only refuses files that other users may touch. */
-static char *read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
-                                 char *why, size_t why_size) {
+/* See config.h.  One descriptor for the checks and the contents, so that
+ * both are about the same file. */
+char *sg_read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
+                             char *why, size_t why_size) {
   struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0 || fstat(fd, &st) != 0) {
@@ -376,7 +374,7 @@ static void parse_key_line(struct loader *l, struct ini_state *s, char *line, un
 static void parse_file(struct loader *l) {
   char why[160];
   size_t len = 0;
-  char *text = read_small_file_new(l->path, MAX_CONFIG_FILE, false, &len, why, sizeof why);
+  char *text = sg_read_small_file_new(l->path, MAX_CONFIG_FILE, false, &len, why, sizeof why);
   if (text == NULL) {
     fail(l, "%s: cannot read the configuration: %s", l->path, why);
     return;
@@ -891,7 +889,7 @@ static void check_session_secrets(struct loader *l, struct sg_config *c) {
   g_autofree char *where = where_of(l, "session", "secret_file");
   char why[160];
   size_t len = 0;
-  char *text = read_small_file_new(file, MAX_SECRET_FILE, true, &len, why, sizeof why);
+  char *text = sg_read_small_file_new(file, MAX_SECRET_FILE, true, &len, why, sizeof why);
   if (text == NULL) {
     fail(l, "%s: %s %s", where, file, why);
     return;
@@ -1176,8 +1174,8 @@ static void check_redash_key(struct loader *l, struct sg_config *c) {
     g_autofree char *where = where_of(l, "redash", "api_key_file");
     char why[160];
     size_t len = 0;
-    char *text =
-        read_small_file_new(c->redash.api_key_file, MAX_SECRET_FILE, true, &len, why, sizeof why);
+    char *text = sg_read_small_file_new(c->redash.api_key_file, MAX_SECRET_FILE, true, &len, why,
+                                        sizeof why);
     if (text == NULL) {
       fail(l, "%s: %s %s", where, c->redash.api_key_file, why);
       return;

@@ -165,6 +165,14 @@ int sg_parse_duration_ms(const char *text, uint64_t *out);
 int sg_parse_size(const char *text, uint64_t *out);
 int sg_parse_host_port(const char *text, char **host, uint16_t *port);
 
+/* Reads a whole file of at most max bytes with no NUL in it into an
+ * allocated, NUL-terminated buffer (g_free; *len_out bytes); NULL and the
+ * reason in why otherwise ("is larger than 64 KiB", "is a directory", ...).
+ * The read is bounded whatever the file is (a pipe, /dev/zero).
+ * private_only refuses files that other users may touch (secrets, keys). */
+char *sg_read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
+                             char *why, size_t why_size);
+
 /* Writes a human summary of the snapshot (no secrets) for --check. */
 void sg_config_print_summary(const struct sg_config *config, FILE *out);
 

@@ -23,6 +23,7 @@
 #include "auth/access.h"
 #include "auth/saml_sp.h"
 #include "conf/config.h"
+#include "conf/config.h"
 #include "proxy/reload.h"
 #include "proxy/snapshot.h"
 
@@ -106,16 +107,11 @@ int sg_check_response_main(const char *file, const char *config_path, const char
             at);
     return 2;
   }
-  gchar *text = NULL;
-  gsize len = 0;
-  GError *gerr = NULL;
-  if (!g_file_get_contents(file, &text, &len, &gerr)) {
-    fprintf(stderr, "ssogate --check-response: %s\n", gerr ? gerr->message : file);
-    g_clear_error(&gerr);
-    return 2;
-  }
-  if (len == 0 || len > MAX_CAPTURE) {
-    fprintf(stderr, "ssogate --check-response: %s is %s\n", file, len ? "too large" : "empty");
+  char why[200];
+  size_t len = 0;
+  char *text = sg_read_small_file_new(file, MAX_CAPTURE, false, &len, why, sizeof why);
+  if (text == NULL || len == 0) {
+    fprintf(stderr, "ssogate --check-response: %s %s\n", file, text ? "is empty" : why);
     g_free(text);
     return 2;
   }

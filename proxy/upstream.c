@@ -1,9 +1,10 @@
 /*
  * upstream.c - upstream targets and the resolver thread (see upstream.h).
  *
- * libcurl resolves a name to one address and keeps using it, so a name with
- * several addresses (an ECS service behind Cloud Map) is expanded here into
- * one target per address and pinned with CURLOPT_CONNECT_TO.  Resolution
+ * A name with several addresses (an ECS service behind Cloud Map) is
+ * expanded here into one target per address: forward.c dials that address,
+ * and the readiness prober (libcurl) is pinned to it with
+ * CURLOPT_CONNECT_TO.  Resolution
  * happens at load and reload, then every [upstream] resolve_interval on the
  * resolver thread; never per request.  Not here: probing (health.c) and the
  * request itself (forward.c).
@@ -27,6 +28,7 @@
 
 #include <glib.h>
 
+#include "proxy/clock.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 
@@ -58,12 +60,6 @@ struct sg_upstreams {
 };
 
 static atomic_uint_fast64_t set_generations;
-
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static socklen_t sockaddr_len(const struct sockaddr_storage *ss) {
   return ss->ss_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
@@ -386,7 +382,7 @@ struct sg_upstreams *sg_upstreams_new_with(char *const *urls, uint64_t resolve_i
 
 struct sg_upstreams *sg_upstreams_new(char *const *urls, uint64_t resolve_interval_ms,
                                       char **error) {
-  return sg_upstreams_new_with(urls, resolve_interval_ms, sg_resolve_getaddrinfo, monotonic_ms(),
+  return sg_upstreams_new_with(urls, resolve_interval_ms, sg_resolve_getaddrinfo, sg_now_ms(),
                                error);
 }
 
@@ -546,7 +542,7 @@ static void *resolver_main(void *arg) {
       timed_out = pthread_cond_timedwait(&resolver.wake, &resolver.lock, &until) == ETIMEDOUT;
     bool go = timed_out && !resolver.stop && !resolver.followed_changed && up != NULL;
     pthread_mutex_unlock(&resolver.lock);
-    if (go && sg_upstreams_refresh(up, monotonic_ms()) && resolver.on_change != NULL)
+    if (go && sg_upstreams_refresh(up, sg_now_ms()) && resolver.on_change != NULL)
       resolver.on_change();
     sg_upstreams_unref(up);
     pthread_mutex_lock(&resolver.lock);

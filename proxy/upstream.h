@@ -26,8 +26,8 @@
 #include <curl/curl.h>
 
 struct sg_upstream_target {
-  char *base_url;                /* "http://redash:5000", prefix of every forwarded URL */
-  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO pinning one address; NULL = literal */
+  char *base_url;                /* "http://redash:5000": the prober's (libcurl) URL prefix */
+  struct curl_slist *connect_to; /* the prober's CURLOPT_CONNECT_TO to addr; NULL = literal */
   char *label;                   /* "redash:5000 (10.0.1.7)" for logs and readyz */
   char *host;                    /* "redash": the name as configured (TLS: SNI and verified name) */
   char *authority;               /* "redash:5000": the Host header (port omitted when default) */

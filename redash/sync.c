@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/json.h"
+#include "proxy/clock.h"
 #include "proxy/log.h"
 #include "redash/api.h"
 #include "redash/plan.h"
@@ -74,12 +75,6 @@ static const char *const outcome_names[SG_REDASH_OUTCOME_COUNT] = {
 uint64_t sg_redash_sync_count(enum sg_redash_outcome o) { return atomic_load(&outcomes[o]); }
 const char *sg_redash_outcome_name(enum sg_redash_outcome o) { return outcome_names[o]; }
 uint64_t sg_redash_sync_missing_groups(void) { return atomic_load(&missing_groups); }
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void task_free(struct task *t) {
   if (t == NULL)
@@ -135,7 +130,7 @@ static struct task *task_new(const struct sg_config *c, const struct sg_identity
 
 /* Under lock: one token of the per-task rate, or false. */
 static bool take_token(void) {
-  int64_t now = now_ns();
+  int64_t now = (int64_t)sg_now_ns();
   tokens += (double)(now - tokens_at_ns) / 1e9 * RATE_PER_S;
   tokens_at_ns = now;
   if (tokens > RATE_BURST)
@@ -171,7 +166,7 @@ void sg_redash_sync_enqueue(const struct sg_config *c, const struct sg_identity 
   if (!(c->redash.sync_names || c->redash.sync_groups) || id->email == NULL || !id->email[0])
     return;
   struct task *t = task_new(c, id);
-  int64_t now_s = now_ns() / 1000000000;
+  int64_t now_s = (int64_t)sg_now_ns() / 1000000000;
   enum sg_redash_outcome dropped = SG_REDASH_OUTCOME_COUNT;
   pthread_mutex_lock(&lock);
   if (remembered == NULL)
@@ -217,7 +212,7 @@ static void finish(const struct task *t, enum sg_redash_outcome o) {
   if (r != NULL && strcmp(r->hash, t->hash) == 0) {
     if (o == SG_REDASH_SYNCED || o == SG_REDASH_UNCHANGED) {
       r->in_flight = false;
-      r->expires = now_ns() / 1000000000 + CACHE_TTL_S;
+      r->expires = (int64_t)sg_now_ns() / 1000000000 + CACHE_TTL_S;
     } else {
       g_hash_table_remove(remembered, t->email);
     }
@@ -349,7 +344,7 @@ static void run_task(const struct task *t) {
   struct sg_redash_plan plan = {0};
   enum sg_redash_outcome o = SG_REDASH_FAILED;
   unsigned tries = 0;
-  uint64_t started = (uint64_t)now_ns();
+  uint64_t started = sg_now_ns();
 
   for (;;) {
     tries++;
@@ -396,7 +391,7 @@ static void run_task(const struct task *t) {
       o = plan.n_calls ? SG_REDASH_SYNCED : SG_REDASH_UNCHANGED;
       sg_info("redash sync of %s (user %lld): %s in %.1fs", t->email, plan.user_id,
               plan.n_calls ? done->str : "already up to date",
-              (double)((uint64_t)now_ns() - started) / 1e9);
+              (double)(sg_now_ns() - started) / 1e9);
     } else if (done->len) {
       sg_warn("redash sync of %s (user %lld) partly done (%s): %s", t->email, plan.user_id,
               done->str, run.why);
@@ -435,7 +430,7 @@ int sg_redash_sync_start(void) {
   pthread_cond_destroy(&wake); /* no thread exists yet: re-made on the monotonic clock */
   pthread_cond_init(&wake, &attr);
   pthread_condattr_destroy(&attr);
-  tokens_at_ns = now_ns();
+  tokens_at_ns = (int64_t)sg_now_ns();
   atomic_store(&stopping, false);
   for (n_threads = 0; n_threads < SYNC_THREADS; n_threads++)
     if (pthread_create(&threads[n_threads], NULL, sync_thread, NULL) != 0) {

@@ -161,3 +161,16 @@ def test_never_touches_the_store(fixtures):
     rc, stdout, stderr = check(os.path.join(out, "happy_both_signed.b64"), ini, "--request-id", fx.REQUEST_ID)
     assert rc == 0, (stdout, stderr)
     assert "never reads or writes the store" in stdout
+
+
+def test_capture_files_that_are_not_captures(fixtures, tmp_path):
+    """A capture is read bounded: /dev/zero used to be read until memory ran out."""
+    out, _ = fixtures
+    ini = write_config(out, "bounded", False, "-")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    for capture, reason in (("/dev/zero", "is larger than 4 MiB"), (str(empty), "is empty"),
+                            (str(tmp_path), "is a directory"),
+                            (str(tmp_path / "missing"), "No such file")):
+        rc, stdout, stderr = check(capture, ini)
+        assert rc == 2 and reason in stderr, (capture, stdout, stderr)

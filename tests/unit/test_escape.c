@@ -1,5 +1,6 @@
 /*
- * test_escape.c - JSON string escaping of hostile names, emails and groups.
+ * test_escape.c - JSON string escaping of hostile names, emails and groups;
+ * the strict base64 check run before g_base64_decode (auth/base64.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "auth/base64.h"
 #include "auth/json.h"
 
 static void check(const char *in, size_t len, const char *want) {
@@ -55,11 +57,38 @@ static void truncation_never_splits_an_escape_or_a_character(void **state) {
   assert_int_equal(need, 7);
 }
 
+static size_t b64(const char *in, size_t *bad) {
+  *bad = 12345;
+  return sg_base64_check(in, strlen(in), bad);
+}
+
+static void base64_is_checked_strictly(void **state) {
+  (void)state;
+  size_t bad;
+  assert_int_equal(b64("PHNh", &bad), 4);
+  assert_int_equal(b64("PHNhbQ==", &bad), 8);
+  assert_int_equal(b64("PHNh\r\nbWw=\n", &bad), 8); /* wrapped lines */
+  assert_int_equal(b64("", &bad), 0);
+  assert_int_equal(bad, 0);
+  assert_int_equal(b64("PHNh!!!bWw=", &bad), 0); /* g_base64_decode would skip the garbage */
+  assert_int_equal(bad, 4);
+  assert_int_equal(b64("PH=hbWw=", &bad), 0); /* '=' inside */
+  assert_int_equal(bad, 3);
+  assert_int_equal(b64("PHNhb", &bad), 0); /* not a multiple of 4 */
+  assert_int_equal(bad, 5);
+  assert_int_equal(b64("PH==", &bad), 4);
+  assert_int_equal(b64("P===", &bad), 0); /* three pads */
+  assert_int_equal(bad, 4);
+  assert_int_equal(b64("PHNh-_Nh", &bad), 0); /* the URL-safe alphabet is not this one */
+  assert_int_equal(bad, 4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(quotes_backslashes_and_controls),
       cmocka_unit_test(utf8_passes_and_invalid_bytes_do_not),
       cmocka_unit_test(truncation_never_splits_an_escape_or_a_character),
+      cmocka_unit_test(base64_is_checked_strictly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
