@@ -74,9 +74,13 @@ static void close_expired(struct sg_worker *w, int64_t now_ms) {
   struct sg_conn *c;
   while ((c = sg_pool_expired(&w->pool, now_ms, timeout)) != NULL)
     sg_worker_close_conn(w, c);
-  /* A reload may have lowered [upstream] keepalive. */
+  /* Above [upstream] keepalive (a reload may also have lowered it), the
+   * oldest idle connections go once idle for a housekeeping tick: a burst
+   * that returned more than the cap keeps its working set, a surplus that
+   * nobody took again within the tick is closed (forward.c's release). */
   unsigned cap = w->snap->config->upstream.keepalive;
-  while (w->pool.count > cap && (c = w->pool.oldest) != NULL) {
+  while (w->pool.count > cap && (c = w->pool.oldest) != NULL &&
+         now_ms - c->idle_since_ms >= HOUSEKEEPING_MS) {
     sg_pool_remove(&w->pool, c);
     sg_worker_close_conn(w, c);
   }
