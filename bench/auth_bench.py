@@ -173,7 +173,7 @@ level = warn
         g_p99 = statistics.median(r[0]["p99"] for r in rows)
         n_p99 = statistics.median(r[1]["p99"] for r in rows)
         total_sigs = sum(r[2] for r in rows)
-        print("authenticated+JWT @128: ratio %.2f (target >= 0.75)  p99 ratio %.2f  signatures over %d s of load: %d"
+        print("authenticated+JWT @128: ratio %.2f (target >= 0.8)  p99 ratio %.2f  signatures over %d s of load: %d"
               % (g_rps / n_rps, g_p99 / n_p99, a.rounds * a.duration, total_sigs))
 
         # 2. ACS processing time, from ssogate's own access log

@@ -21,12 +21,15 @@
 #include "auth/saml_sp.h"
 #include "auth/store.h"
 #include "conf/config.h"
+#include "proxy/accesslog.h"
 #include "proxy/check_response.h"
+#include "proxy/forward.h"
 #include "proxy/health.h"
 #include "proxy/idp_refresh.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/reload.h"
+#include "proxy/server.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "redash/sync.h"
@@ -262,6 +265,16 @@ static void serve_signals(const char *path, const sigset_t *set) {
   }
 }
 
+/* The worker loop's users, wired here so that the loop includes none of
+ * them (worker.h). */
+static const struct sg_worker_ops worker_ops = {
+    .start_daemon = sg_server_start_daemon,
+    .conn_event = sg_forward_on_event,
+    .check_deadlines = sg_forward_check_deadlines,
+    .fail = sg_forward_fail,
+    .end_of_turn = sg_accesslog_flush,
+};
+
 int main(int argc, char **argv) {
   static const struct option options[] = {
       {"config", required_argument, NULL, 'c'},
@@ -349,8 +362,8 @@ int main(int argc, char **argv) {
   if (listen_fd < 0 || sg_metrics_init(n) != 0 ||
       (cfg->metrics.listen_host &&
        sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
-      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms) !=
-          0 ||
+      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms,
+                       &worker_ops) != 0 ||
       sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0 ||
       sg_redash_sync_start() != 0 ||
       sg_idp_refresh_start() != 0) {

@@ -3,9 +3,10 @@
  *
  * Each worker's epoll set holds libmicrohttpd's own epoll fd, the worker's
  * upstream connections and an eventfd for wake-ups.  One loop iteration:
- * wait, let forward.c act on ready upstream connections, let MHD run, then
- * housekeeping (new snapshot, upstream and client deadlines, idle upstream
- * connections, access-log flush, drain).
+ * wait, hand events on upstream connections to the leg (forward.c, through
+ * struct sg_worker_ops: the loop includes none of its users), let MHD run,
+ * then housekeeping (new snapshot, upstream and client deadlines, idle
+ * upstream connections, the end-of-turn hook, drain).
  */
 #include "proxy/worker.h"
 
@@ -18,17 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy/accesslog.h"
-#include "proxy/forward.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
-#include "proxy/server.h"
 
 #define MAX_EVENTS 64
 #define HOUSEKEEPING_MS 250
 
 static struct sg_worker *workers;
 static unsigned n_workers;
+static const struct sg_worker_ops *loop_ops; /* main.c's, for every worker */
 
 static void wake_worker(struct sg_worker *w) {
   uint64_t one = 1;
@@ -75,9 +74,13 @@ static void close_expired(struct sg_worker *w, int64_t now_ms) {
   struct sg_conn *c;
   while ((c = sg_pool_expired(&w->pool, now_ms, timeout)) != NULL)
     sg_worker_close_conn(w, c);
-  /* A reload may have lowered [upstream] keepalive. */
+  /* Above [upstream] keepalive (a reload may also have lowered it), the
+   * oldest idle connections go once idle for a housekeeping tick: a burst
+   * that returned more than the cap keeps its working set, a surplus that
+   * nobody took again within the tick is closed (forward.c's release). */
   unsigned cap = w->snap->config->upstream.keepalive;
-  while (w->pool.count > cap && (c = w->pool.oldest) != NULL) {
+  while (w->pool.count > cap && (c = w->pool.oldest) != NULL &&
+         now_ms - c->idle_since_ms >= HOUSEKEEPING_MS) {
     sg_pool_remove(&w->pool, c);
     sg_worker_close_conn(w, c);
   }
@@ -161,7 +164,7 @@ static void enforce_upstream_deadlines(struct sg_worker *w, int64_t now_ms) {
   struct sg_request *r = w->transfers;
   while (r != NULL) {
     struct sg_request *next = r->next;
-    sg_forward_check_deadlines(r, now_ms);
+    loop_ops->check_deadlines(r, now_ms);
     r = next;
   }
 }
@@ -199,7 +202,7 @@ static bool drain_finished(struct sg_worker *w, int64_t now_ms) {
   if (now_ms < sg_drain_deadline_ms())
     return false;
   while (w->transfers != NULL)
-    sg_forward_fail(w->transfers, 503, "shutting down: drain_timeout reached");
+    loop_ops->fail(w->transfers, 503, "shutting down: drain_timeout reached");
   return true;
 }
 
@@ -219,7 +222,7 @@ static void run_once(struct sg_worker *w, struct epoll_event *events) {
     }
     struct sg_conn *c = tag;
     if (c->fd >= 0) /* not closed earlier in this turn */
-      sg_forward_on_event(w, c, events[i].events);
+      loop_ops->conn_event(w, c, events[i].events);
   }
   MHD_run(w->mhd);
   free_closed(w);
@@ -240,7 +243,7 @@ static void *worker_main(void *arg) {
       enforce_client_deadlines(w, now);
       close_expired(w, now);
     }
-    sg_accesslog_flush(w);
+    loop_ops->end_of_turn(w);
     if (sg_workers_draining()) {
       begin_drain(w);
       if (drain_finished(w, now))
@@ -258,7 +261,7 @@ static void *worker_main(void *arg) {
     sg_worker_close_conn(w, c);
   }
   free_closed(w);
-  sg_accesslog_flush(w);
+  loop_ops->end_of_turn(w);
   return NULL;
 }
 
@@ -274,7 +277,7 @@ static int worker_init(struct sg_worker *w, unsigned index, int listen_fd, unsig
   w->jwt_cache = sg_jwt_cache_new();
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  w->mhd = sg_server_start_daemon(w, listen_fd, limit, client_timeout_ms);
+  w->mhd = loop_ops->start_daemon(w, listen_fd, limit, client_timeout_ms);
   if (w->epfd < 0 || w->wakefd < 0 || w->mhd == NULL)
     return -1;
 
@@ -289,7 +292,8 @@ static int worker_init(struct sg_worker *w, unsigned index, int listen_fd, unsig
 }
 
 int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
-                     uint64_t client_timeout_ms) {
+                     uint64_t client_timeout_ms, const struct sg_worker_ops *worker_ops) {
+  loop_ops = worker_ops;
   workers = calloc(n, sizeof *workers);
   if (workers == NULL)
     return -1;

@@ -52,9 +52,31 @@ struct sg_worker {
   int64_t drain_deadline_ms;
 };
 
-/* Starts n workers on listen_fd; returns 0 or -1 (logged). */
+/*
+ * What the loop hands to the layers above it.  The loop knows none of them
+ * by name (main.c fills this in): it owns the epoll set, the clock ticks,
+ * the pool and the request structs; what a request does with them is
+ * server.c's and forward.c's business.
+ */
+struct sg_worker_ops {
+  /* The worker's external-mode libmicrohttpd daemon, or NULL (logged). */
+  struct MHD_Daemon *(*start_daemon)(struct sg_worker *w, int listen_fd, unsigned limit,
+                                     uint64_t client_timeout_ms);
+  /* Events on an upstream connection registered with sg_worker_watch. */
+  void (*conn_event)(struct sg_worker *w, struct sg_conn *c, uint32_t events);
+  /* Housekeeping tick for a request on the transfer list. */
+  void (*check_deadlines)(struct sg_request *r, int64_t now_ms);
+  /* Gives up on a request's upstream leg (the drain ran out of time): it
+   * must leave the transfer list. */
+  void (*fail)(struct sg_request *r, int status, const char *reason);
+  /* End of every loop turn (the access log's flush). */
+  void (*end_of_turn)(struct sg_worker *w);
+};
+
+/* Starts n workers on listen_fd; ops must outlive them.  Returns 0 or -1
+ * (logged). */
 int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
-                     uint64_t client_timeout_ms);
+                     uint64_t client_timeout_ms, const struct sg_worker_ops *ops);
 
 /* Tells every worker to stop accepting and finish in-flight requests within
  * drain_ms, then joins them. */

@@ -318,6 +318,35 @@ def test_keepalive_pool_reuses_then_expires(gate_factory, hostile):
     assert len({e[0] for e in hostile.seen("/public/ok")}) == 2
 
 
+def test_a_burst_above_keepalive_keeps_its_connections_for_a_tick_then_trims(gate_factory, hostile):
+    # keepalive = 1: three requests at once need three connections; the next
+    # burst right after reuses all three (closing the surplus at once made a
+    # busy pool connect and close all the time), and once idle for a
+    # housekeeping tick (250 ms) the pool is trimmed back to one.
+    g = gate_factory([hostile.url], extra={"server": {"workers": "1"},
+                                           "upstream": {"keepalive": "1"}})
+
+    def burst(tag):
+        replies = [None] * 3
+
+        def get(i):
+            replies[i] = requests.get(g.url + "/public/slow?s=0.2&b=%s%d" % (tag, i), timeout=10)
+        threads = [threading.Thread(target=get, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [r.content for r in replies] == [b"slow"] * 3
+        return {e[0] for e in hostile.seen("/public/slow?s=0.2&b=" + tag)}
+
+    first = burst("a")
+    assert len(first) == 3
+    assert burst("b") == first          # all three kept across the burst
+    time.sleep(1.0)                     # > 2 housekeeping ticks: trimmed to keepalive
+    third = burst("c")
+    assert len(third & first) == 1 and len(third) == 3
+
+
 def test_keepalive_zero_means_a_connection_per_request(gate_factory, hostile):
     g = gate_factory([hostile.url], extra={"server": {"workers": "1"},
                                            "upstream": {"keepalive": "0"}})
