@@ -358,13 +358,17 @@ static bool idp_key_usable(const struct check *c, size_t i) {
   return c->trust->accept_expired_idp_certificate || c->trust->idp_not_after[i] * 1000 > c->now_ms;
 }
 
-static xmlSecDSigCtxPtr new_verify_context(xmlSecKeyPtr key, bool allow_sha1) {
+xmlSecDSigCtxPtr sg_saml_verify_context_new(xmlSecKeyPtr key, bool allow_sha1,
+                                            bool allow_whole_document) {
   xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
   if (ctx == NULL)
     return NULL;
-  /* Only "#id" references, and only the algorithms SAML IdPs use: no
-   * external URIs, no XPath/XSLT transforms, no SHA-1, no HMAC. */
+  /* Only "#id" references (and "" for a whole metadata document), and only
+   * the algorithms SAML IdPs use: no external URIs, no XPath/XSLT
+   * transforms, no SHA-1, no HMAC. */
   ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
+  if (allow_whole_document)
+    ctx->enabledReferenceUris |= xmlSecTransformUriTypeEmpty;
   int rc = 0;
   rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId);
   rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId);
@@ -482,7 +486,7 @@ static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const
     if (!idp_key_usable(c, i))
       continue;
     any_key = true;
-    xmlSecDSigCtxPtr ctx = new_verify_context(c->trust->idp_keys[i], c->trust->allow_sha1);
+    xmlSecDSigCtxPtr ctx = sg_saml_verify_context_new(c->trust->idp_keys[i], c->trust->allow_sha1, false);
     if (ctx == NULL)
       return fail(c, SG_SAML_SIGNATURE, "signature: cannot create an xmlsec context");
     int rc = xmlSecDSigCtxVerify(ctx, sig);

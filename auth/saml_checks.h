@@ -15,6 +15,7 @@
 
 #include <libxml/tree.h>
 #include <xmlsec/keys.h>
+#include <xmlsec/xmldsig.h>
 
 #include "auth/saml_decrypt.h"
 #include "auth/saml_sp.h"
@@ -64,6 +65,13 @@ xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **w
  * 0, or -1 with out->failure = SG_SAML_MALFORMED and out->reason. */
 int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
                             struct sg_saml_result *out);
+
+/* A verification context that trusts only key (KeyInfo in the document is
+ * never read) and only the algorithms SAML uses; SHA-1 only when allowed;
+ * Reference URI "" (a whole document, as signed metadata) only when allowed.
+ * NULL on failure; free with xmlSecDSigCtxDestroy. */
+xmlSecDSigCtxPtr sg_saml_verify_context_new(xmlSecKeyPtr key, bool allow_sha1,
+                                            bool allow_whole_document);
 
 /* Applies every rule to the decoded response; on success fills
  * out->identity (subject, email, name, groups, storage), assertion_id,

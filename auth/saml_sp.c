@@ -577,30 +577,13 @@ static int verify_metadata_signature(xmlDocPtr doc, xmlSecKeyPtr key, char *why,
       return -1;
     }
   }
-  xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
+  xmlSecDSigCtxPtr ctx = sg_saml_verify_context_new(key, false, true);
   if (ctx == NULL) {
     snprintf(why, cap, "cannot create an xmlsec context");
     return -1;
   }
-  ctx->enabledReferenceUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
-  int rc = 0;
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14NId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha384Id);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformInclC14NId);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha384Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha384Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha512Id);
-  ctx->signKey = xmlSecKeyDuplicate(key);
   bool ok = false;
-  if (rc == 0 && ctx->signKey != NULL && xmlSecDSigCtxVerify(ctx, sig) == 0 &&
+  if (xmlSecDSigCtxVerify(ctx, sig) == 0 &&
       ctx->status == xmlSecDSigStatusSucceeded &&
       xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1) {
     xmlSecDSigReferenceCtxPtr r =
