@@ -46,7 +46,31 @@ static void usage(FILE *out) {
                "Every setting can also come from SSOGATE_<SECTION>_<KEY> environment variables.\n");
 }
 
-static int open_listen_socket(const char *host, uint16_t port) {
+/* One socket bound to addr, with SO_REUSEPORT when it is one of a group. */
+static int bind_listen_socket(const struct sockaddr_storage *addr, socklen_t len, bool reuseport) {
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, 1024) != 0) {
+    int saved = errno;
+    if (fd >= 0)
+      close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+/*
+ * One listening socket per worker, in one SO_REUSEPORT group: the kernel
+ * spreads new connections over the workers by their addresses.  A single
+ * shared socket lets whichever worker wakes first take a burst of
+ * connections (seen: 123 against 9 when wrk opened 128), and a keep-alive
+ * connection stays where it was accepted.  The first bind is made without
+ * SO_REUSEPORT so that a port already in use is still an error.
+ */
+static int open_listen_sockets(const char *host, uint16_t port, unsigned n, int *fds) {
   struct sockaddr_storage addr = {0};
   socklen_t len;
   struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
@@ -63,20 +87,26 @@ static int open_listen_socket(const char *host, uint16_t port) {
     sg_error("[server] listen: '%s' is not an IP address", host);
     return -1;
   }
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, 1024) != 0) {
+  int probe = bind_listen_socket(&addr, len, false);
+  if (probe < 0) {
     sg_error("[server] listen: cannot listen on %s:%u: %s", host, port, strerror(errno));
-    if (fd >= 0)
-      close(fd);
     return -1;
   }
-  len = sizeof addr;
-  getsockname(fd, (struct sockaddr *)&addr, &len);
+  socklen_t got = len;
+  getsockname(probe, (struct sockaddr *)&addr, &got); /* port 0: the one chosen */
+  close(probe);
+  for (unsigned i = 0; i < n; i++) {
+    fds[i] = bind_listen_socket(&addr, len, n > 1);
+    if (fds[i] < 0) {
+      sg_error("[server] listen: cannot listen on %s:%u: %s", host, port, strerror(errno));
+      while (i-- > 0)
+        close(fds[i]);
+      return -1;
+    }
+  }
   sg_info("listening on %s:%u", host,
           ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port));
-  return fd;
+  return 0;
 }
 
 static unsigned worker_count(const struct sg_config *cfg) {
@@ -358,11 +388,12 @@ int main(int argc, char **argv) {
   const struct sg_config *cfg = s->config;
   unsigned n = worker_count(cfg);
   raise_open_file_limit(cfg->server.max_connections);
-  int listen_fd = open_listen_socket(cfg->server.listen_host, cfg->server.listen_port);
-  if (listen_fd < 0 || sg_metrics_init(n) != 0 ||
+  int *listen_fds = calloc(n, sizeof *listen_fds);
+  if (listen_fds == NULL ||
+      open_listen_sockets(cfg->server.listen_host, cfg->server.listen_port, n, listen_fds) != 0 || sg_metrics_init(n) != 0 ||
       (cfg->metrics.listen_host &&
        sg_metrics_listen(cfg->metrics.listen_host, cfg->metrics.listen_port) != 0) ||
-      sg_workers_start(listen_fd, n, cfg->server.max_connections, cfg->server.client_timeout_ms,
+      sg_workers_start(listen_fds, n, cfg->server.max_connections, cfg->server.client_timeout_ms,
                        &worker_ops) != 0 ||
       sg_health_start() != 0 || sg_upstreams_resolver_start(sg_health_probe_now) != 0 ||
       sg_redash_sync_start() != 0 ||
@@ -380,7 +411,9 @@ int main(int argc, char **argv) {
   uint64_t drain_ms = s->config->server.drain_timeout_ms;
   sg_snapshot_unref(s);
   sg_workers_drain_and_join(drain_ms);
-  close(listen_fd);
+  for (unsigned i = 0; i < n; i++)
+    close(listen_fds[i]);
+  free(listen_fds);
   sg_redash_sync_stop();
   sg_upstreams_resolver_stop();
   sg_health_stop();

@@ -37,6 +37,7 @@ struct worker_metrics {
   _Atomic uint64_t requests[SG_ROUTE_COUNT][5];
   _Atomic uint64_t upstream_errors[UPSTREAM_KINDS];
   _Atomic uint64_t credentials[SG_CREDENTIAL_KINDS][SG_CREDENTIAL_OUTCOMES];
+  _Atomic int64_t connections; /* client connections open on this worker */
   struct histogram total, upstream;
   char pad[64];
 };
@@ -47,7 +48,6 @@ static _Atomic uint64_t events[SG_EV_COUNT];
 static _Atomic uint64_t login_failures[SG_LOGIN_FAIL_COUNT];
 static _Atomic uint64_t store_errors;
 static struct histogram store_latency; /* rare calls: atomic adds are fine */
-static _Atomic int64_t open_connections;
 static _Atomic uint64_t slow_clients;
 static _Atomic unsigned generation;
 static struct MHD_Daemon *listener;
@@ -227,12 +227,34 @@ static void render_logins(GString *out) {
     g_string_append_printf(out, "ssogate_logins_failed_total{reason=\"%s\"} %lu\n",
                            login_failure_name(i), (unsigned long)atomic_load(&login_failures[i]));
 }
-void sg_metrics_connections(int delta) { atomic_fetch_add(&open_connections, delta); }
+void sg_metrics_connections(unsigned worker, int delta) {
+  _Atomic int64_t *c = &per_worker[worker].connections;
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                        memory_order_relaxed);
+}
 void sg_metrics_slow_clients(unsigned count) { atomic_fetch_add(&slow_clients, count); }
 void sg_metrics_set_generation(unsigned g) { atomic_store(&generation, g); }
 
 static uint64_t load(const _Atomic uint64_t *c) {
   return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static int64_t open_connections(void) {
+  int64_t total = 0;
+  for (unsigned w = 0; w < n_per_worker; w++)
+    total += atomic_load_explicit(&per_worker[w].connections, memory_order_relaxed);
+  return total;
+}
+
+/* Per worker: a worker far above the others is a hot core (the listening
+ * sockets spread new connections by their addresses, main.c). */
+static void render_worker_connections(GString *out) {
+  g_string_append(out, "# HELP ssogate_worker_connections Client connections open now, by worker.\n"
+                       "# TYPE ssogate_worker_connections gauge\n");
+  for (unsigned w = 0; w < n_per_worker; w++)
+    g_string_append_printf(
+        out, "ssogate_worker_connections{worker=\"%u\"} %ld\n", w,
+        (long)atomic_load_explicit(&per_worker[w].connections, memory_order_relaxed));
 }
 
 /* Sums the histogram at offset in every worker's metrics, or renders
@@ -329,9 +351,10 @@ char *sg_metrics_render_new(void) {
       "ssogate_client_timeouts_total %lu\n",
       (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
       (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]), atomic_load(&generation),
-      (long)atomic_load(&open_connections),
+      (long)open_connections(),
       (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]),
       (unsigned long)atomic_load(&slow_clients));
+  render_worker_connections(out);
   render_logins(out);
   render_credentials(out);
   render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0,

@@ -59,7 +59,8 @@ void sg_metrics_credential(unsigned worker, enum sg_credential_kind kind,
 void sg_metrics_event(enum sg_event event);
 void sg_metrics_store_call(uint64_t ns, bool ok);
 void sg_metrics_login_failed(int reason); /* enum sg_saml_failure or sg_login_failure */
-void sg_metrics_connections(int delta);
+/* A client connection opened (+1) or closed (-1) on a worker. */
+void sg_metrics_connections(unsigned worker, int delta);
 /* Connections shut down by their client deadline (slowloris, slow POST). */
 void sg_metrics_slow_clients(unsigned count);
 void sg_metrics_set_generation(unsigned generation);

@@ -247,7 +247,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe) {
   struct sg_worker *w = cls;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    sg_metrics_connections(1);
+    sg_metrics_connections(w->index, 1);
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct sg_client *c = info ? sg_client_new(info->connect_fd) : NULL;
@@ -256,7 +256,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = c;
     return;
   }
-  sg_metrics_connections(-1);
+  sg_metrics_connections(w->index, -1);
   struct sg_client *c = *socket_context;
   if (c == NULL)
     return;

@@ -291,7 +291,7 @@ static int worker_init(struct sg_worker *w, unsigned index, int listen_fd, unsig
   return 0;
 }
 
-int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
+int sg_workers_start(const int *listen_fds, unsigned n, unsigned connection_limit,
                      uint64_t client_timeout_ms, const struct sg_worker_ops *worker_ops) {
   loop_ops = worker_ops;
   workers = calloc(n, sizeof *workers);
@@ -300,7 +300,7 @@ int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
   n_workers = n;
   for (unsigned i = 0; i < n; i++) {
     unsigned share = connection_limit / n + (i < connection_limit % n ? 1 : 0);
-    if (worker_init(&workers[i], i, listen_fd, share, client_timeout_ms) != 0) {
+    if (worker_init(&workers[i], i, listen_fds[i], share, client_timeout_ms) != 0) {
       sg_error("cannot start worker %u", i);
       return -1;
     }

@@ -73,9 +73,9 @@ struct sg_worker_ops {
   void (*end_of_turn)(struct sg_worker *w);
 };
 
-/* Starts n workers on listen_fd; ops must outlive them.  Returns 0 or -1
- * (logged). */
-int sg_workers_start(int listen_fd, unsigned n, unsigned connection_limit,
+/* Starts n workers, worker i on listen_fds[i]; ops must outlive them.
+ * Returns 0 or -1 (logged). */
+int sg_workers_start(const int *listen_fds, unsigned n, unsigned connection_limit,
                      uint64_t client_timeout_ms, const struct sg_worker_ops *ops);
 
 /* Tells every worker to stop accepting and finish in-flight requests within
