@@ -161,6 +161,13 @@ def report(path, large_path=None):
             print(f"access log to a file, c={c}: ratio {a:.2f} -> {b:.2f} "
                   f"({(b / a - 1) * 100:+.0f} % throughput)")
         print()
+    if "ssogate-b" in gates:
+        for c in conns:
+            a, b = summary[(c, "ssogate")], summary[(c, "ssogate-b")]
+            print(f"COMPARE_BIN (ssogate-b) vs ssogate, c={c}: ratio {a[0]:.2f} -> {b[0]:.2f} "
+                  f"({(b[0] / a[0] - 1) * 100:+.0f} % throughput), p99 ratio {a[1]:.2f} -> {b[1]:.2f}, "
+                  f"RSS {a[2]:.1f} -> {b[2]:.1f} MiB")
+        print()
     if "ssogate+cred" in gates:
         for c in conns:
             a, b = summary[(c, "ssogate")], summary[(c, "ssogate+cred")]
