@@ -22,7 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/json.h"
-#include "proxy/clock.h"
+#include "base/clock.h"
 #include "proxy/log.h"
 #include "redash/api.h"
 #include "redash/plan.h"
@@ -328,9 +328,7 @@ static int apply(struct run *run, const struct sg_redash_plan *plan, GString *do
 
 /* Waits up to seconds unless stopping; false when stopping. */
 static bool pause_for(unsigned seconds) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += seconds;
+  struct timespec until = sg_monotonic_in((int64_t)seconds * 1000);
   pthread_mutex_lock(&lock);
   while (!atomic_load(&stopping) && pthread_cond_timedwait(&wake, &lock, &until) == 0) {
   }
