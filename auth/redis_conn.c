@@ -18,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
+
+#include "base/clock.h"
 
 #define READ_CHUNK 16384
 #define REPLY_MAX (32 * 1024 * 1024) /* a reply larger than this is a broken server */
@@ -34,17 +35,11 @@ struct redis_conn {
   char error[200];
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 1: ready, 0: timed out, -1: poll failed (errno). */
 static int wait_fd(int fd, short events, int64_t deadline) {
   struct pollfd p = {.fd = fd, .events = events};
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - sg_now_ms();
     if (left <= 0)
       return 0;
     int n = poll(&p, 1, (int)left);
@@ -97,7 +92,7 @@ struct redis_conn *sg_redis_conn_new(const char *host, int port, struct sg_tls_c
     snprintf(err, cap, "resolve %s: %s", host, gai_strerror(rc));
     return NULL;
   }
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = sg_now_ms() + timeout_ms;
   int fd = -1, last_errno = 0;
   for (const struct addrinfo *ai = ais; ai != NULL && fd < 0; ai = ai->ai_next)
     if ((fd = connect_one(ai, deadline)) < 0)
@@ -164,7 +159,7 @@ static void tls_broken(struct redis_conn *c, int rc, const char *doing) {
 /* 0 when all of buf went out before the deadline. */
 static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t deadline) {
   if (c->tls != NULL) {
-    int left = (int)(deadline - now_ms());
+    int left = (int)(deadline - sg_now_ms());
     int rc = sg_tls_write_all_blocking(c->tls, buf, len, left > 0 ? left : 0);
     if (rc != 0)
       tls_broken(c, rc, "sending a command");
@@ -191,7 +186,7 @@ static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t d
 /* >0 bytes read, or -1 with the connection marked broken. */
 static ssize_t receive_some(struct redis_conn *c, char *buf, size_t cap, int64_t deadline) {
   if (c->tls != NULL) {
-    int left = (int)(deadline - now_ms());
+    int left = (int)(deadline - sg_now_ms());
     ssize_t n = sg_tls_read_blocking(c->tls, buf, cap, left > 0 ? left : 0);
     if (n <= 0)
       tls_broken(c, (int)n, "waiting for a reply");
@@ -220,7 +215,7 @@ redisReply *sg_redis_conn_vcommand(struct redis_conn *c, int timeout_ms, const c
                                    va_list ap) {
   if (c->broken)
     return NULL;
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = sg_now_ms() + timeout_ms;
   char *cmd = NULL;
   int len = redisvFormatCommand(&cmd, fmt, ap);
   if (len < 0) {

@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "auth/redis_conn.h"
+#include "base/periodic.h"
 #include "tls/tls.h"
 
 #define POOL_SIZE 8
@@ -68,10 +69,8 @@ struct redis_store {
   char last_error[256];
 
   struct memory_store *mirror;
-  pthread_t poller;
-  bool stop;
-  pthread_cond_t wake;
-  double last_revocation_seen; /* score (ms) of the newest revocation copied */
+  struct sg_periodic *poller;
+  double last_revocation_seen; /* score (ms) of the newest revocation copied (poller only) */
 };
 
 static int64_t wall_ms(void) {
@@ -351,23 +350,10 @@ static void poll_revocations(struct redis_store *r) {
   release(r, c, reply);
 }
 
-static void *poller_main(void *arg) {
-  struct redis_store *r = arg;
-  pthread_mutex_lock(&r->lock);
-  while (!r->stop) {
-    pthread_mutex_unlock(&r->lock);
-    poll_revocations(r);
-    pthread_mutex_lock(&r->lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)POLL_INTERVAL_MS * 1000000;
-    until.tv_sec += until.tv_nsec / 1000000000;
-    until.tv_nsec %= 1000000000;
-    if (!r->stop)
-      pthread_cond_timedwait(&r->wake, &r->lock, &until);
-  }
-  pthread_mutex_unlock(&r->lock);
-  return NULL;
+/* Polls at once, then every POLL_INTERVAL_MS. */
+static int64_t poll_job(void *arg) {
+  poll_revocations(arg);
+  return POLL_INTERVAL_MS;
 }
 
 struct redis_store *sg_redis_store_new(const char *url, const char *tls_ca_file,
@@ -387,9 +373,8 @@ struct redis_store *sg_redis_store_new(const char *url, const char *tls_ca_file,
     return NULL;
   }
   pthread_mutex_init(&r->lock, NULL);
-  pthread_cond_init(&r->wake, NULL);
   r->mirror = mirror;
-  if (pthread_create(&r->poller, NULL, poller_main, r) != 0) {
+  if ((r->poller = sg_periodic_new("sg-revocations", poll_job, r, 0)) == NULL) {
     *error = g_strdup("[store] cannot start the revocation poller");
     sg_redis_store_free(r);
     return NULL;
@@ -400,17 +385,10 @@ struct redis_store *sg_redis_store_new(const char *url, const char *tls_ca_file,
 void sg_redis_store_free(struct redis_store *r) {
   if (r == NULL)
     return;
-  if (r->poller) {
-    pthread_mutex_lock(&r->lock);
-    r->stop = true;
-    pthread_cond_signal(&r->wake);
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->poller, NULL);
-  }
+  sg_periodic_free(r->poller); /* before the pool it polls through */
   while (r->n_idle > 0)
     sg_redis_conn_free(r->idle[--r->n_idle]);
   pthread_mutex_destroy(&r->lock);
-  pthread_cond_destroy(&r->wake);
   sg_tls_ctx_free(r->tls);
   g_free(r->host);
   g_free(r->user);

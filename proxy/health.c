@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "auth/json.h"
+#include "base/periodic.h"
 #include "proxy/log.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"
@@ -23,12 +24,11 @@
 #define PROBE_INTERVAL_S 5
 #define PROBE_TIMEOUT_MS 3000
 
+/* Set before the resolver thread (which wakes it) starts, cleared after it
+ * stopped: main.c's order. */
+static struct sg_periodic *prober;
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wakeup = PTHREAD_COND_INITIALIZER;
-static pthread_t prober;
-static bool prober_running;
-static bool stop_requested;
-static bool probe_requested;
 
 /* The last probe's verdict, under lock. */
 static bool upstream_ready;
@@ -118,48 +118,26 @@ static void probe_all(void) {
   sg_snapshot_unref(s);
 }
 
-static void *prober_main(void *arg) {
+/* Probes first, then every PROBE_INTERVAL_S or when asked. */
+static int64_t probe_job(void *arg) {
   (void)arg;
-  pthread_mutex_lock(&lock);
-  while (!stop_requested) {
-    pthread_mutex_unlock(&lock);
-    probe_all();
-    pthread_mutex_lock(&lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += PROBE_INTERVAL_S;
-    while (!stop_requested && !probe_requested)
-      if (pthread_cond_timedwait(&wakeup, &lock, &until) != 0)
-        break;
-    probe_requested = false;
-  }
-  pthread_mutex_unlock(&lock);
-  return NULL;
+  probe_all();
+  return PROBE_INTERVAL_S * 1000;
 }
 
 int sg_health_start(void) {
-  if (pthread_create(&prober, NULL, prober_main, NULL) != 0)
-    return -1;
-  prober_running = true;
-  return 0;
+  prober = sg_periodic_new("sg-prober", probe_job, NULL, 0);
+  return prober != NULL ? 0 : -1;
 }
 
 void sg_health_probe_now(void) {
-  pthread_mutex_lock(&lock);
-  probe_requested = true;
-  pthread_cond_signal(&wakeup);
-  pthread_mutex_unlock(&lock);
+  if (prober != NULL)
+    sg_periodic_wake(prober);
 }
 
 void sg_health_stop(void) {
-  if (!prober_running)
-    return;
-  pthread_mutex_lock(&lock);
-  stop_requested = true;
-  pthread_cond_signal(&wakeup);
-  pthread_mutex_unlock(&lock);
-  pthread_join(prober, NULL);
-  prober_running = false;
+  sg_periodic_free(prober);
+  prober = NULL;
 }
 
 static enum MHD_Result respond_ready(struct sg_request *r) {

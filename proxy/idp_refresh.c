@@ -10,7 +10,6 @@
  */
 #include "proxy/idp_refresh.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <curl/curl.h>
 #include <glib.h>
 
+#include "base/periodic.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/snapshot.h"
@@ -224,13 +224,11 @@ int sg_idp_refresh_once(struct sg_saml_sp *sp) {
 
 /* ---- the thread ------------------------------------------------------------- */
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wakeup = PTHREAD_COND_INITIALIZER;
-static pthread_t thread;
-static bool running, stop_requested, wake_requested;
+static struct sg_periodic *loop; /* main starts, wakes (reload) and stops it */
 
-/* Refreshes the current snapshot's document when due; seconds to sleep. */
-static int64_t refresh_if_due(void) {
+/* Refreshes the current snapshot's document when due; milliseconds to sleep. */
+static int64_t refresh_if_due(void *arg) {
+  (void)arg;
   struct sg_snapshot *s = sg_snapshot_current_ref();
   int64_t sleep_s = MAX_SLEEP_S;
   if (s != NULL && s->saml != NULL && sg_saml_sp_metadata_url(s->saml) != NULL) {
@@ -241,50 +239,23 @@ static int64_t refresh_if_due(void) {
     sleep_s = left < 1 ? 1 : left < MAX_SLEEP_S ? left : MAX_SLEEP_S;
   }
   sg_snapshot_unref(s);
-  return sleep_s;
-}
-
-static void *refresh_main(void *arg) {
-  (void)arg;
-  pthread_mutex_lock(&lock);
-  while (!stop_requested) {
-    wake_requested = false;
-    pthread_mutex_unlock(&lock);
-    int64_t sleep_s = refresh_if_due();
-    pthread_mutex_lock(&lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)sleep_s;
-    while (!stop_requested && !wake_requested)
-      if (pthread_cond_timedwait(&wakeup, &lock, &until) != 0)
-        break;
-  }
-  pthread_mutex_unlock(&lock);
-  return NULL;
+  return sleep_s * 1000;
 }
 
 int sg_idp_refresh_start(void) {
-  if (pthread_create(&thread, NULL, refresh_main, NULL) != 0)
-    return -1;
-  running = true;
-  return 0;
+  loop = sg_periodic_new("sg-idp-refresh", refresh_if_due, NULL, 0);
+  return loop != NULL ? 0 : -1;
 }
 
 void sg_idp_refresh_now(void) {
-  pthread_mutex_lock(&lock);
-  wake_requested = true;
-  pthread_cond_signal(&wakeup);
-  pthread_mutex_unlock(&lock);
+  if (loop != NULL)
+    sg_periodic_wake(loop);
 }
 
 void sg_idp_refresh_stop(void) {
-  if (!running)
+  if (loop == NULL)
     return;
   atomic_store(&stopping, true);
-  pthread_mutex_lock(&lock);
-  stop_requested = true;
-  pthread_cond_signal(&wakeup);
-  pthread_mutex_unlock(&lock);
-  pthread_join(thread, NULL); /* a fetch in flight gives up within about a second */
-  running = false;
+  sg_periodic_free(loop); /* a fetch in flight gives up within about a second */
+  loop = NULL;
 }

@@ -10,9 +10,10 @@
 
 #include <microhttpd.h>
 
+#include "base/clock.h"
 #include "proxy/client_deadline.h"
 #include "proxy/credential.h"
-#include "proxy/clock.h"
+#include "proxy/drain.h"
 #include "proxy/headers.h"
 #include "proxy/ring.h"
 #include "proxy/snapshot.h"

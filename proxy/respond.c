@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/clock.h"
+#include "proxy/drain.h"
 
 static const char *status_text(int status) {
   switch (status) {

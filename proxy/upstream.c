@@ -24,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <glib.h>
 
-#include "proxy/clock.h"
+#include "base/clock.h"
+#include "base/periodic.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 
@@ -512,82 +512,64 @@ void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms) {
 
 /* ---- the resolver thread ------------------------------------------------------------ */
 
+/* Lock order: resolver.lock, then the loop's own (sg_periodic_wake). */
 static struct {
   pthread_mutex_t lock;
-  pthread_cond_t wake; /* CLOCK_MONOTONIC once started */
-  pthread_t thread;
-  bool running, stop, followed_changed;
+  struct sg_periodic *loop; /* NULL: not started */
+  bool followed_fresh;      /* followed was resolved when it was built: wait first */
   struct sg_upstreams *followed;
   void (*on_change)(void);
 } resolver = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void *resolver_main(void *arg) {
+static uint64_t follow_interval_locked(void) {
+  return resolver.followed ? resolver.followed->resolve_interval_ms : 1000;
+}
+
+/* Runs after a full interval, or at once when another set is followed: that
+ * one only restarts the wait (its names were resolved when it was built). */
+static int64_t resolve_when_due(void *arg) {
   (void)arg;
   pthread_mutex_lock(&resolver.lock);
-  while (!resolver.stop) {
-    struct sg_upstreams *up = resolver.followed ? sg_upstreams_ref(resolver.followed) : NULL;
-    uint64_t interval_ms = up ? up->resolve_interval_ms : 1000;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(interval_ms / 1000);
-    until.tv_nsec += (long)(interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    /* Wait first: a newly followed set was resolved when it was built. */
-    resolver.followed_changed = false;
-    bool timed_out = false;
-    while (!resolver.stop && !resolver.followed_changed && !timed_out)
-      timed_out = pthread_cond_timedwait(&resolver.wake, &resolver.lock, &until) == ETIMEDOUT;
-    bool go = timed_out && !resolver.stop && !resolver.followed_changed && up != NULL;
-    pthread_mutex_unlock(&resolver.lock);
-    if (go && sg_upstreams_refresh(up, sg_now_ms()) && resolver.on_change != NULL)
-      resolver.on_change();
-    sg_upstreams_unref(up);
-    pthread_mutex_lock(&resolver.lock);
-  }
+  bool fresh = resolver.followed_fresh;
+  resolver.followed_fresh = false;
+  struct sg_upstreams *up = resolver.followed ? sg_upstreams_ref(resolver.followed) : NULL;
+  uint64_t interval_ms = follow_interval_locked();
   pthread_mutex_unlock(&resolver.lock);
-  return NULL;
+  if (!fresh && up != NULL && sg_upstreams_refresh(up, sg_now_ms()) && resolver.on_change != NULL)
+    resolver.on_change();
+  sg_upstreams_unref(up);
+  return (int64_t)interval_ms;
 }
 
 int sg_upstreams_resolver_start(void (*on_change)(void)) {
-  pthread_condattr_t attr;
-  if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-      pthread_cond_init(&resolver.wake, &attr) != 0)
-    return -1;
-  pthread_condattr_destroy(&attr);
   resolver.on_change = on_change;
-  resolver.stop = false;
-  if (pthread_create(&resolver.thread, NULL, resolver_main, NULL) != 0) {
-    pthread_cond_destroy(&resolver.wake);
-    return -1;
-  }
-  resolver.running = true;
-  return 0;
+  pthread_mutex_lock(&resolver.lock);
+  resolver.followed_fresh = false;
+  /* Wait first: the followed set was resolved when it was built. */
+  resolver.loop =
+      sg_periodic_new("sg-resolver", resolve_when_due, NULL, (int64_t)follow_interval_locked());
+  int rc = resolver.loop != NULL ? 0 : -1;
+  pthread_mutex_unlock(&resolver.lock);
+  return rc;
 }
 
 void sg_upstreams_follow(struct sg_upstreams *up) {
   pthread_mutex_lock(&resolver.lock);
   struct sg_upstreams *old = resolver.followed;
   resolver.followed = up ? sg_upstreams_ref(up) : NULL;
-  resolver.followed_changed = true;
-  if (resolver.running)
-    pthread_cond_signal(&resolver.wake);
+  resolver.followed_fresh = true;
+  if (resolver.loop != NULL)
+    sg_periodic_wake(resolver.loop);
   pthread_mutex_unlock(&resolver.lock);
   sg_upstreams_unref(old);
 }
 
 void sg_upstreams_resolver_stop(void) {
-  if (resolver.running) {
-    pthread_mutex_lock(&resolver.lock);
-    resolver.stop = true;
-    pthread_cond_signal(&resolver.wake);
-    pthread_mutex_unlock(&resolver.lock);
-    pthread_join(resolver.thread, NULL);
-    pthread_cond_destroy(&resolver.wake);
-    resolver.running = false;
-  }
+  pthread_mutex_lock(&resolver.lock);
+  struct sg_periodic *loop = resolver.loop;
+  resolver.loop = NULL;
+  pthread_mutex_unlock(&resolver.lock);
+  sg_periodic_free(loop); /* unlocked: its last run may still take resolver.lock */
   sg_upstreams_follow(NULL);
   cache_drop_this_thread();
 }

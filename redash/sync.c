@@ -19,10 +19,11 @@
 #include <time.h>
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 
 #include "auth/json.h"
-#include "proxy/clock.h"
+#include "base/clock.h"
 #include "proxy/log.h"
 #include "redash/api.h"
 #include "redash/plan.h"
@@ -328,9 +329,7 @@ static int apply(struct run *run, const struct sg_redash_plan *plan, GString *do
 
 /* Waits up to seconds unless stopping; false when stopping. */
 static bool pause_for(unsigned seconds) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += seconds;
+  struct timespec until = sg_monotonic_in((int64_t)seconds * 1000);
   pthread_mutex_lock(&lock);
   while (!atomic_load(&stopping) && pthread_cond_timedwait(&wake, &lock, &until) == 0) {
   }
@@ -432,6 +431,10 @@ int sg_redash_sync_start(void) {
   pthread_condattr_destroy(&attr);
   tokens_at_ns = (int64_t)sg_now_ns();
   atomic_store(&stopping, false);
+  /* json-glib registers JsonParser's class (signal names: GLib quarks) on
+   * first use, under a GLib futex lock ThreadSanitizer cannot see: two
+   * threads' first parses raced there.  Register it before any thread. */
+  g_type_class_unref(g_type_class_ref(JSON_TYPE_PARSER));
   for (n_threads = 0; n_threads < SYNC_THREADS; n_threads++)
     if (pthread_create(&threads[n_threads], NULL, sync_thread, NULL) != 0) {
       sg_error("cannot start the Redash sync threads");

@@ -21,6 +21,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "base/clock.h"
+
 /* Hosts whose newest session is kept; the least recently used goes first. */
 #define SESSION_CACHE_SLOTS 64
 #define HOST_MAX 256
@@ -345,18 +347,12 @@ bool sg_tls_close_notified(const struct sg_tls *t) { return t->close_notified; }
 
 /* ---- blocking helpers ---------------------------------------------------------------------- */
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for what a WANT_* code asks; 0, or SG_TLS_TIMEOUT / SG_TLS_ERROR. */
 static int wait_for(struct sg_tls *t, int want, int64_t deadline) {
   struct pollfd p = {.fd = SSL_get_fd(t->ssl),
                      .events = want == SG_TLS_WANT_READ ? POLLIN : POLLOUT};
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - sg_now_ms();
     if (left <= 0)
       return SG_TLS_TIMEOUT;
     int n = poll(&p, 1, (int)left);
@@ -370,7 +366,7 @@ static int wait_for(struct sg_tls *t, int want, int64_t deadline) {
 }
 
 int sg_tls_handshake_blocking(struct sg_tls *t, int timeout_ms) {
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = sg_now_ms() + timeout_ms;
   for (;;) {
     int rc = sg_tls_handshake(t);
     if (rc != SG_TLS_WANT_READ && rc != SG_TLS_WANT_WRITE)
@@ -381,7 +377,7 @@ int sg_tls_handshake_blocking(struct sg_tls *t, int timeout_ms) {
 }
 
 ssize_t sg_tls_read_blocking(struct sg_tls *t, void *buf, size_t len, int timeout_ms) {
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = sg_now_ms() + timeout_ms;
   for (;;) {
     ssize_t n = sg_tls_read(t, buf, len);
     if (n != SG_TLS_WANT_READ && n != SG_TLS_WANT_WRITE)
@@ -393,7 +389,7 @@ ssize_t sg_tls_read_blocking(struct sg_tls *t, void *buf, size_t len, int timeou
 }
 
 int sg_tls_write_all_blocking(struct sg_tls *t, const void *buf, size_t len, int timeout_ms) {
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = sg_now_ms() + timeout_ms;
   const char *p = buf;
   while (len > 0) {
     ssize_t n = sg_tls_write(t, p, len);

@@ -1,21 +1,14 @@
 /*
- * clock.c - monotonic time and the drain flag (see clock.h).
+ * drain.c - the drain flag and deadline (see drain.h).
  */
-#include "proxy/clock.h"
+#include "proxy/drain.h"
 
 #include <stdatomic.h>
-#include <time.h>
+
+#include "base/clock.h"
 
 static atomic_bool draining;
 static _Atomic int64_t drain_deadline_ms;
-
-uint64_t sg_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int64_t sg_now_ms(void) { return (int64_t)(sg_now_ns() / 1000000); }
 
 void sg_drain_begin(uint64_t drain_ms) {
   atomic_store(&drain_deadline_ms, sg_now_ms() + (int64_t)drain_ms);
