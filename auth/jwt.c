@@ -172,8 +172,6 @@ void sg_jwt_keys_free(struct sg_jwt_keys *keys) {
   free(keys);
 }
 
-size_t sg_jwt_keys_count(const struct sg_jwt_keys *keys) { return keys->count; }
-
 const char *sg_jwt_keys_kid(const struct sg_jwt_keys *keys, size_t i) {
   return i < keys->count ? keys->keys[i].kid : NULL;
 }
