@@ -19,7 +19,6 @@ struct sg_jwt_keys;
  * A key file readable by "other" is refused. */
 struct sg_jwt_keys *sg_jwt_keys_load_new(char *const *paths, char **error);
 void sg_jwt_keys_free(struct sg_jwt_keys *keys);
-size_t sg_jwt_keys_count(const struct sg_jwt_keys *keys);
 const char *sg_jwt_keys_kid(const struct sg_jwt_keys *keys, size_t i);
 
 struct sg_jwt_claims {

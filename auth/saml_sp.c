@@ -214,65 +214,23 @@ static void set_error(char **error, const char *fmt, ...) {
 static char *dup_or_null(const char *s) { return s != NULL && s[0] != '\0' ? strdup(s) : NULL; }
 
 /*
- * Reads a whole file of at most max bytes, NUL-terminated (free()).  With
- * secret, a file that others may read is refused: a private key readable by
- * every local user is a key already lost.  fstat on the open descriptor, so
- * the file checked is the file read.
+ * A whole file of at most max bytes, NUL-terminated (g_free()), through
+ * conf/'s bounded reader (one descriptor for the checks and the contents).
+ * With secret, a file that other users may touch is refused: a private key
+ * readable by every local user is a key already lost.
  */
 static char *read_file(const char *what, const char *path, size_t max, bool secret, size_t *len,
                        char **error) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    set_error(error, "[saml] %s %s: %s", what, path, strerror(errno));
-    return NULL;
+  char why[160];
+  char *text = sg_read_small_file_new(path, max, secret, len, why, sizeof why);
+  if (text != NULL && *len == 0) {
+    g_free(text);
+    text = NULL;
+    snprintf(why, sizeof why, "is empty");
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    set_error(error, "[saml] %s %s: not a regular file", what, path);
-    close(fd);
-    return NULL;
-  }
-  if (secret && (st.st_mode & 007) != 0) {
-    set_error(error, "[saml] %s %s is readable by other users (chmod o-rwx, e.g. 0600)", what,
-              path);
-    close(fd);
-    return NULL;
-  }
-  if ((uint64_t)st.st_size > max) {
-    set_error(error, "[saml] %s %s: larger than %zu bytes", what, path, max);
-    close(fd);
-    return NULL;
-  }
-  char *buf = malloc(max + 1);
-  size_t got = 0;
-  while (buf != NULL && got <= max) {
-    ssize_t n = read(fd, buf + got, max + 1 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n < 0) {
-        set_error(error, "[saml] %s %s: %s", what, path, strerror(errno));
-        free(buf);
-        buf = NULL;
-      }
-      break;
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  if (buf == NULL) {
-    if (error != NULL && *error == NULL)
-      set_error(error, "[saml] %s %s: out of memory", what, path);
-    return NULL;
-  }
-  if (got > max || got == 0) {
-    set_error(error, "[saml] %s %s: %s", what, path, got == 0 ? "empty" : "too large");
-    free(buf);
-    return NULL;
-  }
-  buf[got] = '\0';
-  *len = got;
-  return buf;
+  if (text == NULL)
+    set_error(error, "[saml] %s %s: %s", what, path, why);
+  return text;
 }
 
 static int64_t x509_not_after(const X509 *cert) {
@@ -343,7 +301,7 @@ static int load_decryption_keys(struct sg_saml_sp *sp, const struct sg_config *c
     EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     OPENSSL_cleanse(pem, len);
-    free(pem);
+    g_free(pem);
     if (key == NULL || !EVP_PKEY_is_a(key, "RSA")) {
       EVP_PKEY_free(key);
       set_error(error,
@@ -364,7 +322,7 @@ static int load_decryption_keys(struct sg_saml_sp *sp, const struct sg_config *c
   BIO *bio = BIO_new_mem_buf(pem, (int)len);
   X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
   BIO_free(bio);
-  free(pem);
+  g_free(pem);
   if (cert == NULL) {
     set_error(error, "[saml] sp_decryption_cert %s: not a PEM certificate", cert_path);
     return -1;
@@ -911,12 +869,12 @@ static void memo_clear(void) {
   pthread_mutex_unlock(&memo_lock);
 }
 
-/* A copy of the memo for url (free()), or NULL. */
+/* A copy of the memo for url (g_free()), or NULL. */
 static char *memo_get_new(const char *url, size_t *len, int64_t *at) {
   char *out = NULL;
   pthread_mutex_lock(&memo_lock);
   if (memo_url != NULL && memo_xml != NULL && strcmp(memo_url, url) == 0) {
-    out = strndup(memo_xml, memo_len);
+    out = g_strndup(memo_xml, memo_len);
     *len = memo_len;
     *at = memo_at;
   }
@@ -1049,7 +1007,7 @@ static void load_url_start(struct sg_saml_sp *sp, int64_t now) {
                 sp->md_signing_key, &error);
     if (idp != NULL)
       install_idp(sp, idp, at, now);
-    free(xml);
+    g_free(xml);
   }
   pthread_mutex_lock(&sp->lock);
   sp->next_refresh_at = 0; /* fetch now, whatever was loaded */
@@ -1068,7 +1026,7 @@ static int load_idp_file(struct sg_saml_sp *sp, const char *path, char **error) 
     return -1;
   g_autofree char *source = g_strdup_printf("[saml] idp_metadata %s", path);
   struct sg_saml_idp *idp = idp_new(sp, xml, len, source, NULL, error);
-  free(xml);
+  g_free(xml);
   if (idp == NULL)
     return -1;
   install_idp(sp, idp, 0, 0);
@@ -1187,7 +1145,7 @@ static xmlSecKeyPtr load_signing_cert(const char *path, char **error) {
   BIO *bio = BIO_new_mem_buf(pem, (int)len);
   X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
   BIO_free(bio);
-  free(pem);
+  g_free(pem);
   xmlSecKeyPtr key = cert ? key_from_x509(cert) : NULL;
   X509_free(cert);
   if (key == NULL)
@@ -1301,11 +1259,11 @@ struct sg_saml_sp *sg_saml_sp_new(const struct sg_config *config, char **error) 
     if (load_idp_file(sp, metadata, error) < 0)
       goto fail;
   }
-  free(cert_pem);
+  g_free(cert_pem);
   return sp;
 
 fail:
-  free(cert_pem);
+  g_free(cert_pem);
   sg_saml_sp_free(sp);
   return NULL;
 }
@@ -1319,7 +1277,7 @@ void sg_saml_sp_free(struct sg_saml_sp *sp) {
     xmlSecKeyDestroy(sp->md_signing_key);
   if (sp->key_pem != NULL)
     OPENSSL_cleanse(sp->key_pem, strlen(sp->key_pem));
-  free(sp->key_pem);
+  g_free(sp->key_pem);
   free(sp->metadata_path);
   free(sp->metadata_url);
   free(sp->metadata_cache);

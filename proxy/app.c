@@ -148,6 +148,22 @@ static void block_client(struct sg_request *r, int64_t retry_after_s) {
          r->client_ip, (long long)retry_after_s);
 }
 
+/* r->on_upstream_status of a credential request that has not paid its
+ * failure token up front: the status is known before any byte of the answer
+ * reaches the client, so that its next request already sees the count.  A
+ * 401/403/404 counts against the client ([ratelimit] credential_failures). */
+static void count_credential_failure(struct sg_request *r, int status) {
+  if (status != 401 && status != 403 && status != 404)
+    return;
+  int64_t retry_after = 1;
+  int rc = take_failure_token(r, &retry_after);
+  if (rc == 0)
+    block_client(r, retry_after);
+  else if (rc < 0)
+    sg_log(SG_LOG_WARN, r->request_id, "credential failure of %s not counted: store unavailable",
+           r->client_ip);
+}
+
 /* A request without a session: when it carries an app credential, it is
  * answered here (true).  It goes upstream as it came, minus every identity
  * header and cookie: the app checks the key exactly as it would without
@@ -188,21 +204,10 @@ static bool credential_door(struct sg_request *r, enum MHD_Result *answer) {
   }
   case SG_CREDENTIAL_GO: break;
   }
+  if (!r->credential_prepaid)
+    r->on_upstream_status = count_credential_failure;
   *answer = sg_app_forward(r, NULL);
   return true;
-}
-
-void sg_app_credential_note_status(struct sg_request *r, int status) {
-  if (r->route != SG_ROUTE_CREDENTIAL || r->credential_prepaid ||
-      (status != 401 && status != 403 && status != 404))
-    return;
-  int64_t retry_after = 1;
-  int rc = take_failure_token(r, &retry_after);
-  if (rc == 0)
-    block_client(r, retry_after);
-  else if (rc < 0)
-    sg_log(SG_LOG_WARN, r->request_id, "credential failure of %s not counted: store unavailable",
-           r->client_ip);
 }
 
 void sg_app_credential_done(struct sg_request *r) {

@@ -19,13 +19,6 @@ enum MHD_Result sg_app_forward(struct sg_request *r, struct sg_header_lines *ext
  * call, a page with a sign-in link for a frame. */
 enum MHD_Result sg_app_require_login(struct sg_request *r);
 
-/* The upstream's status is known, before any byte of the answer reaches the
- * client (so that its next request already sees the count): a 401/403/404
- * to a credential request counts against its client ([ratelimit]
- * credential_failures).  Nothing for other routes.  Called by the upstream
- * leg (forward.c), once per response head. */
-void sg_app_credential_note_status(struct sg_request *r, int status);
-
 /* At the request's end: a credential request's outcome, for the metrics. */
 void sg_app_credential_done(struct sg_request *r);
 

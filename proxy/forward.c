@@ -26,7 +26,6 @@
 #include <strings.h>
 #include <sys/epoll.h>
 
-#include "proxy/app.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
@@ -299,7 +298,8 @@ static void on_head(struct sg_request *r) {
   r->upstream_end_ns = sg_now_ns();
   r->status = a->status;
   r->content_length = a->content_length;
-  sg_app_credential_note_status(r, r->status);
+  if (r->on_upstream_status != NULL)
+    r->on_upstream_status(r, r->status);
   if (!r->head_request && !status_has_no_body(a->status)) {
     int64_t length = a->content_length;
     /* A body known to be small gets a ring of its own size: it is then

@@ -23,8 +23,10 @@ void sg_header_lines_free(struct sg_header_lines *lines);
 /*
  * Starts the upstream leg for r on the access handler's first call.
  * extra (may be NULL) is appended after the filtered client headers;
- * forward takes its contents over.  Returns 0, or an HTTP status that the
- * caller answers itself (the reason is logged here).
+ * forward takes its contents over.  r->on_upstream_status, when the caller
+ * set it, is told the upstream's status at the response head.  Returns 0,
+ * or an HTTP status that the caller answers itself (the reason is logged
+ * here).
  */
 int sg_forward_start(struct sg_request *r, struct sg_header_lines *extra);
 

@@ -20,6 +20,7 @@
 
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
+#include "proxy/upstream.h"
 #include "redash/sync.h"
 
 static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -371,7 +372,7 @@ char *sg_metrics_render_new(void) {
       "failed or found no address (the last addresses are kept).\n"
       "# TYPE ssogate_upstream_resolve_failures_total counter\n"
       "ssogate_upstream_resolve_failures_total %lu\n",
-      (unsigned long)atomic_load(&events[SG_EV_UPSTREAM_RESOLVE_FAILED]));
+      (unsigned long)sg_upstreams_resolve_failures()); /* upstream.c keeps the count */
   render_cert_expiry(out);
   render_redash_sync(out);
   return g_string_free(out, FALSE);

@@ -21,7 +21,6 @@ enum sg_event {
   SG_EV_LOGIN_SUCCEEDED,
   SG_EV_RATE_LIMITED,
   SG_EV_JWT_SIGNED,
-  SG_EV_UPSTREAM_RESOLVE_FAILED, /* a name in [upstream] url did not resolve (or had no address) */
   SG_EV_IDP_METADATA_FETCHED, /* a good URL metadata fetch (changed or not) */
   SG_EV_IDP_METADATA_FAILED,  /* fetch, parse or signature failed: the last good one stays */
   SG_EV_COUNT

@@ -55,6 +55,10 @@ struct sg_request {
   enum sg_route route;
   enum sg_credential_kind credential; /* on SG_ROUTE_CREDENTIAL */
   bool credential_prepaid;            /* its failure token is already taken */
+  /* Set by whoever forwards r (app.c's credential door): told the upstream's
+   * status once its head is in, before any byte reaches the client.  NULL:
+   * nobody asked. */
+  void (*on_upstream_status)(struct sg_request *r, int status);
 
   bool started;        /* access handler saw the head */
   bool first_call;     /* inside the access handler's first call */

@@ -30,7 +30,6 @@
 #include "base/clock.h"
 #include "base/periodic.h"
 #include "proxy/log.h"
-#include "proxy/metrics.h"
 
 #define DOWN_FOR_MS 5000
 #define MAX_ADDRESSES_PER_NAME 16
@@ -60,6 +59,7 @@ struct sg_upstreams {
 };
 
 static atomic_uint_fast64_t set_generations;
+static atomic_uint_fast64_t resolve_failures; /* every name of every snapshot, since the start */
 
 static socklen_t sockaddr_len(const struct sockaddr_storage *ss) {
   return ss->ss_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
@@ -266,7 +266,7 @@ static bool resolve_name(struct sg_upstreams *up, struct upstream_name *name, in
     name->n_addrs = (size_t)n;
     name->failing = false;
   } else {
-    sg_metrics_event(SG_EV_UPSTREAM_RESOLVE_FAILED);
+    atomic_fetch_add_explicit(&resolve_failures, 1, memory_order_relaxed);
     if (!name->failing) {
       name->failing = true;
       name->failing_since_ms = now_ms;
@@ -281,6 +281,10 @@ static bool resolve_name(struct sg_upstreams *up, struct upstream_name *name, in
   }
   pthread_mutex_unlock(&up->lock);
   return changed;
+}
+
+uint64_t sg_upstreams_resolve_failures(void) {
+  return atomic_load_explicit(&resolve_failures, memory_order_relaxed);
 }
 
 /* ---- the upstreams of a snapshot --------------------------------------------- */

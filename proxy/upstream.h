@@ -72,6 +72,11 @@ void sg_upstreams_unref(struct sg_upstreams *upstreams);
  * resolver thread, or a test).  Returns true when it published a new set. */
 bool sg_upstreams_refresh(struct sg_upstreams *upstreams, int64_t now_ms);
 
+/* Resolutions that failed or found no address, over every name and snapshot
+ * since the start (ssogate_upstream_resolve_failures_total: the metrics read
+ * it here, so that this file reports to nobody above it). */
+uint64_t sg_upstreams_resolve_failures(void);
+
 /*
  * The target set for one request.  Acquire it once when the request starts
  * (a new reference: never NULL), pick from it, and release it when the

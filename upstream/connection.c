@@ -15,35 +15,31 @@
 
 #include "tls/tls.h"
 
+/* A failed recv or sendmsg (EINTR already retried), as the ops answer it.
+ * Off the hot path: a call that moved bytes never comes here. */
+static ssize_t plain_failed(struct sg_conn *c) {
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return SG_IO_AGAIN;
+  c->saved_errno = errno;
+  c->error = NULL;
+  return SG_IO_ERROR;
+}
+
 static ssize_t plain_read(struct sg_conn *c, void *buf, size_t len) {
-  for (;;) {
-    ssize_t n = recv(c->fd, buf, len, 0);
-    if (n >= 0)
-      return n;
-    if (errno == EINTR)
-      continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return SG_IO_AGAIN;
-    c->saved_errno = errno;
-    c->error = NULL;
-    return SG_IO_ERROR;
-  }
+  ssize_t n;
+  do
+    n = recv(c->fd, buf, len, 0);
+  while (n < 0 && errno == EINTR);
+  return n >= 0 ? n : plain_failed(c);
 }
 
 static ssize_t plain_writev(struct sg_conn *c, const struct iovec *iov, int n) {
   struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-  for (;;) {
-    ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-    if (sent >= 0)
-      return sent;
-    if (errno == EINTR)
-      continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return SG_IO_AGAIN;
-    c->saved_errno = errno;
-    c->error = NULL;
-    return SG_IO_ERROR;
-  }
+  ssize_t sent;
+  do
+    sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  return sent >= 0 ? sent : plain_failed(c);
 }
 
 static void plain_release(struct sg_conn *c) { (void)c; }

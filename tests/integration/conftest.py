@@ -334,3 +334,19 @@ def idp_gate(tmp_path, gate_factory, upstream):
         yield gate_factory([upstream.url], idp=idp, port=port), idp
     finally:
         idp.stop()
+
+
+def two_gates_sharing_a_store(tmp_path, gate_factory, upstream, redis, store):
+    """For a fixture to yield from: two tasks of one gate, A and B, behind one public
+    URL (A's, as behind one ALB), one IdP and one [store] (its settings in store,
+    served by redis); yields (a, b, idp, redis), then stops the IdP and redis."""
+    port_a, port_b = free_port(), free_port()
+    public = "http://127.0.0.1:%d" % port_a
+    idp = Idp(str(tmp_path), public)
+    common = {"store": store, "session": {"secret": secret(), "session_page": "true"},
+              "server": {"public_url": public}}
+    a = gate_factory([upstream.url], idp=idp, port=port_a, name="a", extra=common)
+    b = gate_factory([upstream.url], idp=idp, port=port_b, name="b", extra=common)
+    yield a, b, idp, redis
+    idp.stop()
+    redis.stop()

@@ -138,7 +138,7 @@ def test_decryption_key_readable_by_others_is_refused_at_start(tmp_path):
                 "sp_decryption_key = %s\n" % ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=", md, key_path))
     r = subprocess.run([BIN, "--check", "-c", ini], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
-    assert "sp_decryption_key" in r.stderr and "readable by other users" in r.stderr
+    assert "sp_decryption_key" in r.stderr and "readable or writable by other users" in r.stderr
 
 
 def test_check_warns_about_the_weak_algorithm_opt_ins(tmp_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import SLOW, Idp, Proc, free_port, login, wait_until
+from conftest import SLOW, Proc, free_port, login, two_gates_sharing_a_store, wait_until
 from test_saml import post_acs, start_login
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -87,18 +87,7 @@ def test_the_limit_is_per_client_address_from_trusted_hops(idp_gate):
 @pytest.fixture
 def two_gates(tmp_path, gate_factory, upstream):
     redis = Redis(str(tmp_path))
-    idp_port_a, idp_port_b = free_port(), free_port()
-    # Both tasks serve one public URL (as behind one ALB): A's URL is the public one.
-    public = "http://127.0.0.1:%d" % idp_port_a
-    idp = Idp(str(tmp_path), public)
-    secret = __import__("conftest").secret()
-    common = {"store": {"url": redis.url}, "session": {"secret": secret, "session_page": "true"},
-              "server": {"public_url": public}}
-    a = gate_factory([upstream.url], idp=idp, port=idp_port_a, name="a", extra=common)
-    b = gate_factory([upstream.url], idp=idp, port=idp_port_b, name="b", extra=common)
-    yield a, b, idp, redis
-    idp.stop()
-    redis.stop()
+    yield from two_gates_sharing_a_store(tmp_path, gate_factory, upstream, redis, {"url": redis.url})
 
 
 @pytest.mark.concurrency

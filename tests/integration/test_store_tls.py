@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, SLOW, Idp, Proc, free_port, login, wait_until
+from conftest import BIN, SLOW, Idp, Proc, free_port, login, two_gates_sharing_a_store, wait_until
 from test_saml import post_acs, start_login
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -151,17 +151,8 @@ def refused_with(gate, reason):
 @pytest.fixture
 def two_gates(tmp_path, gate_factory, upstream, pki):
     redis = TlsRedis(str(tmp_path), pki, pki.server("redis"))
-    port_a, port_b = free_port(), free_port()
-    public = "http://127.0.0.1:%d" % port_a
-    idp = Idp(str(tmp_path), public)
-    secret = __import__("conftest").secret()
-    common = {"store": {"url": redis.url(), "tls_ca_file": pki.ca},
-              "session": {"secret": secret, "session_page": "true"}, "server": {"public_url": public}}
-    a = gate_factory([upstream.url], idp=idp, port=port_a, name="a", extra=common)
-    b = gate_factory([upstream.url], idp=idp, port=port_b, name="b", extra=common)
-    yield a, b, idp, redis
-    idp.stop()
-    redis.stop()
+    yield from two_gates_sharing_a_store(tmp_path, gate_factory, upstream, redis,
+                                         {"url": redis.url(), "tls_ca_file": pki.ca})
 
 
 @pytest.mark.concurrency

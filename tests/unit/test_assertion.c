@@ -133,6 +133,19 @@ static void unsafe_keys_are_refused(void **state) {
   assert_null(sg_jwt_keys_load_new(paths, &error));
   assert_non_null(strstr(error, "/nonexistent/jwt.key"));
   free(error);
+  /* The read is bounded: a private file past 64 KiB is no key. */
+  char *big = key_file("RSA", 0600);
+  FILE *f = fopen(big, "a");
+  for (int i = 0; i < 70 * 1024; i++)
+    fputc('\n', f);
+  fclose(f);
+  paths[0] = big;
+  assert_null(sg_jwt_keys_load_new(paths, &error));
+  assert_non_null(strstr(error, ": is larger than 64 KiB"));
+  assert_non_null(strstr(error, big));
+  free(error);
+  unlink(big);
+  free(big);
   unlink(open_key);
   unlink(ec_key);
   free(open_key);

@@ -479,7 +479,7 @@ static void test_sp_key_signs_requests(void **state) {
   assert_int_equal(chmod(t.paths[1], 0644), 0);
   assert_null(sg_saml_sp_new(&t.config, &error));
   assert_non_null(strstr(error, t.paths[1]));
-  assert_non_null(strstr(error, "readable by other users"));
+  assert_non_null(strstr(error, "readable or writable by other users"));
   free(error);
   error = NULL;
   assert_int_equal(chmod(t.paths[1], 0600), 0);
@@ -607,7 +607,7 @@ static void test_decryption_keys_and_metadata(void **state) {
   assert_true(g_file_set_contents(copy, orig, -1, NULL));
   chmod(copy, 0644);
   assert_null(sp_with_decryption("sp-enc-0644.key", NULL, false, &error));
-  assert_non_null(strstr(error, "readable by other users"));
+  assert_non_null(strstr(error, "readable or writable by other users"));
   free(error);
 }
 
