@@ -241,8 +241,10 @@ static void set_raw(struct loader *l, size_t i, const char *value, char *origin,
 char *sg_read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
                              char *why, size_t why_size) {
   struct stat st;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat(fd, &st) != 0) {
+  /* O_NONBLOCK for the open only: a FIFO nobody writes to would block it
+   * for ever; reads are blocking again, and such a FIFO reads as empty. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 || fstat(fd, &st) != 0 || fcntl(fd, F_SETFL, 0) != 0) {
     snprintf(why, why_size, "%s", g_strerror(errno));
     if (fd >= 0)
       close(fd);

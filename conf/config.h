@@ -168,7 +168,8 @@ int sg_parse_host_port(const char *text, char **host, uint16_t *port);
 /* Reads a whole file of at most max bytes with no NUL in it into an
  * allocated, NUL-terminated buffer (g_free; *len_out bytes); NULL and the
  * reason in why otherwise ("is larger than 64 KiB", "is a directory", ...).
- * The read is bounded whatever the file is (a pipe, /dev/zero).
+ * The read is bounded whatever the file is (a pipe, /dev/zero), and a FIFO
+ * that nobody writes to reads as empty instead of blocking the start.
  * private_only refuses files that other users may touch (secrets, keys). */
 char *sg_read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
                              char *why, size_t why_size);
