@@ -151,7 +151,7 @@ static enum MHD_Result respond_ready(struct sg_request *r) {
     snprintf(idp_why, sizeof idp_why, "[saml] idp_metadata is not set");
   sg_json_escape(idp, sizeof idp, idp_why, strlen(idp_why));
   bool upstream_ok;
-  /* Names that do not resolve, or have not for a minute (upstream.c). */
+  /* Names that do not resolve, or failed to 6 times in a row (upstream.c). */
   char names[400];
   bool names_bad =
       sg_upstreams_resolve_problem(r->snap->upstreams, sg_now_ms(), names, sizeof names);

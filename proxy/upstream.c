@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -44,6 +45,7 @@ struct upstream_name {
   size_t n_addrs;
   bool failing; /* the last resolution failed (or found nothing) */
   int64_t failing_since_ms;
+  unsigned failures; /* resolutions failed in a row (readiness: SG_UPSTREAM_STALE_FAILURES) */
   char why[160];
 };
 
@@ -265,8 +267,11 @@ static bool resolve_name(struct sg_upstreams *up, struct upstream_name *name, in
     memcpy(name->addrs, found, (size_t)n * sizeof found[0]);
     name->n_addrs = (size_t)n;
     name->failing = false;
+    name->failures = 0;
   } else {
     atomic_fetch_add_explicit(&resolve_failures, 1, memory_order_relaxed);
+    if (name->failures < UINT_MAX)
+      name->failures++;
     if (!name->failing) {
       name->failing = true;
       name->failing_since_ms = now_ms;
@@ -423,11 +428,12 @@ bool sg_upstreams_resolve_problem(struct sg_upstreams *up, int64_t now_ms, char 
     if (name->n_addrs == 0) {
       snprintf(why, cap, "upstream name %s did not resolve: %s", name->host, name->why);
       problem = true;
-    } else if (name->failing && now_ms - name->failing_since_ms >= SG_UPSTREAM_STALE_MS) {
+    } else if (name->failing && name->failures >= SG_UPSTREAM_STALE_FAILURES) {
       snprintf(why, cap,
-               "upstream name %s has not resolved for %" PRId64 " s (%s); still using its last "
-               "%zu address(es)",
-               name->host, (now_ms - name->failing_since_ms) / 1000, name->why, name->n_addrs);
+               "upstream name %s failed to resolve %u times in a row (for %" PRId64
+               " s: %s); still using its last %zu address(es)",
+               name->host, name->failures, (now_ms - name->failing_since_ms) / 1000, name->why,
+               name->n_addrs);
       problem = true;
     }
   }

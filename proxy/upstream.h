@@ -98,10 +98,13 @@ struct sg_upstream_target *sg_upstreams_pick(struct sg_upstream_set *set, int64_
 void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms);
 
 /* What /readyz and --check report about name resolution: true with why
- * filled in when a name has no address at all, or when its re-resolution
- * has failed for SG_UPSTREAM_STALE_MS or longer (its last addresses are
- * still used). */
-#define SG_UPSTREAM_STALE_MS 60000
+ * filled in when a name has no address at all, or when its last
+ * SG_UPSTREAM_STALE_FAILURES re-resolutions in a row failed (its last
+ * addresses are still used): 6 x [upstream] resolve_interval, a minute at
+ * the default 10 s.  Counted in attempts, not seconds: a shorter interval
+ * notices sooner, and a resolver slower than the interval still gets its
+ * six tries. */
+#define SG_UPSTREAM_STALE_FAILURES 6
 bool sg_upstreams_resolve_problem(struct sg_upstreams *upstreams, int64_t now_ms, char *why,
                                   size_t cap);
 

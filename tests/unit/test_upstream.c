@@ -4,9 +4,9 @@
  * an address that stays, a vanished address is never picked again, a new
  * one is picked from the next acquire), in-flight holders keep their set,
  * failures keep the last good list and are counted, and /readyz's verdict
- * after a minute, with an injected clock.  The resolver is a table this file
- * controls, passed through sg_upstreams_new_with(); the binary passes
- * getaddrinfo.
+ * after six failures in a row (an injected clock dates them).  The
+ * resolver is a table this file controls, passed through
+ * sg_upstreams_new_with(); the binary passes getaddrinfo.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -222,27 +222,38 @@ static void a_failure_keeps_the_last_good_list_and_is_counted(void **state) {
   sg_upstreams_unref(up);
 }
 
-static void readiness_says_so_after_a_minute_of_failures(void **state) {
+static void readiness_says_so_after_six_failures_in_a_row(void **state) {
   (void)state;
   char why[300];
   answer_with("10.0.1.7", NULL, NULL);
   struct sg_upstreams *up = upstreams_at(0);
   assert_false(sg_upstreams_resolve_problem(up, 0, why, sizeof why));
 
+  /* Counted in attempts, not by the clock: five failures are not a problem
+   * however long they took, the sixth is. */
   answer_fails = true;
-  sg_upstreams_refresh(up, 10000); /* failing from here */
-  sg_upstreams_refresh(up, 20000);
-  assert_false(sg_upstreams_resolve_problem(up, 10000 + SG_UPSTREAM_STALE_MS - 1, why, sizeof why));
-  assert_true(sg_upstreams_resolve_problem(up, 10000 + SG_UPSTREAM_STALE_MS, why, sizeof why));
-  assert_string_equal(why, "upstream name redash has not resolved for 60 s (Name or service not "
-                           "known); still using its last 1 address(es)");
+  for (int i = 1; i < SG_UPSTREAM_STALE_FAILURES; i++)
+    sg_upstreams_refresh(up, i * 10000); /* failing from 10 s */
+  assert_false(sg_upstreams_resolve_problem(up, 3600000, why, sizeof why));
+  sg_upstreams_refresh(up, SG_UPSTREAM_STALE_FAILURES * 10000);
+  assert_true(sg_upstreams_resolve_problem(up, 60000, why, sizeof why));
+  assert_string_equal(why, "upstream name redash failed to resolve 6 times in a row (for 50 s: "
+                           "Name or service not known); still using its last 1 address(es)");
 
-  answer_with("10.0.1.7", NULL, NULL); /* back: the clock starts again at the next failure */
-  sg_upstreams_refresh(up, 80000);
-  assert_false(sg_upstreams_resolve_problem(up, 200000, why, sizeof why));
+  /* Back: the count starts again at the next failure. */
+  answer_with("10.0.1.7", NULL, NULL);
+  sg_upstreams_refresh(up, 70000);
+  assert_false(sg_upstreams_resolve_problem(up, 70000, why, sizeof why));
   answer_fails = true;
-  sg_upstreams_refresh(up, 90000);
-  assert_false(sg_upstreams_resolve_problem(up, 90000 + SG_UPSTREAM_STALE_MS - 1, why, sizeof why));
+  for (int i = 1; i < SG_UPSTREAM_STALE_FAILURES; i++)
+    sg_upstreams_refresh(up, 70000 + i * 10000);
+  assert_false(sg_upstreams_resolve_problem(up, 3600000, why, sizeof why));
+  /* One success in between also starts it again. */
+  answer_with("10.0.1.7", NULL, NULL);
+  sg_upstreams_refresh(up, 130000);
+  answer_fails = true;
+  sg_upstreams_refresh(up, 140000);
+  assert_false(sg_upstreams_resolve_problem(up, 140000, why, sizeof why));
   sg_upstreams_unref(up);
 }
 
@@ -323,7 +334,7 @@ int main(void) {
       cmocka_unit_test(a_vanished_address_is_not_picked_and_a_new_one_is),
       cmocka_unit_test(a_set_outlives_the_upstreams_that_made_it),
       cmocka_unit_test(a_failure_keeps_the_last_good_list_and_is_counted),
-      cmocka_unit_test(readiness_says_so_after_a_minute_of_failures),
+      cmocka_unit_test(readiness_says_so_after_six_failures_in_a_row),
       cmocka_unit_test(a_name_unresolved_at_start_has_no_target_until_it_resolves),
       cmocka_unit_test(an_unreadable_url_is_an_error),
       cmocka_unit_test(swaps_under_concurrent_acquires),
