@@ -143,6 +143,27 @@ def table(rows, title, show_bw=False):
     return summary, gates
 
 
+# Second ssogate targets measured next to "ssogate": name, label, what to show.
+COMPARISONS = (
+    ("ssogate+log", "access log to a file", False, False),
+    ("ssogate-b", "COMPARE_BIN (ssogate-b) vs ssogate", True, True),
+    ("ssogate+cred", "credential request (?api_key=, app_credentials = redash) vs public path",
+     True, False),
+)
+
+
+def compare(summary, conns, other, label, with_p99, with_rss):
+    for c in conns:
+        a, b = summary[(c, "ssogate")], summary[(c, other)]
+        line = f"{label}, c={c}: ratio {a[0]:.2f} -> {b[0]:.2f} ({(b[0] / a[0] - 1) * 100:+.0f} % throughput)"
+        if with_p99:
+            line += f", p99 ratio {a[1]:.2f} -> {b[1]:.2f}"
+        if with_rss:
+            line += f", RSS {a[2]:.1f} -> {b[2]:.1f} MiB"
+        print(line)
+    print()
+
+
 def report(path, large_path=None):
     rows = load(path)
     if not rows:
@@ -155,26 +176,9 @@ def report(path, large_path=None):
     ratio, p99r, _, h_ratio, _ = summary[(key, gate)]
     rss = max(v[2] for (c, t), v in summary.items() if t == gate)
     ok = lambda b: "PASS" if b else "MISS"
-    if "ssogate+log" in gates:
-        for c in conns:
-            a, b = summary[(c, "ssogate")][0], summary[(c, "ssogate+log")][0]
-            print(f"access log to a file, c={c}: ratio {a:.2f} -> {b:.2f} "
-                  f"({(b / a - 1) * 100:+.0f} % throughput)")
-        print()
-    if "ssogate-b" in gates:
-        for c in conns:
-            a, b = summary[(c, "ssogate")], summary[(c, "ssogate-b")]
-            print(f"COMPARE_BIN (ssogate-b) vs ssogate, c={c}: ratio {a[0]:.2f} -> {b[0]:.2f} "
-                  f"({(b[0] / a[0] - 1) * 100:+.0f} % throughput), p99 ratio {a[1]:.2f} -> {b[1]:.2f}, "
-                  f"RSS {a[2]:.1f} -> {b[2]:.1f} MiB")
-        print()
-    if "ssogate+cred" in gates:
-        for c in conns:
-            a, b = summary[(c, "ssogate")], summary[(c, "ssogate+cred")]
-            print(f"credential request (?api_key=, app_credentials = redash) vs public path, c={c}: "
-                  f"ratio {a[0]:.2f} -> {b[0]:.2f} ({(b[0] / a[0] - 1) * 100:+.0f} % throughput), "
-                  f"p99 ratio {a[1]:.2f} -> {b[1]:.2f}")
-        print()
+    for other, label, with_p99, with_rss in COMPARISONS:
+        if other in gates:
+            compare(summary, conns, other, label, with_p99, with_rss)
     large = ""
     if large_path:
         lrows = load(large_path)
