@@ -46,8 +46,11 @@ class TlsOrigin:
         self.log = os.path.join(self.dir, "access.log")
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
+            # master_process off: one process, the one Proc kills; with a
+            # master, SIGKILL left its worker running, port and all.
             f.write("""worker_processes 1;
 daemon off;
+master_process off;
 pid %(d)s/nginx.pid;
 error_log %(d)s/error.log;
 events { worker_connections 256; }
