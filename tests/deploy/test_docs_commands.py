@@ -181,3 +181,19 @@ def test_the_metadata_with_both_certificates_lists_both(tmp_path):
     assert re.search(r"IdP signing certificate 1: expires in 36[45] days", out), out
     assert re.search(r"IdP signing certificate 2: expires in 36[45] days", out), out
     assert "IdP signing certificate 3" not in out
+
+
+def test_the_version_is_one_number_everywhere():
+    """meson.build's version is what --version prints, CHANGELOG.md's current
+    section, and what docs/versions.md's tag command reads."""
+    with open(os.path.join(ROOT, "meson.build")) as f:
+        meson = re.search(r"^  version : '([^']+)',$", f.read(), re.M).group(1)
+    printed = subprocess.run([it.BIN, "--version"], capture_output=True, text=True, timeout=30)
+    assert printed.stdout.strip() == "ssogate " + meson
+    with open(os.path.join(ROOT, "CHANGELOG.md")) as f:
+        versions = re.findall(r"^## (\d+\.\d+\.\d+)\b", f.read(), re.M)
+    assert versions and versions[0] == meson, "CHANGELOG.md's newest version is not " + meson
+    command = shell_command(os.path.join(ROOT, "docs", "versions.md"), "VERSION=")
+    done = subprocess.run(["sh", "-c", command + ' && printf %s "$VERSION"'], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout == meson, done.stderr
