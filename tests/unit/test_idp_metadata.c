@@ -2,7 +2,8 @@
  * test_idp_metadata.c - the IdP side of the trust: expired certificates
  * that degrade instead of failing the load, the swap of URL metadata
  * (refresh, rollover, refusal that keeps the last good document, the cache
- * file), xs:duration, and [saml] acs_path reaching the ACS URL.
+ * file), xs:duration, [saml] acs_path reaching the ACS URL, and a metadata
+ * file with two valid certificates (Google's rotation).
  *
  * Fixtures from tests/unit/saml_fixtures.py, as test_saml.c uses them.
  */
@@ -262,6 +263,62 @@ static void test_acs_path(void **state) {
   sg_saml_sp_free(sp);
 }
 
+/* ---- Google's rotation: a metadata file with two valid certificates ------------ */
+
+/* Google's custom SAML app: the admin adds a second certificate in the Admin
+ * console and switches the app to it; the SP must trust both in between
+ * (docs/idp/google-workspace.md, "Certificate rotation").  The file is shaped
+ * like GoogleIDPMetadata.xml after that recipe: validUntil on the entity,
+ * the current certificate first, the new one second, both valid. */
+static const char rotation_py[] =
+    "import base64, sys, datetime\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "import saml_fixtures as fx\n"
+    "out = sys.argv[2]\n"
+    "cert = open(out + '/idp.crt', 'rb').read()\n"
+    "new_key, new_cert = fx.make_keypair('Google, the new certificate')\n"
+    "until = (fx.now() + datetime.timedelta(days=300)).strftime('%Y-%m-%dT%H:%M:%S.000Z')\n"
+    "def google(*certs):\n"
+    "    xml = fx.idp_metadata_xml(*certs)\n"
+    "    return xml.replace(b' entityID=', b' validUntil=\"' + until.encode() + b'\" entityID=', 1)\n"
+    "open(out + '/google-both.xml', 'wb').write(google(cert, new_cert))\n"
+    "open(out + '/google-current-only.xml', 'wb').write(google(cert))\n"
+    "rsp = fx.sign_tree(fx.build_tree(), 'assertion', new_key, new_cert)\n"
+    "open(out + '/signed_by_new_cert.b64', 'w').write(base64.b64encode(fx.to_bytes(rsp)).decode())\n";
+
+static void test_file_with_two_valid_certificates_trusts_both(void **state) {
+  (void)state;
+  const char *root = getenv("SSOGATE_SOURCE_ROOT");
+  g_autofree char *script = fixture_path("rotation.py");
+  assert_true(g_file_set_contents(script, rotation_py, -1, NULL));
+  g_autofree char *cmd = g_strdup_printf("/usr/bin/python3 %s %s/tests/unit %s", script,
+                                         root && root[0] ? root : ".", fixture_dir);
+  assert_int_equal(system(cmd), 0);
+  int64_t now = (int64_t)time(NULL);
+  g_autofree char *by_current = fixture("happy_assertion_signed.b64", NULL);
+  g_autofree char *by_new = fixture("signed_by_new_cert.b64", NULL);
+  struct sg_saml_result r;
+
+  /* Before: the new certificate is not trusted (so the test can fail). */
+  struct sg_saml_sp *sp = sp_from_file("google-current-only.xml", false);
+  assert_int_equal(sg_saml_acs_validate(sp, by_new, "_req123", now, &r), -1);
+  assert_int_equal(r.failure, SG_SAML_SIGNATURE);
+  sg_saml_sp_free(sp);
+
+  /* During: both listed, both valid, a response signed by either passes. */
+  sp = sp_from_file("google-both.xml", false);
+  assert_int_equal(sg_saml_sp_idp_cert_count(sp), 2);
+  assert_true(sg_saml_sp_idp_cert_not_after(sp, 0) > now);
+  assert_true(sg_saml_sp_idp_cert_not_after(sp, 1) > now);
+  char why[700];
+  assert_int_equal(sg_saml_sp_idp_status(sp, now, why, sizeof why), 0);
+  assert_int_equal(sg_saml_acs_validate(sp, by_current, "_req123", now, &r), 0);
+  sg_identity_clear(&r.identity);
+  assert_int_equal(sg_saml_acs_validate(sp, by_new, "_req123", now, &r), 0);
+  sg_identity_clear(&r.identity);
+  sg_saml_sp_free(sp);
+}
+
 int main(void) {
   if (sg_saml_global_init() != 0 || make_fixtures() != 0) {
     fprintf(stderr, "setup failed\n");
@@ -274,6 +331,7 @@ int main(void) {
       cmocka_unit_test(test_url_metadata_swap),
       cmocka_unit_test(test_duration),
       cmocka_unit_test(test_acs_path),
+      cmocka_unit_test(test_file_with_two_valid_certificates_trusts_both),
   };
   int failed = cmocka_run_group_tests_name("idp_metadata", tests, NULL, NULL);
   remove_fixtures();
