@@ -18,7 +18,11 @@ terraform {
   }
 }
 
-# DD_API_KEY, DD_APP_KEY (and DD_HOST for another site) come from the environment.
+# DD_API_KEY and DD_APP_KEY come from the environment.  The site: datadog_site
+# when set (the same value as the agent's DD_SITE), else DD_HOST from the
+# environment, else the provider's default, https://api.datadoghq.com/ (US1).
+# An explicit api_url always wins over DD_HOST, so it is only set from
+# datadog_site.
 provider "datadog" {
-  api_url = var.datadog_api_url
+  api_url = var.datadog_site == null ? null : "https://api.${var.datadog_site}/"
 }
