@@ -334,5 +334,7 @@ def test_the_site_variable_decides_the_api_url():
     assert re.search(r'api_url\s*=\s*var\.datadog_site == null \? null : "https://api\.\$\{var\.datadog_site\}/"',
                      versions), versions
     assert 'variable "datadog_site"' in variables and "datadog_api_url" not in variables + versions
-    # The agent's DD_SITE values are what datadog_site takes.
-    assert "datadoghq.eu" in variables
+    # The same default as the aws module's datadog_site (DD_SITE, FireLens's intake).
+    default = r'variable "datadog_site" \{[^}]*?default\s*=\s*"([^"]+)"'
+    aws = open(os.path.join(TERRAFORM, "aws", "variables.tf")).read()
+    assert re.search(default, variables).group(1) == re.search(default, aws).group(1)

@@ -12,7 +12,7 @@ import sys
 import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import free_port, login, raw_request, wait_until  # noqa: E402
+from conftest import Idp, free_port, login, raw_request, wait_until  # noqa: E402
 from test_credentials import KEY, WRONG, cred_gate  # noqa: E402
 
 NAVIGATE = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
@@ -112,6 +112,31 @@ def test_upstream_failures_name_their_reason(gate_factory, upstream):
 def test_sign_in_without_an_identity_provider_is_unavailable(gate):
     assert get(gate, "/ssogate/login", "no-idp").status_code == 503
     assert_reason(line_of(gate, "no-idp"), 503, "idp_unavailable")
+
+
+def test_sign_in_without_the_store_is_unavailable(tmp_path, gate_factory, upstream):
+    port = free_port()
+    idp = Idp(str(tmp_path), "http://127.0.0.1:%d" % port)
+    try:
+        gate = gate_factory([upstream.url], idp=idp, port=port,
+                            extra={"store": {"url": "redis://127.0.0.1:%d/0" % free_port()}})
+        assert get(gate, "/ssogate/login", "no-store").status_code == 503
+        assert_reason(line_of(gate, "no-store"), 503, "store_unavailable")
+    finally:
+        idp.stop()
+
+
+def test_size_method_and_path_refusals_name_their_reason(gate):
+    reply = raw_request(gate.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                   b"X-Request-Id: too-large\r\nContent-Length: 9999999\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 413"), reply
+    assert_reason(line_of(gate, "too-large"), 413, "body_too_large")
+    reply = raw_request(gate.port, b"TRACE /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                   b"X-Request-Id: trace\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 405"), reply
+    assert_reason(line_of(gate, "trace"), 405, "method_not_allowed")
+    assert get(gate, "/ssogate/nothing-here", "nope").status_code == 404
+    assert_reason(line_of(gate, "nope"), 404, "not_found")
 
 
 def test_credential_refusals_name_their_reason(gate_factory, upstream):

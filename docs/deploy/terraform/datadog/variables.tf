@@ -1,9 +1,11 @@
 # Inputs of the Datadog root.
 
+# The same variable, with the same default, as the aws module's: metrics,
+# logs, dashboard and monitors then live on one site.
 variable "datadog_site" {
-  description = "Your Datadog site, as the agent's DD_SITE (datadoghq.eu, datadoghq.com, us3.datadoghq.com, ...). null: the provider takes DD_HOST from the environment, else https://api.datadoghq.com/."
+  description = "Your Datadog site, as the aws module's datadog_site and the agent's DD_SITE (datadoghq.eu, datadoghq.com, us3.datadoghq.com, ...). null (in a .tfvars file): the provider reads DD_HOST, else uses https://api.datadoghq.com/."
   type        = string
-  default     = null
+  default     = "datadoghq.eu"
   validation {
     condition     = var.datadog_site == null || can(regex("^([a-z0-9-]+\\.)*(datadoghq\\.(com|eu)|ddog-gov\\.com)$", var.datadog_site))
     error_message = "datadog_site is a site name such as datadoghq.eu (no https://, no api. prefix)."

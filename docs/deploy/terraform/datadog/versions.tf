@@ -18,11 +18,11 @@ terraform {
   }
 }
 
-# DD_API_KEY and DD_APP_KEY come from the environment.  The site: datadog_site
-# when set (the same value as the agent's DD_SITE), else DD_HOST from the
-# environment, else the provider's default, https://api.datadoghq.com/ (US1).
-# An explicit api_url always wins over DD_HOST, so it is only set from
-# datadog_site.
+# DD_API_KEY and DD_APP_KEY come from the environment.  The site is
+# datadog_site (default datadoghq.eu, as the aws module's): api_url is
+# derived from it, and an api_url that is set wins over DD_HOST, so DD_HOST
+# counts only when datadog_site is null (then unset: the provider's default,
+# https://api.datadoghq.com/).
 provider "datadog" {
   api_url = var.datadog_site == null ? null : "https://api.${var.datadog_site}/"
 }
