@@ -23,6 +23,8 @@
 
 enum MHD_Result sg_app_forward(struct sg_request *r, struct sg_header_lines *extra_headers) {
   int status = sg_forward_start(r, extra_headers);
+  if (status == 502)
+    r->refusal = "upstream_unresolved"; /* no address to send it to (forward.c) */
   if (status != 0)
     return sg_respond_error(r, status,
                             status == 413   ? "The request body is too large."
@@ -81,6 +83,7 @@ static enum MHD_Result respond_frame_page(struct sg_request *r, const char *logi
 }
 
 enum MHD_Result sg_app_require_login(struct sg_request *r) {
+  r->refusal = "no_session"; /* the 302 to the login too */
   enum sg_login_answer answer = sg_login_answer_for(
       r->method, request_header(r, "Sec-Fetch-Mode"), request_header(r, "Sec-Fetch-Dest"),
       request_header(r, "Accept"), request_header(r, "X-Requested-With"));
@@ -116,6 +119,7 @@ static enum MHD_Result count_authorization(void *cls, enum MHD_ValueKind kind, c
 static enum MHD_Result respond_too_many(struct sg_request *r, int64_t retry_after_s) {
   char seconds[24];
   snprintf(seconds, sizeof seconds, "%lld", (long long)(retry_after_s > 0 ? retry_after_s : 1));
+  r->refusal = "credential_rate_limited";
   struct MHD_Response *response =
       sg_error_response_new(r, 429, "Too many requests with a wrong key; wait a moment.");
   if (response != NULL)
@@ -181,6 +185,7 @@ static bool credential_door(struct sg_request *r, enum MHD_Result *answer) {
     sg_log(SG_LOG_INFO, r->request_id, "refused a %s credential request: %s",
            sg_credential_kind_name(kind), problem);
     r->error_reason = problem;
+    r->refusal = "malformed_credential";
     *answer = sg_respond_error(r, 400, "The request's credential is malformed.");
     return true;
   }

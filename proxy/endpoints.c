@@ -55,6 +55,7 @@ static int idp_loaded(struct sg_request *r, enum MHD_Result *answer) {
   char why[700];
   sg_saml_sp_idp_status(r->snap->saml, unix_now(), why, sizeof why);
   sg_log(SG_LOG_ERROR, r->request_id, "sign-in unavailable: %s", why);
+  r->refusal = "idp_unavailable";
   *answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
                             "ssogate could not load the identity provider's metadata yet. "
                             "Please try again in a few minutes.");
@@ -63,6 +64,7 @@ static int idp_loaded(struct sg_request *r, enum MHD_Result *answer) {
 
 static enum MHD_Result not_configured(struct sg_request *r) {
   sg_log(SG_LOG_ERROR, r->request_id, "sign-in unavailable: [saml] idp_metadata is not set");
+  r->refusal = "idp_unavailable";
   return sg_respond_page(r, 503, "Sign-in is not available",
                          "ssogate has no identity provider configured yet.");
 }
@@ -82,6 +84,7 @@ static int rate_limited(struct sg_request *r, enum MHD_Result *answer) {
     return 0;
   if (rc < 0) {
     sg_log(SG_LOG_ERROR, r->request_id, "login refused: store unavailable");
+    r->refusal = "store_unavailable";
     sg_metrics_login_failed(SG_LOGIN_FAIL_STORE);
     *answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
                               "Please try again in a minute.");
@@ -143,6 +146,7 @@ static enum MHD_Result login(struct sg_request *r) {
 /* ---- POST /ssogate/acs ----------------------------------------------------- */
 
 static enum MHD_Result sign_in_failed(struct sg_request *r, int status) {
+  r->refusal = "signin_failed";
   return sg_respond_page(
       r, status, "Sign-in failed",
       "Sign-in could not be completed. <a href=\"/ssogate/login\">Try again</a>.");
@@ -212,13 +216,14 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     sg_log(SG_LOG_WARN, r->request_id, "sign-in refused (%s): %s",
            sg_saml_failure_name(result->failure), result->reason);
     sg_metrics_login_failed(result->failure);
-    if (result->failure == SG_SAML_IDP_CERT_EXPIRED)
+    if (result->failure == SG_SAML_IDP_CERT_EXPIRED) {
+      r->refusal = "idp_cert_expired";
       answer = sg_respond_page(
           r, 503, "Sign-in is unavailable",
           "The identity provider's signing certificate has expired, so ssogate cannot trust "
           "its answer. Ask the administrator to renew the certificate at the identity provider "
           "and update ssogate's IdP metadata.");
-    else
+    } else
       answer = sign_in_failed(r, result->failure == SG_SAML_MALFORMED ? 400 : 403);
   } else {
     char key[300];
@@ -231,6 +236,7 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     snprintf(r->user, sizeof r->user, "%s", result->identity.email);
     if (fresh < 0) {
       sg_log(SG_LOG_ERROR, r->request_id, "sign-in refused: replay cache unavailable");
+      r->refusal = "store_unavailable";
       sg_metrics_login_failed(SG_LOGIN_FAIL_STORE);
       answer = sg_respond_page(r, 503, "Sign-in is temporarily unavailable",
                                "Please try again in a minute.");

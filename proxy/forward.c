@@ -452,6 +452,10 @@ static void leg_failed(struct sg_request *r, int status, enum sg_upstream_failur
   const char *reason = r->error_text;
   r->upstream_done = true;
   r->upstream_ok = false;
+  r->refusal = status == 503                      ? "drain_timeout" /* worker.c, at the end */
+               : kind == SG_UPSTREAM_FAIL_CONNECT ? "upstream_unreachable"
+               : kind == SG_UPSTREAM_FAIL_TIMEOUT ? "upstream_timeout"
+                                                  : "upstream_error";
   if (r->upstream_end_ns == 0)
     r->upstream_end_ns = sg_now_ns();
   sg_metrics_upstream_error(r->worker->index, kind);

@@ -140,42 +140,73 @@ void sg_health_stop(void) {
   prober = NULL;
 }
 
-static enum MHD_Result respond_ready(struct sg_request *r) {
-  char body[2400], upstream[600], idp_why[700], idp[800];
-  bool draining = sg_workers_draining();
+/* Every readiness check of snapshot s, judged now; the reasons go to
+ * /readyz, the verdicts also to /metrics (ssogate_ready). */
+struct readiness {
+  bool ok[SG_READY_CHECKS];
+  char idp[800];      /* JSON-escaped */
+  char upstream[600]; /* JSON-escaped */
+  const char *store;  /* a static string */
+};
+
+static void judge(struct sg_snapshot *s, struct readiness *v) {
+  char idp_why[700];
+  v->ok[SG_READY_DRAINING] = !sg_workers_draining();
   /* The IdP side is judged now, not at load: a certificate that expires
    * while ssogate runs makes /readyz say so without a reload. */
-  bool saml_ok = r->snap->saml != NULL && sg_saml_sp_idp_status(r->snap->saml, (int64_t)time(NULL),
-                                                                idp_why, sizeof idp_why) == 0;
-  if (r->snap->saml == NULL)
+  v->ok[SG_READY_IDP] = s->saml != NULL && sg_saml_sp_idp_status(s->saml, (int64_t)time(NULL),
+                                                                 idp_why, sizeof idp_why) == 0;
+  if (s->saml == NULL)
     snprintf(idp_why, sizeof idp_why, "[saml] idp_metadata is not set");
-  sg_json_escape(idp, sizeof idp, idp_why, strlen(idp_why));
-  bool upstream_ok;
+  sg_json_escape(v->idp, sizeof v->idp, idp_why, strlen(idp_why));
   /* Names that do not resolve, or failed to 6 times in a row (upstream.c). */
   char names[400];
-  bool names_bad =
-      sg_upstreams_resolve_problem(r->snap->upstreams, sg_now_ms(), names, sizeof names);
+  bool names_bad = sg_upstreams_resolve_problem(s->upstreams, sg_now_ms(), names, sizeof names);
 
   pthread_mutex_lock(&lock);
-  bool store_ok = store_ready;
-  const char *store_why = store_reason; /* static strings */
+  v->ok[SG_READY_STORE] = store_ready;
+  v->store = store_reason;
   /* A probe of an older snapshot says nothing about the new upstreams. */
-  bool current = probed && probed_generation == r->snap->generation;
+  bool current = probed && probed_generation == s->generation;
   const char *reason = current ? upstream_reason : "probing the new configuration";
-  upstream_ok = current && upstream_ready;
+  v->ok[SG_READY_UPSTREAM] = current && upstream_ready;
   if (names_bad) {
-    upstream_ok = false;
+    v->ok[SG_READY_UPSTREAM] = false;
     reason = names;
   }
-  sg_json_escape(upstream, sizeof upstream, reason, strlen(reason));
+  sg_json_escape(v->upstream, sizeof v->upstream, reason, strlen(reason));
   pthread_mutex_unlock(&lock);
+}
 
-  bool ready = upstream_ok && saml_ok && store_ok && !draining;
+static bool all_ok(const struct readiness *v) {
+  for (int i = 0; i < SG_READY_CHECKS; i++)
+    if (!v->ok[i])
+      return false;
+  return true;
+}
+
+bool sg_health_ready(bool ok[SG_READY_CHECKS]) {
+  struct sg_snapshot *s = sg_snapshot_current_ref();
+  struct readiness v = {0};
+  if (s != NULL)
+    judge(s, &v);
+  sg_snapshot_unref(s);
+  memcpy(ok, v.ok, sizeof v.ok);
+  return all_ok(&v);
+}
+
+static enum MHD_Result respond_ready(struct sg_request *r) {
+  char body[2400];
+  struct readiness v;
+  judge(r->snap, &v);
+  bool ready = all_ok(&v);
   snprintf(body, sizeof body,
            "{\"ready\":%s,\"generation\":%u,\"checks\":{\"config\":\"ok\",\"idp\":\"%s\","
            "\"store\":\"%s\",\"upstream\":\"%s\"%s}}\n",
-           ready ? "true" : "false", r->snap->generation, idp, store_why, upstream,
-           draining ? ",\"shutdown\":\"draining\"" : "");
+           ready ? "true" : "false", r->snap->generation, v.idp, v.store, v.upstream,
+           v.ok[SG_READY_DRAINING] ? "" : ",\"shutdown\":\"draining\"");
+  if (!ready)
+    r->refusal = "not_ready";
   return sg_respond(r, ready ? 200 : 503, "application/json", body);
 }
 

@@ -6,9 +6,24 @@
 #ifndef SSOGATE_HEALTH_H
 #define SSOGATE_HEALTH_H
 
+#include <stdbool.h>
+
 #include "proxy/request.h"
 
 enum MHD_Result sg_health_respond(struct sg_request *r);
+
+/* The checks of /readyz, for ssogate_ready's labels (metrics.c). */
+enum sg_ready_check {
+  SG_READY_IDP,
+  SG_READY_STORE,
+  SG_READY_UPSTREAM,
+  SG_READY_DRAINING,
+  SG_READY_CHECKS
+};
+
+/* Judges the current configuration as /readyz does, now: true when ready;
+ * ok[] says which check passes. */
+bool sg_health_ready(bool ok[SG_READY_CHECKS]);
 
 /* Starts the prober thread; sg_health_probe_now() asks for a fresh probe
  * (after a reload). */

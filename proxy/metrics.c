@@ -18,6 +18,8 @@
 #include <glib.h>
 #include <microhttpd.h>
 
+#include "build_info.h"
+#include "proxy/health.h"
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream.h"
@@ -303,8 +305,34 @@ static void render_redash_sync(GString *out) {
       (unsigned long)sg_redash_sync_missing_groups());
 }
 
+/* Readiness as /readyz would judge it now (an ALB probes /healthz, so
+ * nothing else records it), and which build runs. */
+static void render_ready_and_build(GString *out) {
+  static const char *const checks[SG_READY_CHECKS] = {[SG_READY_IDP] = "idp",
+                                                      [SG_READY_STORE] = "store",
+                                                      [SG_READY_UPSTREAM] = "upstream",
+                                                      [SG_READY_DRAINING] = "shutdown"};
+  bool ok[SG_READY_CHECKS];
+  bool ready = sg_health_ready(ok);
+  g_string_append_printf(out,
+                         "# HELP ssogate_ready 1 when /readyz answers 200, 0 when it answers 503.\n"
+                         "# TYPE ssogate_ready gauge\n"
+                         "ssogate_ready %d\n"
+                         "# HELP ssogate_ready_check Each check of /readyz: 1 passes, 0 fails "
+                         "(shutdown 0: draining).\n"
+                         "# TYPE ssogate_ready_check gauge\n",
+                         ready ? 1 : 0);
+  for (int i = 0; i < SG_READY_CHECKS; i++)
+    g_string_append_printf(out, "ssogate_ready_check{check=\"%s\"} %d\n", checks[i], ok[i] ? 1 : 0);
+  g_string_append(out, "# HELP ssogate_build_info The version and commit running (always 1).\n"
+                       "# TYPE ssogate_build_info gauge\n"
+                       "ssogate_build_info{version=\"" SSOGATE_VERSION "\",commit=\"" SSOGATE_COMMIT
+                       "\"} 1\n");
+}
+
 char *sg_metrics_render_new(void) {
   GString *out = g_string_sized_new(4096);
+  render_ready_and_build(out);
   g_string_append(out,
                   "# HELP ssogate_requests_total Requests answered, by route and status class.\n"
                   "# TYPE ssogate_requests_total counter\n");

@@ -88,6 +88,10 @@ struct sg_request {
   uint64_t bytes_out;
   const char *error_reason; /* why an upstream leg failed */
   char error_text[160];     /* holds error_reason when it must outlive its source */
+  /* Why ssogate answered itself (refused, or could not forward): a short
+   * stable token, the access log's "reason" (docs/monitoring.md lists them).
+   * Set where the decision is made; respond.c names the rest by status. */
+  const char *refusal;
 
   /* Later access-handler calls (body chunks, resumes) go here; NULL once
    * the answer is queued. */

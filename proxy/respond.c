@@ -29,6 +29,27 @@ static const char *status_text(int status) {
   }
 }
 
+/* The refusal token of an answer of ours whose caller named none: one per
+ * status, so every error line of the access log carries a reason. */
+static void default_refusal(struct sg_request *r, int status) {
+  if (r->refusal != NULL || status < 400)
+    return;
+  switch (status) {
+  case 400: r->refusal = "bad_request"; break;
+  case 401: r->refusal = "no_session"; break;
+  case 403: r->refusal = "access_denied"; break;
+  case 404: r->refusal = "not_found"; break;
+  case 405: r->refusal = "method_not_allowed"; break;
+  case 408: r->refusal = "client_timeout"; break;
+  case 413: r->refusal = "body_too_large"; break;
+  case 429: r->refusal = "rate_limited"; break;
+  case 502: r->refusal = "upstream_error"; break;
+  case 503: r->refusal = "unavailable"; break;
+  case 504: r->refusal = "upstream_timeout"; break;
+  default: r->refusal = "internal_error"; break;
+  }
+}
+
 void sg_respond_add_common_headers(struct sg_request *r, struct MHD_Response *response) {
   MHD_add_response_header(response, "X-Request-Id", r->request_id);
   if (sg_workers_draining())
@@ -55,6 +76,7 @@ struct MHD_Response *sg_response_new(struct sg_request *r, const char *content_t
 
 struct MHD_Response *sg_error_response_new(struct sg_request *r, int status, const char *message) {
   char body[512];
+  default_refusal(r, status);
   snprintf(body, sizeof body, "%d %s\n%s\nRequest id: %s\n", status, status_text(status), message,
            r->request_id);
   return buffer_response_new(r, "text/plain; charset=utf-8", body);
@@ -92,6 +114,7 @@ enum MHD_Result sg_respond_queue(struct sg_request *r, int status, struct MHD_Re
 
 enum MHD_Result sg_respond(struct sg_request *r, int status, const char *content_type,
                            const char *body) {
+  default_refusal(r, status);
   return sg_respond_queue(r, status, buffer_response_new(r, content_type, body));
 }
 

@@ -218,11 +218,13 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_c
   bool deadline_passed = r->client != NULL && r->client->timed_out;
   if (deadline_passed || (!r->started && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)) {
     r->status = 408;
+    r->refusal = "client_timeout";
     r->error_reason = "request not received within [server] client_timeout";
     if (deadline_passed)
       r->client->reported = true;
   } else if (!r->started) {
     r->status = 400; /* MHD refused the head itself (too large, malformed) */
+    r->refusal = "bad_request";
   } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
     r->error_reason = r->error_reason ? r->error_reason : "client connection ended early";
   sg_app_credential_done(r);

@@ -86,15 +86,46 @@ def scraped(idp_gate, task_definition):
 
 
 def queries():
-    """Every query string of the Datadog Terraform root."""
+    """Every metric query string of the Datadog Terraform root (dashboard, monitors)."""
     found = []
-    for path in sorted(glob.glob(os.path.join(TERRAFORM, "datadog", "*.tf"))):
+    for path in (os.path.join(TERRAFORM, "datadog", f) for f in ("dashboard.tf", "monitors.tf")):
         for q in re.findall(r'^\s*(?:q|query)\s*=\s*"((?:[^"\\]|\\.)*)"', open(path).read(), re.M):
             found.append((os.path.basename(path), q.replace('\\"', '"').replace("${var.scope}", "service:ssogate")))
     return found
 
 
 METRIC_IN_QUERY = re.compile(r"(?:sum|min|max|avg):(ssogate\.[a-z_.]+)\{([^}]*)\}(?:\s*by\s*\{([^}]*)\})?")
+AWS_IN_QUERY = re.compile(r"(?:sum|min|max|avg):(aws\.[a-z_.0-9]+)\{([a-z]+):\$\{var\.([a-z_]+)\}\}")
+
+# The AWS integration's ALB metrics the monitors use (CloudWatch's
+# AWS/ApplicationELB names, lower-cased with underscores, as Datadog sends
+# them) and the dimension each is tagged with: UnHealthyHostCount and
+# HealthyHostCount per target group, HTTPCode_ELB_5XX_Count and RequestCount
+# per load balancer (CloudWatch has no target-group dimension for the
+# load balancer's own 5xx).
+AWS_ALB_METRICS = {
+    "aws.applicationelb.un_healthy_host_count": "targetgroup",
+    "aws.applicationelb.healthy_host_count": "targetgroup",
+    "aws.applicationelb.httpcode_elb_5xx": "loadbalancer",
+    "aws.applicationelb.request_count": "loadbalancer",
+}
+METRICS_C = os.path.join(ROOT, "proxy", "metrics.c")
+
+
+def source_families():
+    """{prometheus family: type} that proxy/metrics.c can render (some only
+    in some configurations, e.g. URL metadata), read from its # TYPE lines."""
+    text = open(METRICS_C).read()
+    return dict(re.findall(r"# TYPE (ssogate_[a-z_]+) (counter|gauge|histogram)", text))
+
+
+def source_names(instance):
+    """{datadog name: prometheus family} for every family of metrics.c."""
+    out = {}
+    for family, kind in source_families().items():
+        for name in naming_of(family, kind, instance):
+            out[name] = family
+    return out
 
 
 def test_the_naming_rules_reproduce_the_wrong_names_of_the_issue():
@@ -119,14 +150,35 @@ def test_dashboard_and_monitors_use_names_datadog_produces(scraped):
     qs = queries()
     assert len(qs) >= 15
     used = set()
+    from_source = source_names(instance)
     for where, q in qs:
         if q.startswith('"ssogate.openmetrics.health"'):
             assert instance["namespace"] + ".openmetrics.health" in q
             continue
+        aws = AWS_IN_QUERY.findall(q)
+        for metric, tag, var in aws:
+            assert AWS_ALB_METRICS.get(metric) == tag, "%s: %s{%s:...} is not an ALB metric so tagged" % (where, metric, tag)
+            assert var == "alb_" + {"targetgroup": "target_group", "loadbalancer": "load_balancer"}[tag], (where, q)
         found = METRIC_IN_QUERY.findall(q)
-        assert found, "%s: no metric in %r" % (where, q)
+        assert found or aws, "%s: no metric in %r" % (where, q)
         for metric, scope, by in found:
-            assert metric in names, "%s: %s is not a name Datadog produces (%s)" % (where, metric, sorted(names))
+            if metric not in names:
+                # Rendered only in some configurations (URL metadata): the
+                # name must still come from a family metrics.c renders.
+                assert metric in from_source, "%s: %s is not a name Datadog produces (%s)" % (
+                    where, metric, sorted(set(names) | set(from_source)))
+                family = from_source[metric]
+                text = open(METRICS_C).read()
+                base = re.escape(family[:-len("_total")] if family.endswith("_total") else family)
+                for tag in filter(None, (t.strip() for t in scope.split(",") + by.split(","))):
+                    key, _, value = tag.partition(":")
+                    if key == "service":
+                        continue
+                    label = r'%s=\\"%s\\"' % (key, re.escape(value) if value else r"[^\\]*")
+                    assert re.search(r"%s(_total)?\{[^}]*%s" % (base, label), text), \
+                        "%s: %s has no label %s in metrics.c" % (where, family, tag)
+                used.add(metric)
+                continue
             used.add(metric)
             for tag in filter(None, (t.strip() for t in scope.split(","))):
                 key, _, value = tag.partition(":")
@@ -137,8 +189,9 @@ def test_dashboard_and_monitors_use_names_datadog_produces(scraped):
             for key in filter(None, (t.strip() for t in by.split(","))):
                 assert key in names[metric], "%s: %s has no tag %s to group by" % (where, metric, key)
     for needed in ("ssogate.requests.count", "ssogate.logins_failed.count", "ssogate.idp_cert_days_to_expiry",
-                   "ssogate.upstream_errors.count"):
-        assert needed in used
+                   "ssogate.upstream_errors.count", "ssogate.ready", "ssogate.build_info",
+                   "ssogate.idp_metadata_fetches.count", "ssogate.idp_metadata_age_seconds"):
+        assert needed in used, needed
 
 
 def test_monitoring_md_names_match_the_binary_and_the_rules(scraped):
@@ -161,3 +214,127 @@ def test_monitoring_md_names_match_the_binary_and_the_rules(scraped):
         assert metric in names or metric == instance["namespace"] + ".openmetrics.health" or \
             metric in {n for _, k, dd in rows for n in re.findall(r"`([^`]+)`", dd)}, \
             "docs/monitoring.md mentions %s, which Datadog does not produce" % metric
+
+
+# ---- the log side: the pipeline's attributes, the refusal reasons ---------------------------
+
+LOGS_TF = os.path.join(TERRAFORM, "datadog", "logs.tf")
+MONITORS_TF = os.path.join(TERRAFORM, "datadog", "monitors.tf")
+MONITORING_MD = os.path.join(ROOT, "docs", "monitoring.md")
+
+
+@pytest.fixture
+def access_line(idp_gate):
+    """A real access line of the binary (a refused request: it has every key)."""
+    gate, _ = idp_gate
+    requests.get(gate.url + "/private/x", headers={"Accept": "application/json", "X-Request-Id": "dd-names"},
+                 timeout=5)
+    it.wait_until(lambda: any(l.get("request_id") == "dd-names" for l in gate.access_log()), what="access line")
+    return next(l for l in gate.access_log() if l.get("request_id") == "dd-names")
+
+
+def flat_keys(obj, prefix=""):
+    out = set()
+    for k, v in obj.items():
+        out.add(prefix + k)
+        if isinstance(v, dict):
+            out |= flat_keys(v, prefix + k + ".")
+    return out
+
+
+def test_the_log_pipeline_reads_keys_the_access_line_has(access_line):
+    tf = open(LOGS_TF).read()
+    keys = flat_keys(access_line)
+    sources = re.findall(r'^\s*sources\s*=\s*\["([^"]+)"\]', tf, re.M)
+    remapped = re.findall(r'sources\s*=\s*\["([^"]+)"\][^}]*?target\s*=\s*"([^"]+)"', tf, re.S)
+    assert remapped, "no attribute remapper in logs.tf"
+    for source, target in remapped:
+        assert source in keys, "logs.tf remaps %s, which the access line does not have (%s)" % (source, sorted(keys))
+    targets = {t for _, t in remapped}
+    # Datadog's standard attributes (docs.datadoghq.com/standard-attributes).
+    assert {"network.client.ip", "http.method", "http.url_details.path", "usr.email",
+            "http.request_id", "network.bytes_written"} <= targets
+    # "status" is reserved: the access line carries the code where Datadog looks for it.
+    assert access_line["http"]["status_code"] == access_line["status"] == 401
+    assert "@http.status_code:[500 TO 599]" in tf and "status_remapper" in tf
+    for attr in re.findall(r"@([a-z_.]+)", tf):
+        assert attr in keys or attr == "type" and access_line["type"] == "access", attr
+    assert re.search(r'expression\s*=\s*"duration_ms \* 1000000"', tf) and "duration_ms" in keys
+    assert "time" in sources and "time" in keys
+    # Every key of the line is documented, with its Datadog name.
+    doc = open(MONITORING_MD).read()
+    table = doc[doc.index("## The access line"):doc.index("### Refusal reasons")]
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", table, re.M))
+    assert keys - {"http"} <= documented | {"credential", "error"}, sorted(keys - documented)
+    for source, target in remapped:
+        assert re.search(r"^\| `%s` \|[^\n]*`%s`" % (re.escape(source), re.escape(target)), table, re.M), \
+            "docs/monitoring.md does not say %s becomes %s" % (source, target)
+
+
+def refusal_tokens_in_the_sources():
+    tokens = set()
+    for path in glob.glob(os.path.join(ROOT, "proxy", "*.c")):
+        text = open(path).read()
+        for stmt in re.findall(r"refusal\s*=\s*([^;]+);", text):
+            tokens |= set(re.findall(r'"([a-z_]+)"', stmt))
+    return tokens
+
+
+def test_every_refusal_reason_is_documented_with_a_query():
+    tokens = refusal_tokens_in_the_sources()
+    assert {"no_session", "access_denied", "rate_limited", "bad_request", "upstream_unreachable",
+            "upstream_timeout", "not_ready"} <= tokens, sorted(tokens)
+    doc = open(MONITORING_MD).read()
+    table = doc[doc.index("### Refusal reasons"):doc.index("## Monitors")]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \|[^\n]*\| `([^`]+)` \|$", table, re.M))
+    assert set(rows) == tokens, "documented %s, in the code %s" % (sorted(rows), sorted(tokens))
+    for token, query in rows.items():
+        assert query == "source:ssogate @reason:%s" % token, (token, query)
+    assert "source:ssogate" in open(LOGS_TF).read()
+
+
+def monitors_tf():
+    """[(resource, name, body)] of monitors.tf."""
+    text = open(MONITORS_TF).read()
+    return [(m.group(1), re.search(r'name\s*=\s*"ssogate: ([^"]+)"', m.group(2)).group(1), m.group(2))
+            for m in re.finditer(r'resource "datadog_monitor" "([a-z_0-9]+)" \{\n(.*?)\n\}\n', text, re.S)]
+
+
+def test_monitors_page_only_on_windows_and_the_doc_lists_each():
+    monitors = monitors_tf()
+    assert len(monitors) >= 14
+    doc = open(MONITORING_MD).read()
+    table = doc[doc.index("## Monitors"):doc.index("### The Datadog root")]
+    rows = {name: query for name, query in re.findall(r"^\| ([^|`]+?) \| (?:service check )?`([^`]+)`", table, re.M)
+            if name not in ("monitor",)}
+    assert set(rows) == {name for _, name, _ in monitors}, (sorted(rows), sorted(n for _, n, _ in monitors))
+    for resource, name, body in monitors:
+        assert re.search(r"priority\s*=\s*[1-5]\b", body), resource
+        query = re.search(r'query\s*=\s*"((?:[^"\\]|\\.)*)"', body).group(1).replace('\\"', '"')
+        shown = query.replace("${var.scope}", "service:ssogate")
+        shown = re.sub(r"\$\{var\.alb_[a-z_]+\}", "...", shown)
+        assert rows[name] == shown or rows[name] in shown, (name, rows[name], shown)
+        if '"query alert"' in body:
+            # A window, never the last point alone: sum/min/max over last_Nm.
+            assert re.match(r"(sum|min|max)\(last_\d+[mh]\):", query), (resource, query)
+            assert "require_full_window" in body, resource
+        if "local.page" in body:
+            # A page never follows one event: a counter must exceed more than 0.
+            crit = float(re.search(r"critical\s*=\s*([0-9.]+)", body).group(1))
+            assert not (query.startswith("sum(") and ".as_count()" in query and "/" not in query and crit < 1), resource
+    scrape = next(body for r, _, body in monitors if r == "scrape")
+    assert re.search(r"notify_no_data\s*=\s*true", scrape) and "no_data_timeframe" in scrape
+    assert "local.alb" in next(body for r, _, body in monitors if r == "alb_5xx")
+
+
+def test_the_site_variable_decides_the_api_url():
+    versions = open(os.path.join(TERRAFORM, "datadog", "versions.tf")).read()
+    variables = open(os.path.join(TERRAFORM, "datadog", "variables.tf")).read()
+    # DD_HOST only counts when api_url is unset: it is set from datadog_site alone, else null.
+    assert re.search(r'api_url\s*=\s*var\.datadog_site == null \? null : "https://api\.\$\{var\.datadog_site\}/"',
+                     versions), versions
+    assert 'variable "datadog_site"' in variables and "datadog_api_url" not in variables + versions
+    # The same default as the aws module's datadog_site (DD_SITE, FireLens's intake).
+    default = r'variable "datadog_site" \{[^}]*?default\s*=\s*"([^"]+)"'
+    aws = open(os.path.join(TERRAFORM, "aws", "variables.tf")).read()
+    assert re.search(default, variables).group(1) == re.search(default, aws).group(1)

@@ -186,6 +186,7 @@ def test_a_name_unresolved_at_start_is_picked_up_when_it_resolves(redeploy):
     assert r.status_code == 502
     assert re.search(r"upstream redash\.test:\d+ did not resolve: .*requests get 502", gate.errors())
     wait_until(lambda: any(e.get("status") == 502 and "did not resolve" in str(e.get("error", ""))
+                           and e.get("reason") == "upstream_unresolved"
                            for e in gate.access_log()), what="the access log to say why")
     ready = requests.get(gate.url + "/readyz", timeout=5)
     assert ready.status_code == 503

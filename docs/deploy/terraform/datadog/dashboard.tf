@@ -92,6 +92,28 @@ resource "datadog_dashboard" "ssogate" {
   }
 
   widget {
+    timeseries_definition {
+      title = "Readiness: tasks ready, and each check (1 passes)"
+      request {
+        q = "sum:ssogate.ready{${var.scope}}"
+      }
+      request {
+        q = "min:ssogate.ready_check{${var.scope}} by {check}"
+      }
+    }
+  }
+
+  widget {
+    timeseries_definition {
+      title = "Tasks by version and commit (a rolling deploy shows two)"
+      request {
+        q            = "sum:ssogate.build_info{${var.scope}} by {version,commit}"
+        display_type = "bars"
+      }
+    }
+  }
+
+  widget {
     query_value_definition {
       title = "IdP certificate: days to expiry"
       request {

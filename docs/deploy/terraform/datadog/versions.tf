@@ -18,7 +18,11 @@ terraform {
   }
 }
 
-# DD_API_KEY, DD_APP_KEY (and DD_HOST for another site) come from the environment.
+# DD_API_KEY and DD_APP_KEY come from the environment.  The site is
+# datadog_site (default datadoghq.eu, as the aws module's): api_url is
+# derived from it, and an api_url that is set wins over DD_HOST, so DD_HOST
+# counts only when datadog_site is null (then unset: the provider's default,
+# https://api.datadoghq.com/).
 provider "datadog" {
-  api_url = var.datadog_api_url
+  api_url = var.datadog_site == null ? null : "https://api.${var.datadog_site}/"
 }
