@@ -1011,19 +1011,71 @@ static void fill_result(struct check *c) {
   out->reason[0] = '\0';
 }
 
-/* What lasso gets when something was decrypted: our tree as the rules saw
- * it.  The Response signature covered the ciphertext and cannot verify on
- * the plaintext, so it goes; an EncryptedID's plaintext breaks the
- * assertion's signature the same way. */
+/* The element child before node, skipping text and comments (NULL when
+ * node is the first element). */
+static xmlNodePtr previous_element(xmlNodePtr node) {
+  for (node = node->prev; node != NULL; node = node->prev)
+    if (node->type == XML_ELEMENT_NODE)
+      return node;
+  return NULL;
+}
+
+/*
+ * lasso 2.8 reads an element's children in schema order (SAML core 3.2.2,
+ * 2.3.3: Issuer, then ds:Signature, then the rest) and refuses a document
+ * with a Signature anywhere else ("Unsupported protocol profile (-409)",
+ * from lasso_node_impl_init_from_xml).  Auth0 signs the Response with
+ * xml-crypto's default placement: its Signature is the last child, after
+ * the Assertion.  The signature we verified (the one direct child, checked
+ * by verify_enveloped_signature) moves right after the Issuer.  That
+ * changes nothing it covers: the enveloped-signature transform removes it
+ * from wherever it is, so lasso still verifies it itself, on the same
+ * canonical bytes.  True when it moved.
+ */
+static bool put_signature_where_lasso_reads_it(xmlNodePtr element) {
+  xmlNodePtr sig = sg_xml_child_element(element, NS_DS, "Signature", NULL);
+  if (sig == NULL)
+    return false;
+  xmlNodePtr issuer = sg_xml_child_element(element, NS_SAML, "Issuer", NULL);
+  if (previous_element(sig) == issuer)
+    return false;
+  xmlUnlinkNode(sig);
+  if (issuer != NULL) {
+    xmlAddNextSibling(issuer, sig);
+  } else {
+    xmlNodePtr first = element->children;
+    while (first != NULL && first->type != XML_ELEMENT_NODE)
+      first = first->next;
+    if (first != NULL)
+      xmlAddPrevSibling(first, sig);
+    else
+      xmlAddChild(element, sig);
+  }
+  return true;
+}
+
+/* What lasso gets when its parser needs something else than the bytes as
+ * posted: our tree as the rules saw it.  After a decryption the Response
+ * signature covered the ciphertext and cannot verify on the plaintext, so
+ * it goes; an EncryptedID's plaintext breaks the assertion's signature the
+ * same way.  A verified Signature that is not where lasso reads it moves
+ * there (see put_signature_where_lasso_reads_it). */
 static void export_for_lasso(struct check *c) {
   const struct sg_saml_check_options *o = c->opt;
-  if (o->lasso_xml == NULL || (!c->assertion_decrypted && !c->name_id_decrypted))
+  if (o->lasso_xml == NULL)
     return;
   xmlNodePtr sig = sg_xml_child_element(c->response, NS_DS, "Signature", NULL);
   if (sig != NULL && c->assertion_decrypted) {
     xmlUnlinkNode(sig);
     xmlFreeNode(sig);
   }
+  bool moved = false;
+  if (c->response_signed && !c->assertion_decrypted)
+    moved = put_signature_where_lasso_reads_it(c->response);
+  if (c->assertion_signed)
+    moved = put_signature_where_lasso_reads_it(c->assertion) || moved;
+  if (!moved && !c->assertion_decrypted && !c->name_id_decrypted)
+    return;
   xmlChar *text = NULL;
   int len = 0;
   xmlDocDumpMemory(c->doc, &text, &len);
@@ -1038,6 +1090,11 @@ static void export_for_lasso(struct check *c) {
   if (o->lasso_ignore_signature != NULL)
     *o->lasso_ignore_signature =
         c->name_id_decrypted || (c->assertion_decrypted && !c->assertion_signed);
+  if (o->lasso_what != NULL)
+    *o->lasso_what = c->assertion_decrypted || c->name_id_decrypted
+                         ? "the decrypted document"
+                         : "the document with its Signature after the Issuer, where lasso "
+                           "reads it";
 }
 
 /* ---- the order the rules run in ------------------------------------------------ */

@@ -47,14 +47,19 @@ struct sg_saml_check_options {
   sg_saml_trace_fn trace;
   void *trace_ctx;
   bool in_response_to_unchecked;
-  /* Set when something was decrypted: the document as the rules saw it
-   * (g_free), for lasso's second look; its Response signature, which
-   * covered the ciphertext, removed.  *lasso_ignore_signature: the
-   * decrypted assertion is unsigned and only that Response signature (which
-   * we verified) vouched for it, so lasso cannot re-verify anything. */
+  /* Set when something was decrypted, or when a verified Signature was
+   * not where lasso's parser reads it (right after the Issuer): the
+   * document as the rules saw it (g_free), for lasso's second look; after
+   * a decryption its Response signature, which covered the ciphertext,
+   * removed; a misplaced Signature moved after the Issuer (lasso still
+   * verifies it).  *lasso_ignore_signature: the decrypted assertion is
+   * unsigned and only that Response signature (which we verified) vouched
+   * for it, so lasso cannot re-verify anything.  *lasso_what: which of
+   * those it is, for the trace. */
   char **lasso_xml;
   size_t *lasso_len;
   bool *lasso_ignore_signature;
+  const char **lasso_what;
 };
 
 /* Parses XML with no network, no DTD at all (XXE, billion laughs) and no

@@ -1570,16 +1570,18 @@ int sg_saml_acs_validate_with(const struct sg_saml_sp *sp, const char *saml_resp
   /* The IdP document this login is judged by, held until it is done: a
    * refresh that swaps in a new one meanwhile does not free it. */
   struct sg_saml_idp *idp = sg_saml_sp_idp_ref(sp);
-  g_autofree char *decrypted = NULL;
-  size_t decrypted_len = 0;
+  g_autofree char *lasso_doc = NULL;
+  size_t lasso_doc_len = 0;
   bool ignore_signature = false;
+  const char *lasso_what = "the decrypted document";
   struct sg_saml_check_options check_opt = {
       .trace = opt ? opt->trace : NULL,
       .trace_ctx = opt ? opt->trace_ctx : NULL,
       .in_response_to_unchecked = opt ? opt->in_response_to_unchecked : false,
-      .lasso_xml = &decrypted,
-      .lasso_len = &decrypted_len,
+      .lasso_xml = &lasso_doc,
+      .lasso_len = &lasso_doc_len,
       .lasso_ignore_signature = &ignore_signature,
+      .lasso_what = &lasso_what,
   };
   int rc = -1;
   if (idp == NULL) {
@@ -1591,14 +1593,15 @@ int sg_saml_acs_validate_with(const struct sg_saml_sp *sp, const char *saml_resp
     rc = sg_saml_check_response_with(&idp->trust, xml, len, expected_request_id, now, &check_opt,
                                      out);
     if (rc == 0) {
-      rc = decrypted != NULL ? validate_with_lasso(idp->server, (const unsigned char *)decrypted,
-                                                   decrypted_len, ignore_signature, out)
+      rc = lasso_doc != NULL ? validate_with_lasso(idp->server, (const unsigned char *)lasso_doc,
+                                                   lasso_doc_len, ignore_signature, out)
                              : validate_with_lasso(idp->server, xml, len, false, out);
-      if (opt != NULL && opt->trace != NULL)
-        opt->trace(opt->trace_ctx, "lasso", rc == 0,
-                   rc == 0 ? (decrypted ? "lasso agrees (on the decrypted document)"
-                                        : "lasso agrees")
-                           : out->reason);
+      if (opt != NULL && opt->trace != NULL) {
+        char agrees[160];
+        snprintf(agrees, sizeof agrees, "lasso agrees%s%s%s", lasso_doc ? " (on " : "",
+                 lasso_doc ? lasso_what : "", lasso_doc ? ")" : "");
+        opt->trace(opt->trace_ctx, "lasso", rc == 0, rc == 0 ? agrees : out->reason);
+      }
     }
   }
   sg_saml_idp_unref(idp);

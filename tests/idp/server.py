@@ -22,6 +22,7 @@ POST /login      email (+groups) -> an auto-submitting form that POSTs the
 """
 import argparse
 import base64
+import hashlib
 import html
 import os
 import sys
@@ -78,13 +79,22 @@ PRODUCTS = {
     "shibboleth": dict(tree=dict(samlp_prefix="saml2p", saml_prefix="saml2"), email="mail",
                        name="displayName", groups="groups", sign="assertion",
                        encrypt=dict(data_alg="aes128-gcm", key_alg="oaep-mgf1p", placement="peer")),
-    # OneLogin (long-time default) and Auth0's SAML addon: rsa-sha1 / sha1.
+    # OneLogin (long-time default): rsa-sha1 / sha1.
     "onelogin": dict(tree={}, email=None, name="displayName", groups="groups", sign="assertion",
                      sha1=True, encrypt=None),
-    "auth0": dict(tree={}, email="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    # Auth0's SAML2 Web App addon (node-saml / node-samlp, see
+    # saml_fixtures.auth0_tree): the NameID is the Auth0 user id, the email
+    # the emailaddress claim, xs:anyType values; with signResponse the
+    # Response's Signature is its last child.  "auth0-sha1": the addon set
+    # to rsa-sha1 / sha1.
+    "auth0": dict(tree={}, builder="auth0", email=fx.AUTH0_EMAIL,
                   name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
-                  groups="http://schemas.xmlsoap.org/claims/Group", sign="response", sha1=True,
+                  groups="http://schemas.xmlsoap.org/claims/Group", sign="response",
                   encrypt=None),
+    "auth0-sha1": dict(tree={}, builder="auth0", email=fx.AUTH0_EMAIL,
+                       name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+                       groups="http://schemas.xmlsoap.org/claims/Group", sign="response",
+                       sha1=True, encrypt=None),
     # PingFederate: no Destination on an unsigned Response, Assertion signed.
     "pingfederate": dict(tree=dict(destination=None), email=None, name="displayName",
                          groups="groups", sign="assertion", encrypt=None),
@@ -169,15 +179,27 @@ class Handler(BaseHTTPRequestHandler):
                     recipient=self.server.sp_acs, issuer=self.server.entity_id,
                     name_id=email, attributes=attributes)
         tree.update(product["tree"])
-        rsp = fx.build_tree(**tree)
         sign = self.server.sign if self.server.product == "google" else product["sign"]
         sha1 = product.get("sha1", False)
+        if product.get("builder") == "auth0":
+            user_id = "auth0|" + hashlib.sha256(email.lower().encode()).hexdigest()[:24]
+            attributes = fx.auth0_attributes(email, attributes[product["name"]][0], user_id)
+            attributes[product["groups"]] = form.get("groups", [""])[0].split()
+            del tree["name_id"], tree["attributes"]
+            rsp = fx.auth0_tree(name_id=user_id, attributes=attributes, **tree)
+            fx.auth0_sign(rsp, self.server.key, self.server.cert,
+                          sign_response=sign == "response", sha1=sha1)
+            return self.post_response(rsp, form)
+        rsp = fx.build_tree(**tree)
         if sign in ("assertion", "both"):
             fx.sign_element(fx.assertion_of(rsp), self.server.key, self.server.cert, sha1=sha1)
         if self.server.encrypt_to and product["encrypt"]:
             fx.encrypt_element(fx.assertion_of(rsp), self.server.encrypt_to, **product["encrypt"])
         if sign in ("response", "both"):  # after encryption: it covers the ciphertext
             fx.sign_element(rsp, self.server.key, self.server.cert, sha1=sha1)
+        return self.post_response(rsp, form)
+
+    def post_response(self, rsp, form):
         saml_response = base64.b64encode(fx.to_bytes(rsp)).decode()
         relay = form.get("relay_state", [""])[0]
         body = ("<form method=post action=\"%s\" id=f>"

@@ -181,3 +181,22 @@ def test_capture_files_that_are_not_captures(fixtures, tmp_path):
                             (str(tmp_path / "missing"), "No such file")):
         rc, stdout, stderr = check(capture, ini)
         assert rc == 2 and reason in stderr, (capture, stdout, stderr)
+
+
+def test_auth0_signature_last_is_checked_by_lasso_too(fixtures):
+    """Issue 18: Auth0's Response Signature is its last child.  Every rule
+    and lasso pass, and the trace says lasso was shown that Signature after
+    the Issuer (where its parser reads it; lasso verifies it there).  A
+    response whose Signatures already sit there reaches lasso as posted."""
+    out, _ = fixtures
+    ini = write_config(out, "auth0", False, fx.AUTH0)
+    rc, stdout, stderr = check(os.path.join(out, "auth0_signed_response_last.b64"), ini,
+                               "--request-id", fx.REQUEST_ID)
+    assert rc == 0, (stdout, stderr)
+    lasso = [l for l in stdout.splitlines() if l.split()[1:2] == ["lasso"]]
+    assert lasso == ["  pass  lasso                 lasso agrees (on the document with its "
+                     "Signature after the Issuer, where lasso reads it)"], stdout
+    assert "subject  auth0|5f7c8ec7c33c6c004bbafe82" in stdout
+    assert "email    alice@example.com" in stdout
+    rc, stdout, _ = check(os.path.join(out, "auth0_assertion_only.b64"), ini, "--request-id", fx.REQUEST_ID)
+    assert rc == 0 and "  pass  lasso                 lasso agrees\n" in stdout, stdout

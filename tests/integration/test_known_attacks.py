@@ -556,6 +556,87 @@ def test_saml_rule_is_enforced_by_the_running_gate(saml_gate, case, kw, change, 
     wait_until(lambda: failures(gate, reason) >= 1, what="refusal counted as %s" % reason)
 
 
+# ---- where the Signature sits (issue 18: Auth0 puts the Response's last) --------------------------
+# The gate accepts a verified Signature wherever it sits among the signed
+# element's children (lasso is handed it after the Issuer, where its parser
+# reads it).  None of these moves may carry unsigned content in.
+
+def _signature(elem):
+    return elem.find(fx.q("ds", "Signature"))
+
+
+def _altered(rsp):
+    fx.set_name_id(fx.assertion_of(rsp), "admin@example.com")
+
+
+def _into_extensions(rsp):
+    from lxml import etree
+    ext = etree.Element(fx.q("samlp", "Extensions"))
+    rsp.find(fx.q("saml", "Issuer")).addnext(ext)
+    ext.append(_signature(rsp))
+    _altered(rsp)
+
+
+def _second_signature(rsp):
+    import copy
+    rsp.find(fx.q("saml", "Issuer")).addnext(copy.deepcopy(_signature(rsp)))
+
+
+def _unsigned_assertion_after(rsp):
+    import copy
+    evil = copy.deepcopy(fx.assertion_of(rsp))
+    evil.remove(_signature(evil))
+    evil.set("ID", "_evil_assertion")
+    fx.set_name_id(evil, "admin@example.com")
+    rsp.append(evil)
+
+
+def _assertion_signature_to_response(rsp):
+    rsp.append(_signature(fx.assertion_of(rsp)))
+    _altered(rsp)
+
+
+MOVES = [
+    ("last-child-then-altered", True, _altered),
+    ("moved-into-extensions", False, _into_extensions),
+    ("second-signature", True, _second_signature),
+    ("unsigned-assertion-after-the-signature", True, _unsigned_assertion_after),
+    ("assertion-signature-moved-to-the-response", False, _assertion_signature_to_response),
+]
+
+
+@pytest.mark.parametrize("case,sign_response,change", MOVES, ids=[m[0] for m in MOVES])
+def test_moved_or_extra_signature_smuggles_nothing(saml_gate, case, sign_response, change):
+    gate, idp = saml_gate
+    base = {"audience": idp.sp_entity_id, "destination": idp.acs, "recipient": idp.acs,
+            "issuer": idp.entity_id}
+
+    def auth0_shaped(rid, sign_response):
+        # NameID an email: this gate has no email_attribute (docs/idp/auth0.md sets one).
+        rsp = fx.auth0_tree(in_response_to=rid, name_id="alice@example.com", **base)
+        if not sign_response:  # the Response's Signature, unsigned Assertion: moved below
+            fx.sign_element(rsp, idp.key, idp.cert, ds_prefix=None, position="last")
+            if case == "assertion-signature-moved-to-the-response":
+                rsp.remove(_signature(rsp))
+                fx.sign_element(fx.assertion_of(rsp), idp.key, idp.cert, ds_prefix=None)
+            return rsp
+        return fx.auth0_sign(rsp, idp.key, idp.cert)
+
+    with requests.Session() as c:  # the shape as sent is accepted: the control
+        rid, _ = start_login(gate, c)
+        ok = post_acs(gate, c, base64.b64encode(fx.to_bytes(auth0_shaped(rid, True))).decode())
+        assert ok.status_code == 303, gate.errors()[-2000:]
+    with requests.Session() as c:
+        rid, _ = start_login(gate, c)
+        rsp = auth0_shaped(rid, sign_response)
+        change(rsp)
+        r = post_acs(gate, c, base64.b64encode(fx.to_bytes(rsp)).decode())
+        assert r.status_code in (400, 403), r.text
+        assert not any(v.startswith("ssogate=") for v in r.raw.headers.getlist("Set-Cookie"))
+    wait_until(lambda: failures(gate, "signature") >= 1, what="refusal counted as signature")
+    assert "signature:" in gate.errors()
+
+
 # ---- cookies ---------------------------------------------------------------------------------------
 
 def test_cookies_behind_https_are_secure_and_scoped(tmp_path, gate_factory, upstream):

@@ -2,8 +2,10 @@
 shape each product sends (tests/idp/server.py PRODUCTS, each from that
 product's documentation): Okta, Microsoft Entra ID, ADFS, Keycloak,
 Shibboleth IdP (encrypted when the SP publishes an encryption certificate),
-OneLogin and Auth0 (rsa-sha1, only with [saml] allow_sha1), PingFederate (no
-Destination).  And what must still be refused through the same path."""
+Auth0 (the Response's Signature last, after the Assertion; the NameID its
+user id, the email a claim), OneLogin and Auth0 set to rsa-sha1 (only with
+[saml] allow_sha1), PingFederate (no Destination).  And what must still be
+refused through the same path."""
 import os
 import sys
 
@@ -59,7 +61,8 @@ def run_product(tmp_path, gate_factory, upstream, product, encrypt, sha1=False):
     ("entra", False, False), ("entra", True, False),
     ("adfs", False, False), ("adfs", True, False),
     ("keycloak", True, False), ("shibboleth", True, False),
-    ("onelogin", False, True), ("auth0", False, True),
+    ("auth0", False, False),
+    ("onelogin", False, True), ("auth0-sha1", False, True),
     ("pingfederate", False, False),
 ])
 def test_sign_in_with_each_product_shape(tmp_path, gate_factory, upstream, product, encrypt, sha1):
@@ -81,7 +84,7 @@ def test_sign_in_with_each_product_shape(tmp_path, gate_factory, upstream, produ
         idp.stop()
 
 
-@pytest.mark.parametrize("product", ["onelogin", "auth0"])
+@pytest.mark.parametrize("product", ["onelogin", "auth0-sha1"])
 def test_sha1_products_are_refused_by_default_and_say_why(tmp_path, gate_factory, upstream, product):
     idp, gate = run_product(tmp_path, gate_factory, upstream, product, encrypt=False, sha1=False)
     try:

@@ -222,16 +222,23 @@ def build_tree(
     return rsp
 
 
-def sign_element(elem, key_pem, cert_pem, keyinfo_cert_pem=None, sha1=False, ds_prefix="ds"):
+def sign_element(elem, key_pem, cert_pem, keyinfo_cert_pem=None, sha1=False, ds_prefix="ds",
+                 position="after_issuer"):
     """Enveloped exc-c14n/rsa-sha256 signature as the element's second child
     (after Issuer), KeyInfo carrying keyinfo_cert_pem (default: cert_pem).
-    sha1: rsa-sha1 with sha1 digests (OneLogin, Auth0, older ADFS)."""
+    sha1: rsa-sha1 with sha1 digests (OneLogin, Auth0, older ADFS).
+    ds_prefix None: the Signature in the default namespace (Auth0).
+    position "last": appended after everything else, as xml-crypto places
+    it by default (Auth0's signed Response); "first": before the Issuer."""
     sig = xmlsec.template.create(
         elem, xmlsec.constants.TransformExclC14N,
         xmlsec.constants.TransformRsaSha1 if sha1 else xmlsec.constants.TransformRsaSha256,
         ns=ds_prefix,
     )
-    elem.insert(1, sig)
+    if position == "last":
+        elem.append(sig)
+    else:
+        elem.insert(0 if position == "first" else 1, sig)
     ref = xmlsec.template.add_reference(
         sig, xmlsec.constants.TransformSha1 if sha1 else xmlsec.constants.TransformSha256,
         uri="#" + elem.get("ID")
@@ -533,6 +540,64 @@ OKTA_ATTRS = {"email": ["Alice@Example.COM"], "displayName": ["Alice Example"],
               "groups": ["Everyone", "eng"]}
 
 
+AUTH0_EMAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+AUTH0 = "email=" + AUTH0_EMAIL + ",name=http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
+AUTH0_USER_ID = "auth0|5f7c8ec7c33c6c004bbafe82"
+
+
+def auth0_attributes(email, name, user_id=AUTH0_USER_ID):
+    """The claims of Auth0's SAML2 Web App addon with its default mappings
+    (auth0.com/docs "SAML configuration"; node-samlp's PassportProfileMapper)."""
+    return {
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier": [user_id],
+        AUTH0_EMAIL: [email],
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": [name],
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": [email],
+        "http://schemas.auth0.com/identities/default/provider": ["auth0"],
+        "http://schemas.auth0.com/identities/default/connection": ["Username-Password-Authentication"],
+    }
+
+
+def auth0_tree(email="Alice@Example.COM", name="Alice Example", name_id=AUTH0_USER_ID,
+               attributes=None, **kw):
+    """A Response shaped as Auth0's SAML2 Web App addon sends it (node-saml
+    builds the Assertion, node-samlp the Response around it): NameID the
+    Auth0 user id with Format unspecified, the email as the emailaddress
+    claim, xs/xsi declared once on the AttributeStatement, every value
+    xsi:type="xs:anyType", Attribute NameFormat uri, no whitespace.  Sign it
+    with auth0_sign."""
+    rsp = build_tree(name_id=name_id,
+                     name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                     attributes={}, **kw)
+    a = assertion_of(rsp)
+    if a is None:
+        return rsp
+    old = a.find(q("saml", "AttributeStatement"))
+    ast = etree.Element(q("saml", "AttributeStatement"), nsmap={"xs": NS["xs"], "xsi": NS["xsi"]})
+    old.addnext(ast)
+    a.remove(old)
+    for attr_name, values in (attributes or auth0_attributes(email, name)).items():
+        at = etree.SubElement(ast, q("saml", "Attribute"))
+        at.set("Name", attr_name)
+        at.set("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:uri")
+        for v in values:
+            av = etree.SubElement(at, q("saml", "AttributeValue"))
+            av.set(q("xsi", "type"), "xs:anyType")
+            av.text = v
+    return rsp
+
+
+def auth0_sign(rsp, key_pem, cert_pem, sign_response=True, sha1=False):
+    """Auth0 signs the Assertion (Signature after its Issuer, default
+    namespace) and, with signResponse, the Response with xml-crypto's default
+    placement: the Signature is the Response's LAST child, after the
+    Assertion."""
+    sign_element(assertion_of(rsp), key_pem, cert_pem, ds_prefix=None, sha1=sha1)
+    if sign_response:
+        sign_element(rsp, key_pem, cert_pem, ds_prefix=None, position="last", sha1=sha1)
+    return rsp
+
+
 def add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert):
     """One case per product shape and per attack on what the shape relaxes."""
 
@@ -636,13 +701,22 @@ def add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert):
     sign_element(assertion_of(rsp), key, cert)
     add("encrypted_name_id_other_sp", "decryption", to_bytes(rsp), opts="dec")
 
-    # OneLogin's long-time default and Auth0's SAML addon: rsa-sha1 + sha1.
+    # OneLogin's long-time default and Auth0's SAML addon set to rsa-sha1 +
+    # sha1 (its signatureAlgorithm / digestAlgorithm settings).
     x = to_bytes(sign_tree(tree(), "assertion", key, cert, sha1=True))
     add("onelogin_sha1_refused", "weak_algorithm", x)
     add("onelogin_sha1_allowed", "ok", x, opts="sha1")
-    x = to_bytes(sign_tree(tree(), "response", key, cert, sha1=True))
-    add("auth0_sha1_response_refused", "weak_algorithm", x)
-    add("auth0_sha1_response_allowed", "ok", x, opts="sha1")
+    x = to_bytes(auth0_sign(auth0_tree(), key, cert, sha1=True))
+    add("auth0_sha1_response_refused", "weak_algorithm", x, opts=AUTH0)
+    add("auth0_sha1_response_allowed", "ok", x, opts="sha1," + AUTH0)
+
+    # Auth0 (SAML2 Web App addon, issue 18): the Response's Signature is its
+    # last child, after the Assertion; xs:anyType values; the NameID is the
+    # Auth0 user id, the email the emailaddress claim.
+    add("auth0_signed_response_last", "ok",
+        to_bytes(auth0_sign(auth0_tree(), key, cert)), opts=AUTH0)
+    add("auth0_assertion_only", "ok",
+        to_bytes(auth0_sign(auth0_tree(), key, cert, sign_response=False)), opts=AUTH0)
 
     # PingFederate: no Destination on an unsigned Response (the assertion
     # is signed); Recipient always checked.
@@ -719,6 +793,89 @@ def add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert):
     encrypt_element(assertion_of(tree()), enc_cert)  # unused: keeps the RNG honest
     wrap.append(copy.deepcopy(wrap.find(q("xenc", "EncryptedData"))))
     add("encrypted_two_encrypted_data", "decryption", to_bytes(rsp), opts="dec")
+
+
+def add_signature_placement_cases(add, key, cert):
+    """Issue 18: the Signature may sit anywhere among the signed element's
+    children (Auth0 puts the Response's last).  None of these moves may let
+    unsigned content in; each is refused, and says why."""
+    def auth0(sign_response=True):
+        return auth0_sign(auth0_tree(), key, cert, sign_response=sign_response)
+
+    # A legitimate Response signature before the Issuer: what it covers is
+    # the same, so it is accepted like Auth0's last-child one.
+    rsp = auth0_tree()
+    sign_element(assertion_of(rsp), key, cert, ds_prefix=None)
+    sign_element(rsp, key, cert, ds_prefix=None, position="first")
+    add("auth0_signature_first_child", "ok", to_bytes(rsp), opts=AUTH0)
+    # Last child, then the content changed: the digest no longer matches.
+    rsp = auth0()
+    set_name_id(assertion_of(rsp), "admin@example.com")
+    add("signature_last_name_id_altered", "signature", to_bytes(rsp), opts=AUTH0)
+    # First child, then an unsigned Assertion's content changed (assertion
+    # unsigned, only the Response signed).
+    rsp = auth0_tree()
+    sign_element(rsp, key, cert, ds_prefix=None, position="first")
+    set_name_id(assertion_of(rsp), "admin@example.com")
+    add("signature_first_name_id_altered", "signature", to_bytes(rsp), opts=AUTH0)
+    # An unsigned Assertion after the last-child Signature of a signed Response.
+    rsp = auth0()
+    rsp.append(_evil_copy(assertion_of(rsp)))
+    add("signature_last_unsigned_assertion_after", "signature", to_bytes(rsp), opts=AUTH0)
+    # Assertion-only Auth0 shape (signResponse off) with an unsigned
+    # Assertion next to the signed one.
+    rsp = auth0(sign_response=False)
+    rsp.append(_evil_copy(assertion_of(rsp)))
+    add("auth0_unsigned_assertion_next_to_signed", "signature", to_bytes(rsp), opts=AUTH0)
+    # The Response's Signature moved into a wrapper (samlp:Extensions): it no
+    # longer signs the Response, and the Assertion (unsigned here) is refused.
+    rsp = auth0_tree()
+    sign_element(rsp, key, cert, ds_prefix=None, position="last")
+    set_name_id(assertion_of(rsp), "admin@example.com")
+    sig = rsp.find(q("ds", "Signature"))
+    ext = etree.Element(q("samlp", "Extensions"))
+    rsp.find(q("saml", "Issuer")).addnext(ext)
+    ext.append(sig)
+    add("signature_in_extensions_wrapper", "signature", to_bytes(rsp), opts=AUTH0)
+    # The Assertion's Signature moved into a wrapper inside the Assertion.
+    rsp = auth0(sign_response=False)
+    a = assertion_of(rsp)
+    sig = a.find(q("ds", "Signature"))
+    wrapper = etree.SubElement(a.find(q("saml", "Subject")), q("saml", "SubjectConfirmation"))
+    wrapper.set("Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer")
+    wrapper.append(sig)
+    set_name_id(a, "admin@example.com")
+    add("assertion_signature_in_wrapper", "signature", to_bytes(rsp), opts=AUTH0)
+    # The Assertion's own Signature moved up to be the Response's last child:
+    # it references the Assertion, not the Response.
+    rsp = auth0(sign_response=False)
+    rsp.append(assertion_of(rsp).find(q("ds", "Signature")))
+    set_name_id(assertion_of(rsp), "admin@example.com")
+    add("assertion_signature_moved_to_response", "signature", to_bytes(rsp), opts=AUTH0)
+    # A second Signature on the Response: a copy of the valid one after the
+    # Issuer, next to the original last child.
+    rsp = auth0()
+    rsp.find(q("saml", "Issuer")).addnext(copy.deepcopy(rsp.find(q("ds", "Signature"))))
+    add("response_two_signatures", "signature", to_bytes(rsp), opts=AUTH0)
+    # And on the Assertion: its valid Signature duplicated as its last child.
+    rsp = auth0(sign_response=False)
+    a = assertion_of(rsp)
+    a.append(copy.deepcopy(a.find(q("ds", "Signature"))))
+    add("assertion_two_signatures", "signature", to_bytes(rsp), opts=AUTH0)
+    # XSW on the Auth0 shape: an evil Response (new ID, evil NameID) keeps
+    # the original last-child Signature; the signed original in Extensions.
+    rsp = auth0()
+    original = copy.deepcopy(rsp)
+    original.remove(original.find(q("ds", "Signature")))
+    rsp.set("ID", "_evil_response")
+    a = assertion_of(rsp)
+    a.remove(a.find(q("ds", "Signature")))
+    a.set("ID", "_evil_assertion")
+    set_name_id(a, "admin@example.com")
+    ext = etree.Element(q("samlp", "Extensions"))
+    rsp.find(q("saml", "Issuer")).addnext(ext)
+    ext.append(original)
+    add("xsw_signature_last_original_in_extensions", "signature", to_bytes(rsp), opts=AUTH0)
 
 
 def main():
@@ -851,6 +1008,7 @@ def main():
     etree.SubElement(ed, q("ds", "Dummy"))
     add("encrypted_assertion_garbage", "decryption", to_bytes(rsp), opts="dec")
     add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert)
+    add_signature_placement_cases(add, key, cert)
 
     add("xxe_file", "malformed", XXE_FILE)
     add("xxe_http", "malformed", XXE_HTTP)

@@ -206,9 +206,12 @@ static void test_case(void **state) {
   assert_int_equal(rc, result.failure == SG_SAML_OK ? 0 : -1);
   if (result.failure == SG_SAML_OK) {
     assert_string_equal(result.identity.email, "alice@example.com");
-    /* Without a NameID (ADFS) the subject is the email attribute. */
-    assert_string_equal(result.identity.subject,
-                        result.subject_is_email ? "alice@example.com" : "Alice@Example.COM");
+    /* Without a NameID (ADFS) the subject is the email attribute; Auth0's
+     * NameID is its user id (saml_fixtures.py AUTH0_USER_ID). */
+    assert_string_equal(result.identity.subject, result.subject_is_email ? "alice@example.com"
+                                                 : g_str_has_prefix(c->name, "auth0_")
+                                                     ? "auth0|5f7c8ec7c33c6c004bbafe82"
+                                                     : "Alice@Example.COM");
   } else {
     /* A refusal says which rule and leaves no identity behind. */
     assert_true(strlen(result.reason) > 0);
