@@ -5,7 +5,9 @@
  *
  * For: lasso and the IdP metadata.  The rules a Response must pass live in
  * saml_checks.c, one function each; this file runs them, then lets lasso
- * process the same bytes as a second, independent gate.  Not for: cookies,
+ * process the same document as a second, independent gate (a verified
+ * Signature moved to where lasso reads it, the signed content unchanged).
+ * Not for: cookies,
  * replay (the store), access rules, HTTP, or logging -- every failure comes
  * back as a code plus a reason that proxy/ logs.
  *
@@ -1485,7 +1487,8 @@ static enum sg_saml_failure lasso_failure(int rc) {
 }
 
 /*
- * The second gate: lasso processes the same bytes with its default
+ * The second gate: lasso processes the same document (the verified
+ * Signature after the Issuer, where lasso's parser reads it) with its default
  * signature hint (MAYBE: the Response's signature, else every assertion's;
  * never IGNORE).  Our rules already passed; lasso must agree, and must have
  * read the same assertion and NameID from them (a parser differential
