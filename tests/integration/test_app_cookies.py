@@ -148,6 +148,8 @@ class RedashLogin:
         session["_n"] = os.urandom(4).hex()  # itsdangerous' timestamp: a new value each time
         set_cookies.append("session=%s; Expires=%s; HttpOnly; Path=/" % (
             self.session_value(session), formatdate(time.time() + 6 * 3600, usegmt=True)))
+        if h.path.startswith("/forge-binding"):  # a hostile app: ssogate's cookie is not its own
+            set_cookies.append("ssogate_app=forged; Path=/")
         self.seen.append((h.path, h.headers.get("Cookie"), user, via))
         path = h.path.split("?")[0]
         if path == "/ping":
@@ -330,3 +332,15 @@ def test_the_acs_expires_every_app_cookie_and_the_binding(gate, redash):
         lines = r.raw.headers.getlist("Set-Cookie")
         expired = {line.split("=", 1)[0] for line in lines if "Max-Age=0" in line}
         assert {"session", "remember_token", "ssogate_app"} <= expired
+
+
+def test_the_app_can_neither_see_nor_set_the_binding_cookie(gate, redash):
+    with requests.Session() as c:
+        login(gate, c, "carol@example.com")
+        who(gate, c)
+        assert c.cookies.get("ssogate_app")
+        r = c.get(gate.url + "/forge-binding", headers={"Accept": "application/json"})
+        assert r.status_code == 200
+        assert "forged" not in str(r.raw.headers.getlist("Set-Cookie"))
+        assert not any("ssogate_app" in (cookie or "") for _, cookie, _, _ in redash.seen)
+        assert who(gate, c)["via"] == "session"
