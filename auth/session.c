@@ -38,6 +38,7 @@ struct key_pair {
   unsigned char session[KEY_LEN];
   unsigned char state[KEY_LEN];
   unsigned char kid[KID_LEN];
+  EVP_MAC_CTX *binding; /* HMAC-SHA256 keyed for app cookie bindings, duplicated per use */
 };
 
 enum purpose { PURPOSE_SESSION, PURPOSE_STATE };
@@ -47,6 +48,7 @@ struct sg_session_keys {
   struct key_pair *keys;
   size_t count;
   EVP_CIPHER *cipher;
+  EVP_MAC *hmac;
   /* version | label | NUL | public_url | NUL | sp_entity_id, per purpose */
   unsigned char *aad[2];
   int aad_len[2];
@@ -91,6 +93,25 @@ static int build_aad(struct sg_session_keys *k, enum purpose p, const char *publ
   return 0;
 }
 
+/* The app cookie binding key: its own HKDF label, so that it never equals
+ * a sealing key.  The HMAC is keyed once here; each binding duplicates it
+ * (no algorithm fetch, no key setup on the request path). */
+static int binding_key_init(struct sg_session_keys *k, const struct sg_secret *secret,
+                            struct key_pair *pair) {
+  unsigned char key[KEY_LEN];
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (k->hmac == NULL && (k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+    return -1;
+  int ok = hkdf(secret, "ssogate app cookie binding v1", key) == 0 &&
+           (pair->binding = EVP_MAC_CTX_new(k->hmac)) != NULL &&
+           EVP_MAC_init(pair->binding, key, KEY_LEN, params) == 1;
+  OPENSSL_cleanse(key, sizeof key);
+  return ok ? 0 : -1;
+}
+
 struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, size_t n_secrets,
                                             const char *public_url, const char *sp_entity_id) {
   if (n_secrets == 0)
@@ -114,6 +135,8 @@ struct sg_session_keys *sg_session_keys_new(const struct sg_secret *secrets, siz
         EVP_Digest(k->keys[i].session, KEY_LEN, digest, NULL, EVP_sha256(), NULL) != 1)
       goto fail;
     memcpy(k->keys[i].kid, digest, KID_LEN);
+    if (binding_key_init(k, &secrets[i], &k->keys[i]) != 0)
+      goto fail;
   }
   return k;
 fail:
@@ -124,12 +147,15 @@ fail:
 void sg_session_keys_free(struct sg_session_keys *k) {
   if (k == NULL)
     return;
+  for (size_t i = 0; k->keys != NULL && i < k->count; i++)
+    EVP_MAC_CTX_free(k->keys[i].binding);
   if (k->keys != NULL)
     OPENSSL_cleanse(k->keys, k->count * sizeof *k->keys);
   free(k->keys);
   free(k->aad[PURPOSE_SESSION]);
   free(k->aad[PURPOSE_STATE]);
   EVP_CIPHER_free(k->cipher);
+  EVP_MAC_free(k->hmac);
   free(k);
 }
 
@@ -491,4 +517,54 @@ int sg_state_open(const struct sg_session_keys *keys, const char *cookie, int64_
     return -1;
   }
   return 0;
+}
+
+/* ---- app cookie binding ---------------------------------------------------------- */
+
+static int binding_with(const struct key_pair *pair, const struct sg_span *parts, size_t n_parts,
+                        char out[SG_BINDING_LEN + 1]) {
+  unsigned char mac[32];
+  size_t mac_len = 0;
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(pair->binding);
+  bool ok = ctx != NULL;
+  for (size_t i = 0; ok && i < n_parts; i++)
+    ok = EVP_MAC_update(ctx, (const unsigned char *)parts[i].data, parts[i].len) == 1;
+  ok = ok && EVP_MAC_final(ctx, mac, &mac_len, sizeof mac) == 1 && mac_len == sizeof mac;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok)
+    return -1;
+  size_t o = 0;
+  for (size_t i = 0; i < sizeof mac; i += 3) {
+    uint32_t v = (uint32_t)mac[i] << 16;
+    if (i + 1 < sizeof mac)
+      v |= (uint32_t)mac[i + 1] << 8;
+    if (i + 2 < sizeof mac)
+      v |= mac[i + 2];
+    out[o++] = b64url[(v >> 18) & 63];
+    out[o++] = b64url[(v >> 12) & 63];
+    if (i + 1 < sizeof mac)
+      out[o++] = b64url[(v >> 6) & 63];
+    if (i + 2 < sizeof mac)
+      out[o++] = b64url[v & 63];
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+int sg_session_binding(const struct sg_session_keys *keys, const struct sg_span *parts,
+                       size_t n_parts, char out[SG_BINDING_LEN + 1]) {
+  return binding_with(&keys->keys[0], parts, n_parts, out);
+}
+
+bool sg_session_binding_matches(const struct sg_session_keys *keys, const struct sg_span *parts,
+                                size_t n_parts, const char *given) {
+  if (given == NULL || strlen(given) != SG_BINDING_LEN)
+    return false;
+  for (size_t i = 0; i < keys->count; i++) {
+    char expected[SG_BINDING_LEN + 1];
+    if (binding_with(&keys->keys[i], parts, n_parts, expected) == 0 &&
+        CRYPTO_memcmp(expected, given, SG_BINDING_LEN) == 0)
+      return true;
+  }
+  return false;
 }

@@ -10,6 +10,7 @@
 #ifndef SSOGATE_SESSION_H
 #define SSOGATE_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,5 +64,21 @@ char *sg_state_seal_new(const struct sg_session_keys *keys, const char *request_
 /* Returns 0 and two allocated strings (free()), or -1 with *reason. */
 int sg_state_open(const struct sg_session_keys *keys, const char *cookie, int64_t now,
                   char **request_id, char **return_to, const char **reason);
+
+/*
+ * Binding an app's own login cookies to one session (proxy/cookies.c says
+ * what the message holds): base64url(HMAC-SHA256(key, parts...)), the key
+ * derived from the first secret by HKDF with a label of its own.  Matching
+ * tries every configured secret, so a secret rotation keeps bindings valid.
+ */
+#define SG_BINDING_LEN 43 /* 32 bytes, unpadded base64url */
+struct sg_span {
+  const char *data;
+  size_t len;
+};
+int sg_session_binding(const struct sg_session_keys *keys, const struct sg_span *parts,
+                       size_t n_parts, char out[SG_BINDING_LEN + 1]);
+bool sg_session_binding_matches(const struct sg_session_keys *keys, const struct sg_span *parts,
+                                size_t n_parts, const char *given);
 
 #endif

@@ -1086,10 +1086,14 @@ static void check_session(struct loader *l, struct sg_config *c) {
   if (!is_cookie_name(c->session.cookie_name))
     fail_key(l, "session", "cookie_name", "1 to 64 letters, digits, '_' or '-'");
   check_paths_start_with_slash(l, "session", "logout_paths", c->session.logout_paths);
-  for (size_t i = 0; c->session.app_cookies[i] != NULL; i++)
+  size_t n_app_cookies = 0;
+  for (size_t i = 0; c->session.app_cookies[i] != NULL; i++, n_app_cookies++)
     if (!is_token(c->session.app_cookies[i]))
       fail_key(l, "session", "app_cookies", "'%.80s' is not a cookie name",
                c->session.app_cookies[i]);
+  /* Each is bound to the session (proxy/cookies.h): the binding covers so many. */
+  if (n_app_cookies > 16)
+    fail_key(l, "session", "app_cookies", "%zu names; at most 16", n_app_cookies);
 }
 
 static void lower_all(sg_strv list) {

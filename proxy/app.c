@@ -295,6 +295,7 @@ enum MHD_Result sg_app_handle(struct sg_request *r) {
     }
     sg_header_lines_add(&headers, r->snap->config->headers.jwt, token);
   }
+  memcpy(r->session_id, identity.session_id, sizeof r->session_id); /* binds the app's cookies */
   sg_identity_clear(&identity);
   return sg_app_forward(r, &headers);
 }

@@ -180,6 +180,9 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
     MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, return_to);
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, session_cookie);
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, state_clear);
+    /* A new session inherits no app login made under an earlier one (the
+     * app's cookies outrank the identity we send: docs/security.md). */
+    sg_cookies_expire_app(r->snap, response);
     sg_log(SG_LOG_INFO, r->request_id, "signed in %s (session %.8s)", identity->email,
            identity->session_id);
     sg_metrics_event(SG_EV_LOGIN_SUCCEEDED);
@@ -328,18 +331,6 @@ static enum MHD_Result acs(struct sg_request *r) {
 
 /* ---- logout, signed-out ------------------------------------------------------ */
 
-/* The app's own session cookies must not outlive ours (Redash: session,
- * remember_token outrank the JWT). */
-static void expire_app_cookies(struct sg_request *r, struct MHD_Response *response) {
-  char *const *names = r->snap->config->session.app_cookies;
-  for (size_t i = 0; names[i] != NULL; i++) {
-    char line[256];
-    snprintf(line, sizeof line, "%s=; Path=/; Max-Age=0; HttpOnly%s", names[i],
-             r->snap->config->server.public_https ? "; Secure" : "");
-    MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
-  }
-}
-
 enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
   struct sg_identity identity = {0};
   const char *reason;
@@ -363,7 +354,9 @@ enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, session_clear);
   if (state_clear)
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, state_clear);
-  expire_app_cookies(r, response);
+  /* The app's own session cookies must not outlive ours (Redash: session,
+   * remember_token outrank the JWT). */
+  sg_cookies_expire_app(r->snap, response);
   free(session_clear);
   free(state_clear);
   return sg_respond_queue(r, 302, response);

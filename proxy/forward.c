@@ -25,7 +25,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <time.h>
 
+#include "proxy/cookies.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
@@ -155,6 +157,55 @@ static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const
   return MHD_YES;
 }
 
+/* ---- the app's own cookies, bound to the gate session (cookies.h) ------------ */
+
+static enum MHD_Result collect_app_cookies(void *cls, enum MHD_ValueKind kind, const char *name,
+                                           size_t name_len, const char *value, size_t value_len) {
+  struct sg_request *r = cls;
+  (void)kind;
+  (void)name_len;
+  (void)value_len;
+  if (strcasecmp(name, "Cookie") == 0)
+    sg_app_jar_read(&r->app_jar, r->snap->config->session.app_cookies, value);
+  return MHD_YES;
+}
+
+/* A public path opens no session on its way in: the session cookie, when it
+ * opens, says whose app cookies these may be. */
+static void public_session_id(struct sg_request *r) {
+  const char *cookie = sg_cookie_get(r, r->snap->config->session.cookie_name);
+  struct sg_identity identity = {0};
+  const char *reason;
+  if (r->route != SG_ROUTE_PUBLIC || r->session_id[0] != '\0' || cookie == NULL ||
+      sg_session_open(r->snap->session_keys, cookie, (int64_t)time(NULL), &identity, &reason) != 0)
+    return;
+  memcpy(r->session_id, identity.session_id, sizeof r->session_id);
+  sg_identity_clear(&identity);
+}
+
+/* The app sees its cookies only when the binding cookie says they were
+ * issued under this very session: otherwise they belong to whoever used
+ * this browser before (or were stolen), and the app must go by the
+ * identity ssogate sends instead.  Costs nothing without app cookies. */
+static void judge_app_cookies(struct sg_request *r) {
+  char *const *names = r->snap->config->session.app_cookies;
+  if (names[0] == NULL || r->route == SG_ROUTE_CREDENTIAL)
+    return;
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, collect_app_cookies, r);
+  if (r->app_jar.present == 0)
+    return;
+  public_session_id(r);
+  const char *binding = sg_cookie_get(r, r->snap->binding_cookie_name);
+  if (sg_app_jar_bound(r->snap->session_keys, r->session_id, names, &r->app_jar, binding))
+    return;
+  r->app_cookies_stripped = true;
+  sg_log(SG_LOG_INFO, r->request_id, "app cookies withheld from the app: %s",
+         r->session_id[0] == '\0' ? "no ssogate session"
+         : r->app_jar.duplicate    ? "an app cookie sent twice"
+         : binding == NULL         ? "no binding cookie"
+                                   : "issued under another session");
+}
+
 static void add_cookie_header(struct header_walk *h, const char *value, size_t len) {
   char stack[4096];
   size_t cap = SG_COOKIE_STRIP_CAP(len);
@@ -163,7 +214,19 @@ static void add_cookie_header(struct header_walk *h, const char *value, size_t l
     h->failed = true;
     return;
   }
-  size_t n = sg_cookie_strip(value, buf, h->r->snap->own_cookies);
+  const char *const *drop = h->r->snap->own_cookies;
+  const char *withheld[4 + SG_APP_COOKIES_MAX];
+  if (h->r->app_cookies_stripped) {
+    size_t n = 0;
+    for (size_t i = 0; drop[i] != NULL; i++)
+      withheld[n++] = drop[i];
+    char *const *names = h->r->snap->config->session.app_cookies;
+    for (size_t i = 0; names[i] != NULL && i < SG_APP_COOKIES_MAX; i++)
+      withheld[n++] = names[i];
+    withheld[n] = NULL;
+    drop = withheld;
+  }
+  size_t n = sg_cookie_strip(value, buf, drop);
   if (n > 0 && !buf_add_header(&h->r->head, "Cookie", 6, buf, n))
     h->failed = true;
   if (buf != stack)
@@ -235,6 +298,7 @@ static bool write_head(struct sg_request *r, struct header_walk *h, int64_t body
   char forwarded_for[1200];
   sg_xff_resolve(h->xff_len ? h->xff : NULL, r->peer_ip, cfg->server.trusted_proxies, r->client_ip,
                  forwarded_for, sizeof forwarded_for);
+  judge_app_cookies(r);
   MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, copy_client_header, h);
   if (h->failed)
     return false;
@@ -336,9 +400,45 @@ static struct MHD_Response *response_new(struct sg_request *r) {
   return MHD_create_response_from_callback(size, block, read_for_client, r, NULL);
 }
 
+/* After the app's Set-Cookie lines: withheld cookies the app did not set
+ * again are expired, and a jar the app changed is bound again (its values
+ * override the request's; a deleted cookie is gone). */
+static void settle_app_cookies(struct sg_request *r, struct MHD_Response *response,
+                               const struct sg_app_jar *jar, const bool *set_by_app,
+                               bool app_set) {
+  const struct sg_snapshot *s = r->snap;
+  char *const *names = s->config->session.app_cookies;
+  if (r->app_cookies_stripped)
+    for (size_t i = 0; names[i] != NULL && i < SG_APP_COOKIES_MAX; i++) {
+      if (r->app_jar.value[i] == NULL || set_by_app[i])
+        continue;
+      char *line = sg_cookie_app_clear_new(s, names[i]);
+      if (line != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
+      free(line);
+    }
+  if (!app_set && !r->app_cookies_stripped)
+    return;
+  public_session_id(r);
+  char binding[SG_BINDING_LEN + 1];
+  char *line = r->session_id[0] != '\0' && jar->present > 0 &&
+                       sg_app_jar_binding(s->session_keys, r->session_id, names, jar, binding) == 0
+                   ? sg_cookie_binding_new(s, binding)
+                   : sg_cookie_binding_clear_new(s);
+  if (line != NULL)
+    MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
+  free(line);
+}
+
 static void add_response_headers(struct sg_request *r, struct MHD_Response *response) {
   const char *name, *value;
   size_t off = 0;
+  char *const *app_names = r->snap->config->session.app_cookies;
+  struct sg_app_jar jar = {0};
+  bool set_by_app[SG_APP_COOKIES_MAX] = {false}, app_set = false;
+  int64_t now = (int64_t)time(NULL);
+  if (!r->app_cookies_stripped)
+    jar = r->app_jar;
   memset(&r->response_connection, 0, sizeof r->response_connection);
   while (sg_response_next_header(&r->answer, &off, &name, &value))
     if (strcasecmp(name, "Connection") == 0)
@@ -352,10 +452,17 @@ static void add_response_headers(struct sg_request *r, struct MHD_Response *resp
       sg_log(SG_LOG_WARN, r->request_id, "dropped upstream Set-Cookie for ssogate's own cookie");
       continue;
     }
+    if (app_names[0] != NULL && strcasecmp(name, "Set-Cookie") == 0) {
+      int i = sg_app_jar_apply_set_cookie(&jar, app_names, value, now);
+      if (i >= 0)
+        set_by_app[i] = app_set = true;
+    }
     if (MHD_add_response_header(response, name, value) != MHD_YES)
       sg_log(SG_LOG_DEBUG, r->request_id, "dropped upstream header %s: refused by the server",
              name);
   }
+  if (app_names[0] != NULL)
+    settle_app_cookies(r, response, &jar, set_by_app, app_set);
   if (sg_workers_draining())
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 }

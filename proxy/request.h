@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "proxy/client_deadline.h"
+#include "proxy/cookies.h"
 #include "proxy/credential.h"
 #include "proxy/drain.h"
 #include "proxy/headers.h"
@@ -52,6 +53,9 @@ struct sg_request {
   char client_ip[SG_IP_MAX];
   char peer_ip[SG_IP_MAX];
   char user[256]; /* for the access log, when known */
+  char session_id[SG_SESSION_ID_LEN + 1]; /* the gate session's id; "" = none */
+  struct sg_app_jar app_jar;  /* the app cookies the request carries (cookies.h) */
+  bool app_cookies_stripped;  /* not bound to this session: kept from the app */
   enum sg_route route;
   enum sg_credential_kind credential; /* on SG_ROUTE_CREDENTIAL */
   bool credential_prepaid;            /* its failure token is already taken */

@@ -108,7 +108,9 @@ struct sg_snapshot *sg_snapshot_build_new(struct sg_config *config, char **error
   s->state_cookie_name = g_strdup_printf("%s_state", config->session.cookie_name);
   s->own_cookies[0] = config->session.cookie_name;
   s->own_cookies[1] = s->state_cookie_name;
-  s->own_cookies[2] = NULL;
+  s->binding_cookie_name = g_strdup_printf("%s_app", config->session.cookie_name);
+  s->own_cookies[2] = s->binding_cookie_name;
+  s->own_cookies[3] = NULL;
   return s;
 
 fail:
@@ -132,6 +134,7 @@ void sg_snapshot_unref(struct sg_snapshot *s) {
   free(s->jwks_json);
   sg_config_unref(s->config);
   g_free(s->state_cookie_name);
+  g_free(s->binding_cookie_name);
   g_free(s);
 }
 

@@ -29,8 +29,9 @@ struct sg_snapshot {
   char *jwks_json;                 /* published keys, built once */
   struct sg_store *store;          /* process-wide, borrowed */
   const char *identity_headers[4]; /* names ssogate sets upstream; NULL = off */
-  const char *own_cookies[3];      /* session and state cookie names, NULL-terminated */
+  const char *own_cookies[4];      /* session, state and binding cookie names, NULL-terminated */
   char *state_cookie_name;
+  char *binding_cookie_name;       /* binds the app's cookies to a session (cookies.h) */
 };
 
 /* The process-wide store every snapshot borrows (set once in main). */

@@ -1,9 +1,10 @@
 /* Fuzz target: X-Forwarded-For trust, head rules, header verdicts, cookie stripping,
- * public paths, app credentials (target and Authorization) and the logged path. */
+ * the app cookie jar (Cookie and Set-Cookie), public paths, app credentials (target and Authorization) and the logged path. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cookies.h"
 #include "proxy/credential.h"
 #include "proxy/headers.h"
 #include "proxy/route.h"
@@ -25,6 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *out = malloc(SG_COOKIE_STRIP_CAP(size));
   sg_cookie_strip(s, out, drop);
   (void)sg_set_cookie_names_one_of(s, drop);
+  char *app[] = {"session", "remember_token", NULL};
+  struct sg_app_jar jar = {0};
+  sg_app_jar_read(&jar, app, s);
+  int set = sg_app_jar_apply_set_cookie(&jar, app, s, 1800000000);
+  if (set > 1 || jar.present > 2)
+    abort();
+  for (int i = 0; i < 2; i++)
+    if (jar.value[i] != NULL && (jar.value[i] < s || jar.value[i] + jar.len[i] > s + size))
+      abort(); /* values point into what they were read from */
   (void)sg_request_id_acceptable(s);
   char *prefixes[] = {"/public", "/static/", NULL};
   (void)sg_route_for(s, prefixes);

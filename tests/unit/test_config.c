@@ -917,6 +917,13 @@ static void session_rules(void **state) {
   c = load_minimal_env("SSOGATE_SESSION_SESSION_PAGE=on");
   assert_true(c->session.session_page);
   sg_config_unref(c);
+  /* Each app cookie is bound to the session: the binding covers 16 names. */
+  c = load_minimal_env("SSOGATE_SESSION_APP_COOKIES=a b c d e f g h i j k l m n o p");
+  assert_string_equal(c->session.app_cookies[15], "p");
+  sg_config_unref(c);
+  expect_minimal_env_error("SSOGATE_SESSION_APP_COOKIES=a b c d e f g h i j k l m n o p q",
+                           "[session] app_cookies");
+  expect_minimal_env_error("SSOGATE_SESSION_APP_COOKIES=a;b", "[session] app_cookies");
 }
 
 /* ---- [access] ----------------------------------------------------------------------- */
