@@ -93,6 +93,12 @@ void sg_upstream_set_release(struct sg_upstream_set *set);
  * NULL when the set is empty (no name resolved: answer 502). */
 struct sg_upstream_target *sg_upstreams_pick(struct sg_upstream_set *set, int64_t now_ms);
 
+/* Another address of failed's URL that is not marked down (round-robin),
+ * or NULL: where a request goes when failed refused it. */
+struct sg_upstream_target *sg_upstreams_pick_other(struct sg_upstream_set *set,
+                                                   const struct sg_upstream_target *failed,
+                                                   int64_t now_ms);
+
 /* A connection to target failed: skip it for a few seconds, in every set
  * that still lists it. */
 void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms);
