@@ -86,13 +86,24 @@ static void probe_all(void) {
   char reason[512] = "no upstream address";
   bool any_ready = false, first_failure = true;
   struct sg_upstream_set *set = sg_upstreams_acquire(s->upstreams); /* the current addresses */
+  /* Until the next round of probes has had its say about each target. */
+  int64_t next_verdict = (int64_t)(PROBE_INTERVAL_S * 1000) +
+                         (int64_t)set->count * (int64_t)(PROBE_TIMEOUT_MS);
   for (size_t i = 0; i < set->count; i++) {
     char why[256];
     if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
                                (long)s->config->upstream.connect_timeout_ms,
-                               s->config->upstream.tls_ca_file, why, sizeof why) == 0)
+                               s->config->upstream.tls_ca_file, why, sizeof why) == 0) {
       any_ready = true;
-    else if (first_failure) {
+      sg_upstream_mark_down_until(set->targets[i], 0);
+      continue;
+    }
+    /* A stopped Redash task whose address the name still lists: requests
+     * skip it until a probe finds it answering, not only for the few
+     * seconds a refused request marks it (a connect that times out would
+     * cost a request connect_timeout each time that mark runs out). */
+    sg_upstream_mark_down_until(set->targets[i], sg_now_ms() + next_verdict);
+    if (first_failure) {
       snprintf(reason, sizeof reason, "%s", why);
       first_failure = false;
     }

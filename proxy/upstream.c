@@ -535,6 +535,10 @@ void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms) {
   atomic_store_explicit(&target->down_until_ms, now_ms + DOWN_FOR_MS, memory_order_relaxed);
 }
 
+void sg_upstream_mark_down_until(struct sg_upstream_target *target, int64_t until_ms) {
+  atomic_store_explicit(&target->down_until_ms, until_ms, memory_order_relaxed);
+}
+
 /* ---- the resolver thread ------------------------------------------------------------ */
 
 /* Lock order: resolver.lock, then the loop's own (sg_periodic_wake). */

@@ -12,8 +12,8 @@ case of that window, and one of the two origins (tests/upstream/app.py on
 What ssogate does (proxy/forward.c, the retry path): a connect that fails
 (refused, unreachable, connect_timeout) sent nothing, so the request, whatever
 its method, goes at once to another address of the same URL, and the failed
-address is marked down (skipped for a few seconds, then tried again; a
-re-resolution that no longer lists it drops it).  An idempotent request whose
+address is marked down (skipped for 5 s, and for as long as the prober's
+probe of it fails; a re-resolution that no longer lists it drops it).  An idempotent request whose
 new connection broke before any byte of the answer (the task died with the
 request in its backlog) goes to another address too, as nginx's
 proxy_next_upstream does; a non-idempotent one that was sent is never repeated.
@@ -30,8 +30,10 @@ throughout; two runs each):
       after the kill 53 and 68 ms against 52 and 60 ms before it: a refused
       connect retried elsewhere costs no time a user notices.
 A connect that times out instead (test_a_connect_that_times_out...) costs
-the one request that meets it [upstream] connect_timeout, once per 5 s down
-period; docs/deploy/cutover.md gives these figures for a real deployment.
+the first request that meets it [upstream] connect_timeout; the prober's
+failed probe then keeps the address skipped (before it: 2 such requests in
+14 s, one per 5 s "down" period; after: at most 1).  docs/deploy/cutover.md
+gives these figures for a real deployment.
 """
 import re
 import socket
@@ -185,6 +187,30 @@ def test_a_connect_that_times_out_goes_to_the_other_address(two_origins):
         assert re.search(r"\(127\.0\.0\.7\) failed before answering \(no connection within "
                          r"\[upstream\] connect_timeout\); sent to .*\(127\.0\.0\.8\)",
                          gate.errors()), gate.errors()
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.mark.slow
+def test_an_address_that_times_out_stays_skipped_while_its_probe_fails(two_origins):
+    """The request that marks an address down skips it for 5 s; the prober,
+    whose probe of it fails too, keeps it skipped until a probe passes.
+    Without the prober's mark a request would pay connect_timeout (2 s here)
+    each time the 5 s ran out: two or three times in these 14 s."""
+    gate, ups, port = two_origins
+    ups[A].stop()
+    held = stuck_listener(A, port)
+    try:
+        slow, statuses, end = 0, set(), time.monotonic() + 14
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            r = requests.get(gate.url + "/echo", timeout=10 * SLOW)
+            statuses.add((r.status_code, who(r)))
+            slow += time.monotonic() - t0 > 1.5
+            time.sleep(0.05)
+        assert statuses == {(200, B)}
+        assert slow <= 1, "%d requests waited for connect_timeout" % slow
     finally:
         for s in held:
             s.close()

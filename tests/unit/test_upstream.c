@@ -214,6 +214,22 @@ static void a_refused_request_goes_to_another_address_not_marked_down(void **sta
   sg_upstreams_unref(up);
 }
 
+static void the_probers_verdict_holds_until_the_next_one(void **state) {
+  (void)state;
+  answer_with("10.0.1.7", "10.0.1.8", NULL);
+  struct sg_upstreams *up = upstreams_at(0);
+  struct sg_upstream_set *set = sg_upstreams_acquire(up);
+  struct sg_upstream_target *a = target_at(set, "10.0.1.7"), *b = target_at(set, "10.0.1.8");
+  sg_upstream_mark_down_until(a, 30000); /* its probe failed: longer than a request's 5 s */
+  for (int64_t now = 1000; now < 30000; now += 4000)
+    assert_ptr_equal(sg_upstreams_pick(set, now), b);
+  sg_upstream_mark_down(b, 1000);
+  sg_upstream_mark_down_until(b, 0); /* its probe passed: back at once */
+  assert_ptr_equal(sg_upstreams_pick_other(set, a, 2000), b);
+  sg_upstream_set_release(set);
+  sg_upstreams_unref(up);
+}
+
 static void another_address_is_one_of_the_same_url(void **state) {
   (void)state;
   answer_with("10.0.1.7", NULL, NULL);
@@ -374,6 +390,7 @@ int main(void) {
       cmocka_unit_test(a_vanished_address_is_not_picked_and_a_new_one_is),
       cmocka_unit_test(a_refused_request_goes_to_another_address_not_marked_down),
       cmocka_unit_test(another_address_is_one_of_the_same_url),
+      cmocka_unit_test(the_probers_verdict_holds_until_the_next_one),
       cmocka_unit_test(a_set_outlives_the_upstreams_that_made_it),
       cmocka_unit_test(a_failure_keeps_the_last_good_list_and_is_counted),
       cmocka_unit_test(readiness_says_so_after_six_failures_in_a_row),
