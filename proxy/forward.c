@@ -604,8 +604,34 @@ static bool retry_on_fresh(struct sg_request *r, const char *why) {
   return true;
 }
 
+/* The leg broke before any byte of the answer and the same request may go
+ * to another address of this upstream that is not marked down (a stopped
+ * Redash task; upstream/retry.h says when).  The caller marks a refusing
+ * address down first. */
+static bool retry_elsewhere(struct sg_request *r, const char *why) {
+  struct sg_conn *c = r->upconn;
+  struct sg_upstream_target *failed = r->upstream;
+  if (r->retries >= r->upstream_set->count ||
+      !sg_retry_elsewhere_allowed(r->method, c != NULL && c->connected, c != NULL && c->reused,
+                                  r->body_taken, r->answer.any_byte))
+    return false;
+  struct sg_upstream_target *next = sg_upstreams_pick_other(r->upstream_set, failed, sg_now_ms());
+  if (next == NULL)
+    return false;
+  sg_log(SG_LOG_INFO, r->request_id, "upstream %s failed before answering (%s); sent to %s",
+         failed->label, why, next->label);
+  r->retries++;
+  release_conn(r, false);
+  r->upstream = next;
+  r->head.sent = 0;
+  sg_response_init(&r->answer, r->head_request, on_body_bytes, r);
+  if (open_conn(r) == 0)
+    progress(r);
+  return true;
+}
+
 static void io_failed(struct sg_request *r, const char *why) {
-  if (retry_on_fresh(r, why))
+  if (retry_on_fresh(r, why) || retry_elsewhere(r, why))
     return;
   leg_failed(r, 502, SG_UPSTREAM_FAIL_IO, why);
 }
@@ -622,8 +648,9 @@ static int open_conn(struct sg_request *r) {
       error = "cannot watch the socket";
     }
     sg_upstream_mark_down(t, sg_now_ms());
-    leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, error);
-    return -1;
+    if (!retry_elsewhere(r, error))
+      leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, error);
+    return -1; /* failed and answered, or handed to another address */
   }
   c->owner = r;
   r->upconn = c;
@@ -740,7 +767,8 @@ static void receive_some(struct sg_request *r) {
       return;
     }
     if (n == 0) {
-      if (!r->answer.any_byte && retry_on_fresh(r, "closed before answering"))
+      if (!r->answer.any_byte && (retry_on_fresh(r, "closed before answering") ||
+                                  retry_elsewhere(r, "closed before answering")))
         return;
       while (handle(r, sg_response_eof(&r->answer)))
         ;
@@ -776,7 +804,8 @@ static void progress(struct sg_request *r) {
       return; /* TLS handshake: more round trips */
     if (rc != 0) {
       sg_upstream_mark_down(r->upstream, sg_now_ms());
-      leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, sg_conn_error(c));
+      if (!retry_elsewhere(r, sg_conn_error(c)))
+        leg_failed(r, 502, SG_UPSTREAM_FAIL_CONNECT, sg_conn_error(c));
       return;
     }
   }
@@ -812,7 +841,9 @@ void sg_forward_check_deadlines(struct sg_request *r, int64_t now_ms) {
     return;
   if (r->upconn != NULL && !r->upconn->connected && now_ms >= r->connect_deadline_ms) {
     sg_upstream_mark_down(r->upstream, now_ms);
-    leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT, "no connection within [upstream] connect_timeout");
+    if (!retry_elsewhere(r, "no connection within [upstream] connect_timeout"))
+      leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT,
+                 "no connection within [upstream] connect_timeout");
   } else if (!r->head_ready && (uint64_t)now_ms >= r->deadline_ms) {
     leg_failed(r, 504, SG_UPSTREAM_FAIL_TIMEOUT, "no response head within [upstream] timeout");
   } else if (r->head_ready && !r->blocked_by_client &&

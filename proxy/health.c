@@ -23,6 +23,9 @@
 
 #define PROBE_INTERVAL_S 5
 #define PROBE_TIMEOUT_MS 3000
+/* Targets whose verdict moves their "down" mark: every address of a name
+ * (upstream.c keeps at most 16) times a few URLs. */
+#define PROBE_MAX_TARGETS 64
 
 /* Set before the resolver thread (which wakes it) starts, cleared after it
  * stopped: main.c's order. */
@@ -86,17 +89,32 @@ static void probe_all(void) {
   char reason[512] = "no upstream address";
   bool any_ready = false, first_failure = true;
   struct sg_upstream_set *set = sg_upstreams_acquire(s->upstreams); /* the current addresses */
+  bool failed[PROBE_MAX_TARGETS] = {false};
   for (size_t i = 0; i < set->count; i++) {
     char why[256];
     if (sg_health_probe_target(set->targets[i], s->config->upstream.health_path,
                                (long)s->config->upstream.connect_timeout_ms,
-                               s->config->upstream.tls_ca_file, why, sizeof why) == 0)
+                               s->config->upstream.tls_ca_file, why, sizeof why) == 0) {
       any_ready = true;
-    else if (first_failure) {
+      continue;
+    }
+    if (i < PROBE_MAX_TARGETS)
+      failed[i] = true;
+    if (first_failure) {
       snprintf(reason, sizeof reason, "%s", why);
       first_failure = false;
     }
   }
+  /* A stopped Redash task whose address the name still lists: requests
+   * skip it until a probe finds it answering, not only for the 5 s a
+   * refused request marks it (a connect that times out would cost a
+   * request connect_timeout each time that mark ran out).  Only while
+   * another address answers: when none does, the verdicts cannot choose,
+   * and marking them all would send every request to the first one. */
+  int64_t next_verdict =
+      sg_now_ms() + PROBE_INTERVAL_S * 1000 + (int64_t)set->count * PROBE_TIMEOUT_MS;
+  for (size_t i = 0; any_ready && i < set->count && i < PROBE_MAX_TARGETS; i++)
+    sg_upstream_mark_down_until(set->targets[i], failed[i] ? next_verdict : 0);
   sg_upstream_set_release(set);
   const char *store_why = "ok";
   bool store_ok = sg_store_check(s->store, &store_why) == 0;

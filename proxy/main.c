@@ -410,9 +410,7 @@ int main(int argc, char **argv) {
   s = sg_snapshot_current_ref();
   uint64_t drain_ms = s->config->server.drain_timeout_ms;
   sg_snapshot_unref(s);
-  sg_workers_drain_and_join(drain_ms);
-  for (unsigned i = 0; i < n; i++)
-    close(listen_fds[i]);
+  sg_workers_drain_and_join(drain_ms); /* each worker closed its listening socket */
   free(listen_fds);
   sg_redash_sync_stop();
   sg_upstreams_resolver_stop();

@@ -516,8 +516,27 @@ struct sg_upstream_target *sg_upstreams_pick(struct sg_upstream_set *set, int64_
   return soonest; /* all down: try the one that failed longest ago */
 }
 
+struct sg_upstream_target *sg_upstreams_pick_other(struct sg_upstream_set *set,
+                                                   const struct sg_upstream_target *failed,
+                                                   int64_t now_ms) {
+  if (set == NULL || set->count == 0)
+    return NULL;
+  unsigned start = atomic_fetch_add_explicit(&set->next, 1, memory_order_relaxed);
+  for (size_t i = 0; i < set->count; i++) {
+    struct sg_upstream_target *t = set->targets[(start + i) % set->count];
+    if (t != failed && t->url_index == failed->url_index &&
+        atomic_load_explicit(&t->down_until_ms, memory_order_relaxed) <= now_ms)
+      return t;
+  }
+  return NULL;
+}
+
 void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms) {
   atomic_store_explicit(&target->down_until_ms, now_ms + DOWN_FOR_MS, memory_order_relaxed);
+}
+
+void sg_upstream_mark_down_until(struct sg_upstream_target *target, int64_t until_ms) {
+  atomic_store_explicit(&target->down_until_ms, until_ms, memory_order_relaxed);
 }
 
 /* ---- the resolver thread ------------------------------------------------------------ */

@@ -93,9 +93,20 @@ void sg_upstream_set_release(struct sg_upstream_set *set);
  * NULL when the set is empty (no name resolved: answer 502). */
 struct sg_upstream_target *sg_upstreams_pick(struct sg_upstream_set *set, int64_t now_ms);
 
+/* Another address of failed's URL that is not marked down (round-robin),
+ * or NULL: where a request goes when failed refused it. */
+struct sg_upstream_target *sg_upstreams_pick_other(struct sg_upstream_set *set,
+                                                   const struct sg_upstream_target *failed,
+                                                   int64_t now_ms);
+
 /* A connection to target failed: skip it for a few seconds, in every set
  * that still lists it. */
 void sg_upstream_mark_down(struct sg_upstream_target *target, int64_t now_ms);
+
+/* The prober's verdict on target, in every set that lists it: a failed
+ * probe keeps it skipped until until_ms (the next probe's verdict), a
+ * passed one (until_ms 0) lets requests have it again at once. */
+void sg_upstream_mark_down_until(struct sg_upstream_target *target, int64_t until_ms);
 
 /* What /readyz and --check report about name resolution: true with why
  * filled in when a name has no address at all, or when its last

@@ -188,10 +188,18 @@ static int wait_timeout_ms(struct sg_worker *w, int64_t now_ms) {
   return (int)timeout;
 }
 
-static void begin_drain(struct sg_worker *w) {
+/* The drain is over for this worker: stop listening, so that a new
+ * connection is refused at once (or, with other workers still draining,
+ * goes to their sockets) instead of completing a handshake nobody accepts.
+ * Until now the socket was served as usual: a health check or a late
+ * request during the drain gets its answer, with Connection: close. */
+static void stop_listening(struct sg_worker *w) {
   if (w->quiesced)
     return;
-  MHD_quiesce_daemon(w->mhd); /* the listen socket is shared; main closes it */
+  MHD_socket fd = MHD_quiesce_daemon(w->mhd); /* hands the socket back: ours to close */
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+  w->listen_fd = -1;
   w->quiesced = true;
 }
 
@@ -244,10 +252,9 @@ static void *worker_main(void *arg) {
       close_expired(w, now);
     }
     loop_ops->end_of_turn(w);
-    if (sg_workers_draining()) {
-      begin_drain(w);
-      if (drain_finished(w, now))
-        break;
+    if (sg_workers_draining() && drain_finished(w, now)) {
+      stop_listening(w);
+      break;
     }
   }
   /* Finish what the drain cut off, then stop the daemon with nothing

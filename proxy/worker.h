@@ -78,8 +78,10 @@ struct sg_worker_ops {
 int sg_workers_start(const int *listen_fds, unsigned n, unsigned connection_limit,
                      uint64_t client_timeout_ms, const struct sg_worker_ops *ops);
 
-/* Tells every worker to stop accepting and finish in-flight requests within
- * drain_ms, then joins them. */
+/* Tells every worker to drain: keep answering (responses say Connection:
+ * close, /readyz 503) until nothing is in flight or drain_ms passed, then
+ * close its listening socket (new connections are refused) and end.
+ * Joins them. */
 void sg_workers_drain_and_join(uint64_t drain_ms);
 
 /* Wakes every worker (a new snapshot was published). */

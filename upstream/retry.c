@@ -18,3 +18,10 @@ bool sg_retry_allowed(const char *method, bool reused, bool body_byte_sent, bool
   return reused && !body_byte_sent && !answer_started && retries_so_far == 0 &&
          sg_method_is_idempotent(method);
 }
+
+bool sg_retry_elsewhere_allowed(const char *method, bool connected, bool reused,
+                                bool body_byte_sent, bool answer_started) {
+  if (!connected)
+    return true; /* nothing was sent, nothing came back */
+  return !reused && !body_byte_sent && !answer_started && sg_method_is_idempotent(method);
+}

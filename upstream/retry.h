@@ -18,4 +18,19 @@ bool sg_method_is_idempotent(const char *method);
 bool sg_retry_allowed(const char *method, bool reused, bool body_byte_sent, bool answer_started,
                       unsigned retries_so_far);
 
+/*
+ * Whether a request whose leg broke may go to another address of the same
+ * upstream (a stopped Redash task: proxy/forward.c marks a refusing address
+ * down and sends the request elsewhere):
+ *  - the connection never came up (refused, unreachable, connect timeout,
+ *    TLS handshake): nothing was sent, any method may go;
+ *  - a new connection (not reused: that case is sg_retry_allowed's) broke
+ *    before any byte of the answer, with no byte of a body sent: idempotent
+ *    methods only, as above (the task may have died while reading it, as
+ *    when a task stops with requests in its listen backlog; nginx's
+ *    proxy_next_upstream makes the same choice).
+ */
+bool sg_retry_elsewhere_allowed(const char *method, bool connected, bool reused,
+                                bool body_byte_sent, bool answer_started);
+
 #endif

@@ -191,6 +191,62 @@ static void a_vanished_address_is_not_picked_and_a_new_one_is(void **state) {
   sg_upstreams_unref(up);
 }
 
+static void a_refused_request_goes_to_another_address_not_marked_down(void **state) {
+  (void)state;
+  answer_with("10.0.1.7", "10.0.1.8", "10.0.1.9");
+  struct sg_upstreams *up = upstreams_at(0);
+  struct sg_upstream_set *set = sg_upstreams_acquire(up);
+  struct sg_upstream_target *a = target_at(set, "10.0.1.7"), *b = target_at(set, "10.0.1.8"),
+                            *c = target_at(set, "10.0.1.9");
+  sg_upstream_mark_down(a, 1000); /* a refused: forward.c marks it first */
+  for (int i = 0; i < 10; i++) {
+    struct sg_upstream_target *other = sg_upstreams_pick_other(set, a, 1000);
+    assert_true(other == b || other == c);
+  }
+  sg_upstream_mark_down(b, 1000); /* then b refused too */
+  for (int i = 0; i < 10; i++)
+    assert_ptr_equal(sg_upstreams_pick_other(set, b, 1000), c);
+  sg_upstream_mark_down(c, 1000);
+  assert_null(sg_upstreams_pick_other(set, c, 1000)); /* none left: the request fails */
+  /* Five seconds later the marks are gone: a is worth a try again. */
+  assert_non_null(sg_upstreams_pick_other(set, c, 7000));
+  sg_upstream_set_release(set);
+  sg_upstreams_unref(up);
+}
+
+static void the_probers_verdict_holds_until_the_next_one(void **state) {
+  (void)state;
+  answer_with("10.0.1.7", "10.0.1.8", NULL);
+  struct sg_upstreams *up = upstreams_at(0);
+  struct sg_upstream_set *set = sg_upstreams_acquire(up);
+  struct sg_upstream_target *a = target_at(set, "10.0.1.7"), *b = target_at(set, "10.0.1.8");
+  sg_upstream_mark_down_until(a, 30000); /* its probe failed: longer than a request's 5 s */
+  for (int64_t now = 1000; now < 30000; now += 4000)
+    assert_ptr_equal(sg_upstreams_pick(set, now), b);
+  sg_upstream_mark_down(b, 1000);
+  sg_upstream_mark_down_until(b, 0); /* its probe passed: back at once */
+  assert_ptr_equal(sg_upstreams_pick_other(set, a, 2000), b);
+  sg_upstream_set_release(set);
+  sg_upstreams_unref(up);
+}
+
+static void another_address_is_one_of_the_same_url(void **state) {
+  (void)state;
+  answer_with("10.0.1.7", NULL, NULL);
+  static char *const two[] = {"http://redash:5000", "http://10.0.2.1:5000", NULL};
+  char *error = NULL;
+  struct sg_upstreams *up = sg_upstreams_new_with(two, 10000, fake_resolve, 0, &error);
+  assert_non_null(up);
+  struct sg_upstream_set *set = sg_upstreams_acquire(up);
+  assert_int_equal(set->count, 2);
+  struct sg_upstream_target *named = target_at(set, "10.0.1.7");
+  sg_upstream_mark_down(named, 1000);
+  /* The other URL may have another Host, another TLS name: never a substitute. */
+  assert_null(sg_upstreams_pick_other(set, named, 1000));
+  sg_upstream_set_release(set);
+  sg_upstreams_unref(up);
+}
+
 static void a_set_outlives_the_upstreams_that_made_it(void **state) {
   (void)state;
   answer_with("10.0.1.7", "10.0.1.8", NULL);
@@ -332,6 +388,9 @@ int main(void) {
       cmocka_unit_test(the_same_answer_in_any_order_publishes_nothing),
       cmocka_unit_test(a_swap_keeps_the_down_mark_of_an_address_that_stays),
       cmocka_unit_test(a_vanished_address_is_not_picked_and_a_new_one_is),
+      cmocka_unit_test(a_refused_request_goes_to_another_address_not_marked_down),
+      cmocka_unit_test(another_address_is_one_of_the_same_url),
+      cmocka_unit_test(the_probers_verdict_holds_until_the_next_one),
       cmocka_unit_test(a_set_outlives_the_upstreams_that_made_it),
       cmocka_unit_test(a_failure_keeps_the_last_good_list_and_is_counted),
       cmocka_unit_test(readiness_says_so_after_six_failures_in_a_row),

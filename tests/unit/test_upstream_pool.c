@@ -129,6 +129,22 @@ static void test_retry_rule(void **state) {
   assert_false(sg_retry_allowed("GET", true, false, false, 1));  /* once only */
 }
 
+static void test_retry_elsewhere_rule(void **state) {
+  (void)state;
+  /* The connection never came up: nothing was sent, any method goes, even
+   * with a body waiting. */
+  const char *any[] = {"GET", "POST", "PATCH", "DELETE"};
+  for (size_t i = 0; i < 4; i++)
+    assert_true(sg_retry_elsewhere_allowed(any[i], false, false, false, false));
+  /* A new connection broke before the answer: idempotent methods only. */
+  assert_true(sg_retry_elsewhere_allowed("GET", true, false, false, false));
+  assert_true(sg_retry_elsewhere_allowed("PUT", true, false, false, false));
+  assert_false(sg_retry_elsewhere_allowed("POST", true, false, false, false));
+  assert_false(sg_retry_elsewhere_allowed("PUT", true, false, true, false)); /* a body byte left */
+  assert_false(sg_retry_elsewhere_allowed("GET", true, false, false, true)); /* the answer began */
+  assert_false(sg_retry_elsewhere_allowed("GET", true, true, false, false)); /* reused: sg_retry_allowed */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lifo_per_target),
@@ -137,6 +153,7 @@ int main(void) {
       cmocka_unit_test(test_idle_ones_expire_oldest_first),
       cmocka_unit_test(test_remove_a_closed_one),
       cmocka_unit_test(test_retry_rule),
+      cmocka_unit_test(test_retry_elsewhere_rule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
