@@ -1290,7 +1290,7 @@ const char *sg_config_email_needed_by(const struct sg_config *c) {
   bool domains = compares_domains(c->access.allowed_domains);
   bool emails = any_text(c->access.allowed_emails);
   if (domains && emails)
-    return "[access] allowed_domains and allowed_emails";
+    return "[access] allowed_domains (and allowed_emails)";
   if (domains)
     return "[access] allowed_domains";
   if (emails)

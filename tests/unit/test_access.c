@@ -176,7 +176,7 @@ static void test_username_subject(void **state) {
   c.saml.email_attribute = "mail";
   assert_true(sg_access_decide(&c, &jdoe, why, sizeof why)); /* the groups rule */
   assert_false(sg_access_decide(&c, &loner, why, sizeof why));
-  assert_string_equal(why, "[access] allowed_domains and allowed_emails needs an email address, "
+  assert_string_equal(why, "[access] allowed_domains (and allowed_emails) needs an email address, "
                            "and the IdP sent subject 'jdoe' with no email in its 'mail' "
                            "attribute; and no allowed_groups entry matches");
   /* A subject shaped like an allowed email, with no email, is not that email. */
