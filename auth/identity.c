@@ -1,5 +1,5 @@
 /*
- * identity.c - releasing an identity's storage.
+ * identity.c - naming an identity and releasing its storage.
  */
 #include "auth/identity.h"
 
@@ -11,4 +11,10 @@ void sg_identity_clear(struct sg_identity *identity) {
     return;
   free(identity->storage);
   memset(identity, 0, sizeof *identity);
+}
+
+const char *sg_identity_who(const struct sg_identity *identity) {
+  if (identity->email != NULL && identity->email[0] != '\0')
+    return identity->email;
+  return identity->subject != NULL ? identity->subject : "";
 }

@@ -189,7 +189,8 @@ static char *payload_json_new(const struct sg_jwt_claims *c) {
   append_string(out, "iss", c->issuer);
   append_string(out, "aud", c->audience);
   append_string(out, "sub", id->subject ? id->subject : "");
-  append_string(out, "email", id->email ? id->email : "");
+  if (id->email != NULL && id->email[0] != '\0') /* a username subject has no email */
+    append_string(out, "email", id->email);
   if (id->name != NULL && id->name[0] != '\0')
     append_string(out, "name", id->name);
   if (id->n_groups > 0) {

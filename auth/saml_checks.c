@@ -933,18 +933,27 @@ static int collect_attribute(struct check *c, const char *name, GPtrArray *value
   return 0;
 }
 
+/* An address with exactly one '@', something before it and after it. */
+static bool is_email_address(const char *s) {
+  const char *at = strchr(s, '@');
+  return at != NULL && at != s && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+}
+
+/* The email comes from the configured attribute, else from the NameID.  A
+ * subject that is not an email (a username: Okta, Oracle Access Manager,
+ * Shibboleth's uid) is still an identity: the email is then "", and only
+ * what needs an email refuses it (auth/access.c names which). */
 static int read_attributes(struct check *c) {
   const struct sg_saml_trust *t = c->trust;
+  g_autofree char *candidate = NULL;
   if (t->email_attribute != NULL && t->email_attribute[0] != '\0') {
     g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func(g_free);
     if (collect_attribute(c, t->email_attribute, v, 1) < 0)
       return -1;
-    if (v->len == 0)
-      return fail(c, SG_SAML_SUBJECT, "attributes: email attribute '%.100s' is missing",
-                  t->email_attribute);
-    c->email = g_strdup(g_ptr_array_index(v, 0));
+    if (v->len > 0)
+      candidate = g_strdup(g_ptr_array_index(v, 0));
   } else {
-    c->email = g_strdup(c->name_id);
+    candidate = g_strdup(c->name_id);
   }
   if (t->name_attribute != NULL && t->name_attribute[0] != '\0') {
     g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func(g_free);
@@ -960,12 +969,21 @@ static int read_attributes(struct check *c) {
     return -1;
 
   /* Emails compare case-insensitively everywhere downstream; store one form. */
-  for (char *p = c->email; *p != '\0'; p++)
+  for (char *p = candidate; p != NULL && *p != '\0'; p++)
     *p = g_ascii_tolower(*p);
-  const char *at = strchr(c->email, '@');
-  if (at == NULL || at == c->email || at[1] == '\0' || strchr(at + 1, '@') != NULL)
-    return fail(c, SG_SAML_SUBJECT, "attributes: email '%.200s' is not an email address", c->email);
-  note(c, "email '%.200s', name '%.100s', %u group(s)", c->email, c->name, c->groups->len);
+  bool valid = candidate != NULL && is_email_address(candidate);
+  c->email = g_strdup(valid ? candidate : "");
+  if (c->name_id == NULL && !valid) /* the email attribute was to be the subject */
+    return fail(c, SG_SAML_SUBJECT, "attributes: no NameID, and email attribute '%.100s' is "
+                "'%.200s', not an email address", t->email_attribute, candidate ? candidate : "");
+  if (valid)
+    note(c, "email '%.200s', name '%.100s', %u group(s)", c->email, c->name, c->groups->len);
+  else if (candidate == NULL)
+    note(c, "no email (no '%.100s' value), name '%.100s', %u group(s)", t->email_attribute,
+         c->name, c->groups->len);
+  else
+    note(c, "no email ('%.200s' is not an email address), name '%.100s', %u group(s)", candidate,
+         c->name, c->groups->len);
   return 0;
 }
 

@@ -77,6 +77,7 @@ struct sg_saml_idp {
   size_t n_certs;
   int64_t valid_until;    /* unix s; 0 = none */
   int64_t cache_duration; /* s; 0 = none */
+  int name_id_email;      /* NameIDFormat: 1 emailAddress listed, 0 others only, -1 none */
   char *xml;              /* the document, to tell an unchanged refresh */
   char *lasso_xml;        /* the IdP entity alone, when xml is an EntitiesDescriptor */
   size_t len;
@@ -721,7 +722,14 @@ static int read_idp_metadata(struct sg_saml_idp *idp, const char *xml, size_t le
       goto out;
     }
   }
+  idp->name_id_email = -1;
   for (xmlNodePtr ch = desc->children; ch != NULL; ch = ch->next) {
+    if (is_md(ch, NS_MD, "NameIDFormat")) {
+      xmlChar *format = xmlNodeGetContent(ch);
+      bool email = format != NULL && strstr((const char *)format, "emailAddress") != NULL;
+      idp->name_id_email = email || idp->name_id_email == 1 ? 1 : 0;
+      xmlFree(format);
+    }
     if (is_md(ch, NS_MD, "SingleSignOnService") && idp->sso_url == NULL) {
       char *binding = prop_dup(ch, "Binding");
       if (binding != NULL && strcmp(binding, BINDING_REDIRECT) == 0)
@@ -1311,6 +1319,9 @@ size_t sg_saml_sp_idp_cert_count(const struct sg_saml_sp *sp) {
 }
 int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i) {
   return sp->idp ? sg_saml_idp_cert_not_after(sp->idp, i) : 0;
+}
+int sg_saml_sp_idp_name_id_email(const struct sg_saml_sp *sp) {
+  return sp->idp ? sp->idp->name_id_email : -1;
 }
 
 char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp) { return strdup(sp->metadata_xml); }

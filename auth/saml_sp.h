@@ -54,6 +54,10 @@ const char *sg_saml_sp_idp_entity_id(const struct sg_saml_sp *sp);
 const char *sg_saml_sp_idp_sso_url(const struct sg_saml_sp *sp);
 size_t sg_saml_sp_idp_cert_count(const struct sg_saml_sp *sp);
 int64_t sg_saml_sp_idp_cert_not_after(const struct sg_saml_sp *sp, size_t i); /* unix s */
+/* Whether the metadata's NameIDFormat list has emailAddress: 1 yes, 0 only
+ * others (persistent, transient, unspecified: a username NameID likely), -1
+ * no list (or no document). */
+int sg_saml_sp_idp_name_id_email(const struct sg_saml_sp *sp);
 
 /* ---- IdP metadata from a URL ([saml] idp_metadata = https://...) ----------- */
 

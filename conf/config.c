@@ -1117,6 +1117,11 @@ static void check_access(struct loader *l, struct sg_config *c) {
   if (!c->access.allowed_domains[0] && !c->access.allowed_emails[0] && !c->access.allowed_groups[0])
     fail(l, "no access rule: set [access] allowed_domains (e.g. example.com, or * for anyone the "
             "IdP vouches for), allowed_emails or allowed_groups");
+  /* Without the attribute nobody is in any group: the rule would deny everyone. */
+  if (c->access.allowed_groups[0] != NULL && c->saml.groups_attribute == NULL)
+    fail_key(l, "access", "allowed_groups",
+             "needs [saml] groups_attribute (the groups come from it, e.g. groups); without it "
+             "nobody is in any group and this rule lets nobody in");
   check_no_commas(l, "allowed_domains", c->access.allowed_domains);
   check_no_commas(l, "allowed_emails", c->access.allowed_emails);
   check_paths_start_with_slash(l, "access", "public_paths", c->access.public_paths);
@@ -1267,6 +1272,35 @@ static void check_redash(struct loader *l, struct sg_config *c) {
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
+
+/* A domain rule other than "*", which compares no domain. */
+static bool compares_domains(sg_strv domains) {
+  for (size_t i = 0; domains != NULL && domains[i] != NULL; i++)
+    if (domains[i][0] != '\0' && strcmp(domains[i], "*") != 0)
+      return true;
+  return false;
+}
+
+static bool any_text(sg_strv list) {
+  for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+    if (list[i][0] != '\0')
+      return true;
+  return false;
+}
+
+const char *sg_config_email_needed_by(const struct sg_config *c) {
+  if (c->upstream.app != NULL && strcmp(c->upstream.app, "redash") == 0)
+    return "[upstream] app = redash (Redash knows users by their email)";
+  bool domains = compares_domains(c->access.allowed_domains);
+  bool emails = any_text(c->access.allowed_emails);
+  if (domains && emails)
+    return "[access] allowed_domains (and allowed_emails)";
+  if (domains)
+    return "[access] allowed_domains";
+  if (emails)
+    return "[access] allowed_emails";
+  return NULL;
+}
 
 struct sg_config *sg_config_load_new(const char *path, char *const *envp, char **error) {
   struct loader l = {.path = path, .errors = g_string_new(NULL), .preset = g_string_new(NULL)};
@@ -1470,6 +1504,8 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   print_list(out, "allowed_groups", c->access.allowed_groups);
   print_list(out, "public_paths", c->access.public_paths);
   print_value(out, "app_credentials", c->access.app_credentials, "- (off)");
+  print_value(out, "email needed by", sg_config_email_needed_by(c),
+              "- (a subject that is not an email, a username, can pass)");
   fprintf(out, "headers\n");
   print_value(out, "user", c->headers.user, "- (off)");
   print_value(out, "email", c->headers.email, "- (off)");

@@ -174,6 +174,12 @@ int sg_parse_host_port(const char *text, char **host, uint16_t *port);
 char *sg_read_small_file_new(const char *path, size_t max, bool private_only, size_t *len_out,
                              char *why, size_t why_size);
 
+/* What in the configuration needs an email to let someone in ("[access]
+ * allowed_domains", "[upstream] app = redash (...)"), or NULL when nothing
+ * does: a subject that is not an email (a username) passes "*" and
+ * allowed_groups.  auth/access.c names it when it refuses such a subject. */
+const char *sg_config_email_needed_by(const struct sg_config *config);
+
 /* Writes a human summary of the snapshot (no secrets) for --check. */
 void sg_config_print_summary(const struct sg_config *config, FILE *out);
 

@@ -260,7 +260,9 @@ static void identity_headers_add(struct sg_header_lines *lines, const struct sg_
       break;
     used += (size_t)n;
   }
-  sg_header_lines_add(lines, cfg->headers.user, id->email);
+  /* The user is the email, or the subject when the IdP sent a username;
+   * with no email the email header is left out (the client's was dropped). */
+  sg_header_lines_add(lines, cfg->headers.user, sg_identity_who(id));
   sg_header_lines_add(lines, cfg->headers.email, id->email);
   sg_header_lines_add(lines, cfg->headers.groups, groups);
 }
@@ -273,11 +275,12 @@ enum MHD_Result sg_app_handle(struct sg_request *r) {
       return answer;
     return sg_app_require_login(r);
   }
-  snprintf(r->user, sizeof r->user, "%s", identity.email);
+  snprintf(r->user, sizeof r->user, "%s", sg_identity_who(&identity));
   /* Access is checked again: a reload may have narrowed the rules. */
-  if (!sg_access_allows(r->snap->config, &identity)) {
-    sg_log(SG_LOG_WARN, r->request_id, "access denied to %s by the current [access] rules",
-           identity.email);
+  char why[700];
+  if (!sg_access_decide(r->snap->config, &identity, why, sizeof why)) {
+    sg_log(SG_LOG_WARN, r->request_id, "access denied to %s by the current [access] rules: %s",
+           sg_identity_who(&identity), why);
     sg_identity_clear(&identity);
     return sg_respond_error(r, 403, "Your account may not use this application.");
   }

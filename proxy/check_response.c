@@ -23,7 +23,6 @@
 #include "auth/access.h"
 #include "auth/saml_sp.h"
 #include "conf/config.h"
-#include "conf/config.h"
 #include "proxy/reload.h"
 #include "proxy/snapshot.h"
 
@@ -90,7 +89,8 @@ static bool parse_rfc3339(const char *text, int64_t *out) {
 
 static void print_identity(const struct sg_identity *id, bool subject_is_email) {
   printf("identity:\n  subject  %s%s\n  email    %s\n  name     %s\n  groups  ", id->subject,
-         subject_is_email ? " (no NameID: the email attribute)" : "", id->email,
+         subject_is_email ? " (no NameID: the email attribute)" : "",
+         id->email[0] ? id->email : "- (none: the subject is not an email address)",
          id->name[0] ? id->name : "-");
   for (size_t i = 0; i < id->n_groups; i++)
     printf(" %s", id->groups[i]);
@@ -157,10 +157,17 @@ int sg_check_response_main(const char *file, const char *config_path, const char
   int exit_code = 1;
   if (rc == 0) {
     print_identity(&result.identity, result.subject_is_email);
-    bool allowed = sg_access_allows(s->config, &result.identity);
-    printf("access: %s\n", allowed ? "allowed by the [access] rules"
-                                   : "DENIED by the [access] rules (allowed_domains, "
-                                     "allowed_emails, allowed_groups)");
+    char why[700];
+    bool allowed = sg_access_decide(s->config, &result.identity, why, sizeof why);
+    if (allowed)
+      printf("access: allowed by the [access] rules\n");
+    else
+      printf("access: DENIED by the [access] rules (allowed_domains, allowed_emails, "
+             "allowed_groups): %s\n", why);
+    const char *needed_by = sg_config_email_needed_by(s->config);
+    if (allowed && result.identity.email[0] == '\0' && needed_by != NULL)
+      printf("WARNING: this response has no email, which %s needs: people whose only "
+             "way in is that rule will be refused\n", needed_by);
     if (allowed && request_id == NULL && result.in_response_to[0] != '\0')
       printf("VERDICT: accepted, if the browser that posts it started login '%s' "
              "(InResponseTo not checked)\n",

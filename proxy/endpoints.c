@@ -175,7 +175,7 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
   } else {
     if (dropped > 0)
       sg_log(SG_LOG_WARN, r->request_id, "%u groups of %s left out: the session cookie is capped",
-             dropped, identity->email);
+             dropped, sg_identity_who(identity));
     struct MHD_Response *response = sg_error_response_new(r, 303, "Signed in.");
     MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, return_to);
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, session_cookie);
@@ -183,7 +183,7 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
     /* A new session inherits no app login made under an earlier one (the
      * app's cookies outrank the identity we send: docs/security.md). */
     sg_cookies_expire_app(r->snap, response);
-    sg_log(SG_LOG_INFO, r->request_id, "signed in %s (session %.8s)", identity->email,
+    sg_log(SG_LOG_INFO, r->request_id, "signed in %s (session %.8s)", sg_identity_who(identity),
            identity->session_id);
     sg_metrics_event(SG_EV_LOGIN_SUCCEEDED);
     sg_redash_sync_enqueue(cfg, identity); /* off the request path: never delays the login */
@@ -236,7 +236,8 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     uint64_t t0 = sg_now_ns();
     int fresh = sg_store_once(r->snap->store, key, ttl > 60 ? ttl : 60);
     sg_metrics_store_call(sg_now_ns() - t0, fresh >= 0);
-    snprintf(r->user, sizeof r->user, "%s", result->identity.email);
+    snprintf(r->user, sizeof r->user, "%s", sg_identity_who(&result->identity));
+    char why[700];
     if (fresh < 0) {
       sg_log(SG_LOG_ERROR, r->request_id, "sign-in refused: replay cache unavailable");
       r->refusal = "store_unavailable";
@@ -248,13 +249,13 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
              result->assertion_id);
       sg_metrics_login_failed(SG_LOGIN_FAIL_REPLAY);
       answer = sign_in_failed(r, 403);
-    } else if (!sg_access_allows(cfg, &result->identity)) {
-      char email[600], message[900];
-      sg_html_escape(result->identity.email, email, sizeof email);
+    } else if (!sg_access_decide(cfg, &result->identity, why, sizeof why)) {
+      char who[600], message[900];
+      sg_html_escape(sg_identity_who(&result->identity), who, sizeof who);
       snprintf(message, sizeof message,
-               "%s is not allowed to use this application. Ask its owner for access.", email);
-      sg_log(SG_LOG_WARN, r->request_id, "access denied to %s: no [access] rule matches",
-             result->identity.email);
+               "%s is not allowed to use this application. Ask its owner for access.", who);
+      sg_log(SG_LOG_WARN, r->request_id, "access denied to %s: %s",
+             sg_identity_who(&result->identity), why);
       sg_metrics_login_failed(SG_LOGIN_FAIL_DENIED);
       answer = sg_respond_page(r, 403, "Access denied", message);
     } else {
@@ -341,9 +342,9 @@ enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
     if (sg_store_revoke(r->snap->store, identity.session_id, identity.expires_at - now + 60) != 0)
       sg_log(SG_LOG_ERROR, r->request_id, "cannot revoke session %.8s: store unavailable",
              identity.session_id);
-    sg_log(SG_LOG_INFO, r->request_id, "signed out %s (session %.8s)", identity.email,
+    sg_log(SG_LOG_INFO, r->request_id, "signed out %s (session %.8s)", sg_identity_who(&identity),
            identity.session_id);
-    snprintf(r->user, sizeof r->user, "%s", identity.email);
+    snprintf(r->user, sizeof r->user, "%s", sg_identity_who(&identity));
     sg_identity_clear(&identity);
   }
   char *session_clear = sg_cookie_session_clear_new(r->snap);
@@ -419,7 +420,7 @@ static enum MHD_Result session_page(struct sg_request *r) {
   snprintf(body + used, sizeof body - used,
            "],\"session\":\"%.8s\",\"issued_at\":%" PRId64 ",\"expires_at\":%" PRId64 "}\n",
            id.session_id, id.issued_at, id.expires_at);
-  snprintf(r->user, sizeof r->user, "%s", id.email);
+  snprintf(r->user, sizeof r->user, "%s", sg_identity_who(&id));
   sg_identity_clear(&id);
   return sg_respond(r, 200, "application/json", body);
 }

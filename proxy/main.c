@@ -184,6 +184,16 @@ static int check_saml(const struct sg_snapshot *s) {
   if (sg_saml_sp_sp_cert_not_after(s->saml) != 0)
     problems += print_cert_expiry("SP certificate", sg_saml_sp_sp_cert_not_after(s->saml), now);
   printf("  decryption keys: %zu\n", sg_saml_sp_decryption_key_count(s->saml));
+  /* A username NameID and no email attribute: what needs an email refuses everyone. */
+  const char *needed_by = sg_config_email_needed_by(s->config);
+  if (needed_by != NULL && s->config->saml.email_attribute == NULL &&
+      sg_saml_sp_idp_name_id_email(s->saml) == 0)
+    printf("  WARNING: %s needs an email address, but the IdP metadata lists no emailAddress "
+           "NameIDFormat (only persistent, transient or unspecified) and [saml] email_attribute "
+           "is not set: a username NameID will be refused. Set email_attribute to the attribute "
+           "that carries the email, or let people in by allowed_groups (or allowed_domains = *); "
+           "--check-response on a captured login shows what the IdP sends\n",
+           needed_by);
   if (sg_saml_sp_allows_sha1(s->saml))
     printf("  WARNING: [saml] allow_sha1 = true: rsa-sha1 signatures and sha1 digests are "
            "accepted (SHA-1 collisions are practical); set the IdP to RSA-SHA256\n");

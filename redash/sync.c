@@ -164,8 +164,13 @@ static void make_room(int64_t now_s) {
 static void count(enum sg_redash_outcome o) { atomic_fetch_add(&outcomes[o], 1); }
 
 void sg_redash_sync_enqueue(const struct sg_config *c, const struct sg_identity *id) {
-  if (!(c->redash.sync_names || c->redash.sync_groups) || id->email == NULL || !id->email[0])
+  if (!(c->redash.sync_names || c->redash.sync_groups))
     return;
+  if (id->email == NULL || !id->email[0]) { /* Redash's API finds users by email only */
+    sg_info("redash sync of %s skipped: the IdP sent no email, and Redash knows users by email",
+            id->subject ? id->subject : "");
+    return;
+  }
   struct task *t = task_new(c, id);
   int64_t now_s = (int64_t)sg_now_ns() / 1000000000;
   enum sg_redash_outcome dropped = SG_REDASH_OUTCOME_COUNT;

@@ -364,3 +364,17 @@ def test_api_key_file_must_be_private(gate, tmp_path):
     out = check(gate, {"api_url": "http://r:5000", "sync_names": "true", "api_key_file": path})
     assert "[redash]" not in out.stderr, out.stderr
     assert "api_key" in out.stdout and path in out.stdout and KEY not in out.stdout
+
+
+def test_login_without_email_is_skipped_with_a_log_line(tmp_path, gate_factory, upstream, api):
+    """A username subject (issue 18.4) let in by a group: Redash's API finds
+    users by email only, so the sync skips it, says so, and calls nothing."""
+    gate, idp = sync_gate(tmp_path, gate_factory, upstream, api.url,
+                          more={"access": {"allowed_domains": "", "allowed_groups": "eng"}})
+    try:
+        signed_in(gate, "jdoe", "eng")
+        wait_until(lambda: "redash sync of jdoe skipped: the IdP sent no email" in gate.errors(),
+                   what="the skip log line")
+        assert api.log() == []
+    finally:
+        idp.stop()

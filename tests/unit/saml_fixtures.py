@@ -103,7 +103,11 @@ def cert_b64(cert_pem):
     return body.decode()
 
 
-def idp_metadata_xml(*cert_pems):
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+
+def idp_metadata_xml(*cert_pems, name_id_formats=("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",)):
     md = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": NS["md"]})
     md.set("entityID", IDP_ENTITY_ID)
     idp = etree.SubElement(md, q("md", "IDPSSODescriptor"))
@@ -115,9 +119,8 @@ def idp_metadata_xml(*cert_pems):
         ki = etree.SubElement(kd, q("ds", "KeyInfo"), nsmap={"ds": NS["ds"]})
         xd = etree.SubElement(ki, q("ds", "X509Data"))
         etree.SubElement(xd, q("ds", "X509Certificate")).text = cert_b64(cert_pem)
-    etree.SubElement(idp, q("md", "NameIDFormat")).text = (
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
-    )
+    for name_id_format in name_id_formats:
+        etree.SubElement(idp, q("md", "NameIDFormat")).text = name_id_format
     for binding in ("HTTP-Redirect", "HTTP-POST"):
         sso = etree.SubElement(idp, q("md", "SingleSignOnService"))
         sso.set("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:" + binding)
@@ -598,6 +601,10 @@ def auth0_sign(rsp, key_pem, cert_pem, sign_response=True, sha1=False):
     return rsp
 
 
+def tree_without_name_id(**kw):
+    return build_tree(saml_prefix=None, with_name_id=False, **kw)
+
+
 def add_product_cases(add, key, cert, enc_cert, old_enc_cert, other_cert):
     """One case per product shape and per attack on what the shape relaxes."""
 
@@ -897,6 +904,8 @@ def main():
         # Rotation: a retired certificate next to the current one.
         "idp-metadata-rotation.xml": idp_metadata_xml(old_cert, cert),
         "idp-metadata-expired.xml": idp_metadata_xml(old_cert),
+        # Oracle Access Manager / Shibboleth / an Okta username org: no email NameID.
+        "idp-metadata-username.xml": idp_metadata_xml(cert, name_id_formats=(PERSISTENT, UNSPECIFIED)),
         "idp-metadata-nocert.xml": idp_metadata_xml(),
         "idp-metadata-two.xml": b'<md:EntitiesDescriptor xmlns:md="%s">%s%s</md:EntitiesDescriptor>'
         % (NS["md"].encode(), idp_metadata_xml(cert).split(b"?>", 1)[1],
@@ -1022,6 +1031,23 @@ def main():
     big = build_tree()
     big.insert(0, etree.Comment("x" * (1024 * 1024 + 10)))
     add("too_large", "malformed", to_bytes(big))
+
+    # A username where the email should be (issue 18.4): no NameID, and the
+    # email attribute that was to be the subject is not an email.
+    add("no_name_id_email_attribute_not_an_email", "subject",
+        to_bytes(sign_tree(tree_without_name_id(attributes={
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": ["jdoe"]}),
+            "assertion", key, cert)), opts=ADFS)
+    # Accepted identities without an email, outside the manifest (every "ok"
+    # there is alice@example.com): test_saml.c reads them by name.
+    extra = {
+        "username_persistent": signed(name_id="jdoe", name_id_format=PERSISTENT),
+        "username_unspecified_no_groups": signed(name_id="JDoe", name_id_format=UNSPECIFIED,
+                                                 attributes={"displayName": ["John Doe"]}),
+    }
+    for name, xml in extra.items():
+        with open(os.path.join(out, name + ".b64"), "w") as f:
+            f.write(base64.b64encode(xml).decode())
 
     with open(os.path.join(out, "cases.txt"), "w") as manifest:
         for name, expected, rid, allow, opts, xml in cases:

@@ -134,6 +134,65 @@ static void test_no_rules_allow_nobody(void **state) {
   assert_false(sg_access_allows(&c, &e));
 }
 
+static struct sg_identity username(const char *subject, const char **groups, unsigned n_groups) {
+  struct sg_identity id = person("", groups, n_groups);
+  id.subject = subject;
+  return id;
+}
+
+/* Issue 18.4: a subject that is not an email passes where nothing needs an
+ * email ("*", groups); where something does, the refusal names it. */
+static void test_username_subject(void **state) {
+  (void)state;
+  char why[700];
+  const char *eng[] = {"eng"};
+  struct sg_identity jdoe = username("jdoe", eng, 1);
+  struct sg_identity loner = username("jdoe", NULL, 0);
+
+  char *star[] = {"*", NULL};
+  struct sg_config c = config_with(star, NULL, NULL);
+  assert_true(sg_access_decide(&c, &loner, why, sizeof why));
+  struct sg_identity nobody = username("", NULL, 0);
+  assert_false(sg_access_decide(&c, &nobody, why, sizeof why));
+
+  char *groups[] = {"eng", NULL};
+  c = config_with(NULL, NULL, groups);
+  assert_true(sg_access_decide(&c, &jdoe, why, sizeof why));
+  assert_false(sg_access_decide(&c, &loner, why, sizeof why));
+  assert_string_equal(why, "no [access] rule matches"); /* nothing needed an email */
+
+  char *domains[] = {"example.com", NULL};
+  c = config_with(domains, NULL, NULL);
+  assert_false(sg_access_decide(&c, &loner, why, sizeof why));
+  assert_string_equal(why, "[access] allowed_domains needs an email address, and the IdP sent "
+                           "subject 'jdoe' with no email attribute ([saml] email_attribute is "
+                           "not set)");
+  /* A username that looks like a domain is no way in. */
+  struct sg_identity tricky = username("example.com", NULL, 0);
+  assert_false(sg_access_decide(&c, &tricky, why, sizeof why));
+
+  char *emails[] = {"jdoe@example.com", NULL};
+  c = config_with(domains, emails, groups);
+  c.saml.email_attribute = "mail";
+  assert_true(sg_access_decide(&c, &jdoe, why, sizeof why)); /* the groups rule */
+  assert_false(sg_access_decide(&c, &loner, why, sizeof why));
+  assert_string_equal(why, "[access] allowed_domains (and allowed_emails) needs an email address, "
+                           "and the IdP sent subject 'jdoe' with no email in its 'mail' "
+                           "attribute; and no allowed_groups entry matches");
+  /* A subject shaped like an allowed email, with no email, is not that email. */
+  struct sg_identity lookalike = username("jdoe@example.com", NULL, 0);
+  assert_false(sg_access_decide(&c, &lookalike, why, sizeof why));
+
+  /* Redash knows users by email only: no email, no entry, whatever the rules. */
+  c = config_with(star, NULL, groups);
+  c.upstream.app = "redash";
+  assert_false(sg_access_decide(&c, &jdoe, why, sizeof why));
+  assert_non_null(strstr(why, "[upstream] app = redash"));
+  assert_non_null(strstr(why, "needs an email address, and the IdP sent subject 'jdoe'"));
+  struct sg_identity a = person("a@example.com", NULL, 0);
+  assert_true(sg_access_decide(&c, &a, why, sizeof why));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_domains),
@@ -142,6 +201,7 @@ int main(void) {
       cmocka_unit_test(test_groups),
       cmocka_unit_test(test_any_rule_is_enough),
       cmocka_unit_test(test_no_rules_allow_nobody),
+      cmocka_unit_test(test_username_subject),
   };
   return cmocka_run_group_tests_name("access", tests, NULL, NULL);
 }

@@ -115,6 +115,32 @@ static void signs_a_token_that_verifies(void **state) {
   free(path);
 }
 
+/* A username subject (issue 18.4): "sub" carries it, and there is no
+ * "email" claim at all rather than an empty one. */
+static void username_subject_has_no_email_claim(void **state) {
+  (void)state;
+  char *path = key_file("RSA", 0600);
+  char *paths[] = {path, NULL};
+  char *error = NULL;
+  struct sg_jwt_keys *keys = sg_jwt_keys_load_new(paths, &error);
+  assert_non_null(keys);
+  struct sg_identity id = {.subject = "jdoe", .email = "", .name = ""};
+  struct sg_jwt_claims claims = {"https://app.example.com", "app", &id, 1800000000, 1800000300};
+  const char *reason;
+  char *token = sg_jwt_sign_new(keys, &claims, &reason);
+  assert_non_null(token);
+  char *dot1 = strchr(token, '.'), *dot2 = strrchr(token, '.');
+  gsize len;
+  g_autofree guchar *payload = b64url_decode_new(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
+  g_autofree char *payload_text = g_strndup((const char *)payload, len);
+  assert_non_null(strstr(payload_text, "\"sub\":\"jdoe\""));
+  assert_null(strstr(payload_text, "email"));
+  free(token);
+  sg_jwt_keys_free(keys);
+  unlink(path);
+  free(path);
+}
+
 static void unsafe_keys_are_refused(void **state) {
   (void)state;
   char *error = NULL;
@@ -156,6 +182,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rfc7638_thumbprint),
       cmocka_unit_test(signs_a_token_that_verifies),
+      cmocka_unit_test(username_subject_has_no_email_claim),
       cmocka_unit_test(unsafe_keys_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

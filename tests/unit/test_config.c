@@ -938,7 +938,7 @@ static void no_access_rule_is_an_error(void **state) {
   /* Any one rule is enough. */
   const char *rules[] = {"[access]\nallowed_domains = *\n",
                          "[access]\nallowed_emails = Alice@Example.COM\n",
-                         "[access]\nallowed_groups = Analysts\n"};
+                         "[saml]\ngroups_attribute = groups\n[access]\nallowed_groups = Analysts\n"};
   for (size_t i = 0; i < 3; i++) {
     char *text = strcat_new(SERVER UPSTREAM SESSION, rules[i]);
     struct sg_config *c = load_ok(text, NULL);
@@ -949,6 +949,53 @@ static void no_access_rule_is_an_error(void **state) {
     sg_config_unref(c);
     free(text);
   }
+}
+
+/* Issue 24: without [saml] groups_attribute nobody is in any group, so
+ * allowed_groups alone used to load and then deny everyone. */
+static void allowed_groups_needs_groups_attribute(void **state) {
+  (void)state;
+  expect_error(SERVER UPSTREAM SESSION "[access]\nallowed_groups = Analysts\n",
+               "[access] allowed_groups (", "needs [saml] groups_attribute");
+  /* With another rule beside it, still an error: the groups rule would be dead. */
+  expect_error(MINIMAL "allowed_groups = Analysts\n", "needs [saml] groups_attribute");
+  static char *const env[] = {"SSOGATE_ACCESS_ALLOWED_GROUPS=Analysts", NULL};
+  expect_error_env(SERVER UPSTREAM SESSION, env,
+                   "[access] allowed_groups (environment SSOGATE_ACCESS_ALLOWED_GROUPS): needs "
+                   "[saml] groups_attribute",
+                   NULL);
+  struct sg_config *c =
+      load_ok(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = memberOf\n[access]\n"
+                                      "allowed_groups = Analysts\n",
+              NULL);
+  sg_config_unref(c);
+}
+
+/* What needs an email (issue 18 point 4): a username subject passes "*" and
+ * allowed_groups, not a domain or email rule, and never Redash. */
+static void email_needed_by(void **state) {
+  (void)state;
+  struct sg_config *c = load_ok(MINIMAL, NULL);
+  assert_string_equal(sg_config_email_needed_by(c), "[access] allowed_domains");
+  sg_config_unref(c);
+  c = load_ok(SERVER UPSTREAM SESSION "[access]\nallowed_domains = *\n", NULL);
+  assert_null(sg_config_email_needed_by(c));
+  sg_config_unref(c);
+  c = load_ok(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = g\n[access]\n"
+                                      "allowed_groups = eng\nallowed_emails = a@b.test\n",
+              NULL);
+  assert_string_equal(sg_config_email_needed_by(c), "[access] allowed_emails");
+  sg_config_unref(c);
+  c = load_ok(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = g\n[access]\n"
+                                      "allowed_groups = eng\n",
+              NULL);
+  assert_null(sg_config_email_needed_by(c));
+  sg_config_unref(c);
+  c = load_ok(SERVER "[upstream]\nurl = http://redash:5000\napp = redash\n" SESSION
+                     "[access]\nallowed_domains = *\n",
+              NULL);
+  assert_non_null(strstr(sg_config_email_needed_by(c), "[upstream] app = redash"));
+  sg_config_unref(c);
 }
 
 static void public_paths_start_with_a_slash(void **state) {
@@ -1327,6 +1374,8 @@ int main(void) {
       cmocka_unit_test(secret_file_must_be_private),
       cmocka_unit_test(session_rules),
       cmocka_unit_test(no_access_rule_is_an_error),
+      cmocka_unit_test(allowed_groups_needs_groups_attribute),
+      cmocka_unit_test(email_needed_by),
       cmocka_unit_test(public_paths_start_with_a_slash),
       cmocka_unit_test(empty_header_value_disables_it),
       cmocka_unit_test(header_rules),

@@ -274,14 +274,53 @@ static void test_email_attribute(void **state) {
   sg_identity_clear(&r.identity);
   sg_saml_sp_free(sp);
 
-  /* An email attribute the IdP does not send is a refusal, not a fallback. */
+  /* An email attribute the IdP does not send means no email, not a fallback
+   * to the NameID: what needs an email refuses it (auth/access.c). */
   t.config.saml.email_attribute = (char *)"no-such-attribute";
   sp = sg_saml_sp_new(&t.config, &error);
   assert_non_null(sp);
-  assert_int_equal(sg_saml_acs_validate(sp, b64, "_req123", (int64_t)time(NULL), &r), -1);
-  assert_int_equal(r.failure, SG_SAML_SUBJECT);
+  assert_int_equal(sg_saml_acs_validate(sp, b64, "_req123", (int64_t)time(NULL), &r), 0);
+  assert_string_equal(r.identity.email, "");
+  assert_string_equal(r.identity.subject, "Alice@Example.COM");
+  sg_identity_clear(&r.identity);
+  /* Nor does an attribute value that is not an email become one. */
+  t.config.saml.email_attribute = (char *)"displayName";
+  sg_saml_sp_free(sp);
+  sp = sg_saml_sp_new(&t.config, &error);
+  assert_non_null(sp);
+  assert_int_equal(sg_saml_acs_validate(sp, b64, "_req123", (int64_t)time(NULL), &r), 0);
+  assert_string_equal(r.identity.email, "");
+  sg_identity_clear(&r.identity);
   sg_saml_sp_free(sp);
   config_clear(&t);
+}
+
+/* Issue 18.4: a username NameID (Okta, Oracle Access Manager, Shibboleth's
+ * uid) is an identity with no email, kept as sent; it used to be refused
+ * with "is not an email address". */
+static void test_username_subject(void **state) {
+  (void)state;
+  struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata.xml", false);
+  struct sg_saml_result r;
+  int64_t now = (int64_t)time(NULL);
+  g_autofree char *persistent = read_case("username_persistent");
+  assert_non_null(persistent);
+  if (sg_saml_acs_validate(sp, persistent, "_req123", now, &r) != 0)
+    fail_msg("refused: %s", r.reason);
+  assert_string_equal(r.identity.subject, "jdoe");
+  assert_string_equal(r.identity.email, "");
+  assert_string_equal(sg_identity_who(&r.identity), "jdoe");
+  assert_int_equal(r.identity.n_groups, 2);
+  assert_false(r.subject_is_email);
+  sg_identity_clear(&r.identity);
+  g_autofree char *unspecified = read_case("username_unspecified_no_groups");
+  assert_int_equal(sg_saml_acs_validate(sp, unspecified, "_req123", now, &r), 0);
+  assert_string_equal(r.identity.subject, "JDoe"); /* the subject keeps its case */
+  assert_string_equal(r.identity.email, "");
+  assert_string_equal(r.identity.name, "John Doe");
+  assert_int_equal(r.identity.n_groups, 0);
+  sg_identity_clear(&r.identity);
+  sg_saml_sp_free(sp);
 }
 
 static void test_garbage_inputs(void **state) {
@@ -746,6 +785,7 @@ int main(void) {
   const struct CMUnitTest fixed[] = {
       cmocka_unit_test(test_happy_identity),
       cmocka_unit_test(test_email_attribute),
+      cmocka_unit_test(test_username_subject),
       cmocka_unit_test(test_garbage_inputs),
       cmocka_unit_test(test_login_start),
       cmocka_unit_test(test_sp_metadata),

@@ -97,6 +97,29 @@ static void round_trip(void **state) {
   sg_session_keys_free(keys);
 }
 
+/* A username subject has no email: "" must come back as "" (issue 18.4). */
+static void empty_email_round_trips(void **state) {
+  (void)state;
+  struct sg_secret s = secret_of(1);
+  struct sg_session_keys *keys = keys_new(&s, 1);
+  struct sg_identity id = alice(), back;
+  id.subject = "jdoe";
+  id.email = "";
+  unsigned dropped;
+  const char *reason = NULL;
+  char *cookie = sg_session_seal_new(keys, &id, &dropped, &reason);
+  assert_non_null(cookie);
+  assert_int_equal(sg_session_open(keys, cookie, NOW, &back, &reason), 0);
+  assert_string_equal(back.subject, "jdoe");
+  assert_string_equal(back.email, "");
+  assert_string_equal(back.name, "Alïce \"A\"");
+  assert_int_equal(back.n_groups, 2);
+  assert_string_equal(back.groups[0], "eng");
+  sg_identity_clear(&back);
+  free(cookie);
+  sg_session_keys_free(keys);
+}
+
 static void every_tampered_byte_is_refused(void **state) {
   (void)state;
   struct sg_secret s = secret_of(2);
@@ -278,6 +301,7 @@ static void garbage_is_no_session(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(round_trip),
+      cmocka_unit_test(empty_email_round_trips),
       cmocka_unit_test(every_tampered_byte_is_refused),
       cmocka_unit_test(expired_and_future_cookies_are_refused),
       cmocka_unit_test(rotation_first_seals_all_open),
