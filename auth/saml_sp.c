@@ -54,6 +54,7 @@
 #define BINDING_REDIRECT "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 #define BINDING_POST "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 #define NAMEID_EMAIL "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+#define NAMEID_UNSPECIFIED "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 
 #define MAX_METADATA_FILE (1024 * 1024)
 #define MAX_PEM_FILE (64 * 1024)
@@ -1406,8 +1407,12 @@ int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state, ch
   LassoSamlp2AuthnRequest *request = (LassoSamlp2AuthnRequest *)profile->request;
   if (request->NameIDPolicy == NULL)
     request->NameIDPolicy = (LassoSamlp2NameIDPolicy *)lasso_samlp2_name_id_policy_new();
-  /* Google honours the requested format: ask for the email, never transient. */
-  set_string(&request->NameIDPolicy->Format, NAMEID_EMAIL);
+  /* Google honours the requested format: ask for the email, never transient.
+   * An IdP whose metadata lists only other formats (Shibboleth, Oracle Access
+   * Manager: persistent usernames) answers a request for one it cannot make
+   * with InvalidNameIDPolicy, so it gets "unspecified": any format it has. */
+  set_string(&request->NameIDPolicy->Format,
+             idp->name_id_email == 0 ? NAMEID_UNSPECIFIED : NAMEID_EMAIL);
   request->NameIDPolicy->AllowCreate = TRUE;
   request->ForceAuthn = FALSE;
   request->IsPassive = FALSE;

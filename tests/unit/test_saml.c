@@ -444,6 +444,25 @@ static void test_login_start(void **state) {
   sg_saml_sp_free(sp);
 }
 
+/* An IdP that publishes only persistent/unspecified NameIDs (Shibboleth,
+ * Oracle Access Manager) refuses a request for emailAddress with
+ * InvalidNameIDPolicy: it is asked for "unspecified" instead. */
+static void test_login_start_asks_username_idp_for_any_format(void **state) {
+  (void)state;
+  struct sg_saml_sp *sp = sp_new_or_fail("idp-metadata-username.xml", false);
+  char *url = NULL, *id = NULL;
+  const char *reason = NULL;
+  assert_int_equal(sg_saml_login_start(sp, NULL, &url, &id, &reason), 0);
+  g_autofree char *b64 = query_param(url, "SAMLRequest");
+  g_autofree char *xml = inflate_request(b64);
+  assert_non_null(xml);
+  assert_non_null(strstr(xml, "Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified\""));
+  assert_null(strstr(xml, "nameid-format:emailAddress"));
+  free(url);
+  free(id);
+  sg_saml_sp_free(sp);
+}
+
 /* ---- metadata and loading ------------------------------------------------------ */
 
 static xmlNodePtr child(xmlNodePtr parent, const char *name) {
@@ -788,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_username_subject),
       cmocka_unit_test(test_garbage_inputs),
       cmocka_unit_test(test_login_start),
+      cmocka_unit_test(test_login_start_asks_username_idp_for_any_format),
       cmocka_unit_test(test_sp_metadata),
       cmocka_unit_test(test_sp_key_signs_requests),
       cmocka_unit_test(test_idp_metadata_errors),
