@@ -1111,6 +1111,23 @@ static void check_no_commas(struct loader *l, const char *name, sg_strv list) {
     }
 }
 
+/* Google sends group names, and names have spaces ("Data Ops"): a list
+ * splits on spaces, so an entry %-encodes them (Data%20Ops), as group_map's do. */
+static void unescape_group_names(struct loader *l, sg_strv groups) {
+  for (size_t i = 0; groups[i] != NULL; i++) {
+    char *name = g_uri_unescape_string(groups[i], NULL);
+    if (name == NULL || name[0] == '\0') {
+      fail_key(l, "access", "allowed_groups",
+               "'%.80s' is not a group name (%%XX encodes a space as %%20, a %% as %%25)",
+               groups[i]);
+      g_free(name);
+      continue;
+    }
+    g_free(groups[i]);
+    groups[i] = name;
+  }
+}
+
 static void check_access(struct loader *l, struct sg_config *c) {
   lower_all(c->access.allowed_domains);
   lower_all(c->access.allowed_emails);
@@ -1124,6 +1141,7 @@ static void check_access(struct loader *l, struct sg_config *c) {
              "nobody is in any group and this rule lets nobody in");
   check_no_commas(l, "allowed_domains", c->access.allowed_domains);
   check_no_commas(l, "allowed_emails", c->access.allowed_emails);
+  unescape_group_names(l, c->access.allowed_groups);
   check_paths_start_with_slash(l, "access", "public_paths", c->access.public_paths);
   if (c->access.app_credentials != NULL && strcmp(c->access.app_credentials, "redash") != 0)
     fail_key(l, "access", "app_credentials", "empty (off) or redash");

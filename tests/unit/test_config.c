@@ -951,6 +951,26 @@ static void no_access_rule_is_an_error(void **state) {
   }
 }
 
+/* Google sends group names, spaces and all: an entry %-encodes a space. */
+static void allowed_groups_unescape_names(void **state) {
+  (void)state;
+  struct sg_config *c = load_ok(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = groups\n"
+                                                        "[access]\nallowed_groups = Data%20Ops "
+                                                        "Engineering 100%25\n",
+                                NULL);
+  assert_string_equal(c->access.allowed_groups[0], "Data Ops");
+  assert_string_equal(c->access.allowed_groups[1], "Engineering");
+  assert_string_equal(c->access.allowed_groups[2], "100%");
+  assert_null(c->access.allowed_groups[3]);
+  sg_config_unref(c);
+  expect_error(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = groups\n[access]\n"
+                                       "allowed_groups = Data%2Ops\n",
+               "[access] allowed_groups (", "'Data%2Ops' is not a group name");
+  expect_error(SERVER UPSTREAM SESSION "[saml]\ngroups_attribute = groups\n[access]\n"
+                                       "allowed_groups = %00\n",
+               "'%00' is not a group name");
+}
+
 /* Issue 24: without [saml] groups_attribute nobody is in any group, so
  * allowed_groups alone used to load and then deny everyone. */
 static void allowed_groups_needs_groups_attribute(void **state) {
@@ -1375,6 +1395,7 @@ int main(void) {
       cmocka_unit_test(session_rules),
       cmocka_unit_test(no_access_rule_is_an_error),
       cmocka_unit_test(allowed_groups_needs_groups_attribute),
+      cmocka_unit_test(allowed_groups_unescape_names),
       cmocka_unit_test(email_needed_by),
       cmocka_unit_test(public_paths_start_with_a_slash),
       cmocka_unit_test(empty_header_value_disables_it),
