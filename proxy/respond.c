@@ -126,7 +126,7 @@ static void support_line(struct sg_request *r, int status, char *out, size_t cap
 static struct MHD_Response *page_response_new(struct sg_request *r, int status, const char *title,
                                               const char *message_html, const char *head_extra) {
   char support[3000];
-  char body[8192];
+  char body[32768]; /* room for a retry URL escaped twice (meta and link) */
   support_line(r, status, support, sizeof support);
   snprintf(body, sizeof body,
            "<!doctype html><html><head><meta charset=\"utf-8\">%s<title>%s</title>"
@@ -151,7 +151,7 @@ enum MHD_Result sg_respond_too_many(struct sg_request *r, bool html, int64_t ret
   if (!html) {
     response = sg_error_response_new(r, 429, message);
   } else {
-    char escaped[3 * 2048], head[sizeof escaped + 100], text[sizeof escaped + 600];
+    char escaped[6 * 2048], head[sizeof escaped + 100], text[sizeof escaped + 600];
     escaped[0] = head[0] = '\0';
     if (retry_url != NULL) {
       sg_html_escape(retry_url, escaped, sizeof escaped);

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from conftest import Idp, free_port, login
+from conftest import Idp, free_port, login, raw_request
 from test_login_limits import sign_in
 from test_saml import post_acs, start_login
 
@@ -108,6 +108,21 @@ def test_browsers_get_an_html_429_that_says_when_and_retries(pages_gate):
     assert ('<meta http-equiv="refresh" content="%d;url=/ssogate/login?return_to=%%2Fqueries%%2F7">'
             % seconds) in r.text
     assert has_contact(r.text)
+
+
+def test_the_429_page_escapes_the_url_it_retries(pages_gate):
+    gate, _ = pages_gate
+    for _ in range(10):
+        requests.get(gate.url + "/ssogate/login", allow_redirects=False, timeout=5)
+    # Sent raw: quotes and angle brackets as they are, in the request-target.
+    reply = raw_request(gate.port, b'GET /ssogate/login?return_to="><script>alert(1)</script>&x=\' HTTP/1.1\r\n'
+                                   b"Host: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n").decode()
+    assert reply.startswith("HTTP/1.1 429"), reply[:200]
+    body = reply.split("\r\n\r\n", 1)[1]
+    assert "<script>" not in body
+    meta = re.search(r'<meta http-equiv="refresh" content="([^"]*)">', body).group(1)
+    assert "<" not in meta and ">" not in meta and "'" not in meta
+    assert "&quot;&gt;&lt;script&gt;" in meta
 
 
 def test_scripts_get_the_plain_429_as_before(pages_gate):
