@@ -1150,8 +1150,8 @@ static void check_pages(struct loader *l, struct sg_config *c) {
     return;
   bool url = g_str_has_prefix(v, "https://") || g_str_has_prefix(v, "http://");
   const char *at = strchr(v, '@');
-  bool email = !url && at != NULL && at > v && strchr(at + 1, '.') != NULL &&
-               strchr(at + 1, '@') == NULL;
+  bool email =
+      !url && at != NULL && at > v && strchr(at + 1, '.') != NULL && strchr(at + 1, '@') == NULL;
   bool clean = strlen(v) <= 200;
   for (const char *p = v; *p && clean; p++)
     clean = (unsigned char)*p > 0x20 && *p != 0x7f && strchr("\"'<>`", *p) == NULL;

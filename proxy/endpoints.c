@@ -102,7 +102,8 @@ static void state_bucket(const char *request_id, struct bucket *b) {
 
 static int take_token(struct sg_request *r, const struct bucket *b, int64_t *retry_after) {
   uint64_t t0 = sg_now_ns();
-  int rc = sg_store_take_token(r->snap->store, b->key, b->rate, b->period_ms, b->burst, retry_after);
+  int rc =
+      sg_store_take_token(r->snap->store, b->key, b->rate, b->period_ms, b->burst, retry_after);
   sg_metrics_store_call(sg_now_ns() - t0, rc >= 0);
   return rc;
 }
@@ -132,8 +133,9 @@ static int rate_limited(struct sg_request *r, const struct bucket *b, const char
                               "Please try again in a minute.");
     return 1;
   }
-  sg_log(SG_LOG_WARN, r->request_id, "login rate limit hit by %s (bucket %.40s, retry in %" PRId64
-         " s)", r->client_ip, b->key, retry_after);
+  sg_log(SG_LOG_WARN, r->request_id,
+         "login rate limit hit by %s (bucket %.40s, retry in %" PRId64 " s)", r->client_ip, b->key,
+         retry_after);
   sg_metrics_event(SG_EV_RATE_LIMITED);
   *answer = sg_respond_too_many(r, wants_html(r), retry_after,
                                 "Too many sign-in attempts; wait a moment.", retry_url);
@@ -187,10 +189,10 @@ static enum MHD_Result login(struct sg_request *r) {
 
 /* The way out of a wrong account: our logout, then a new sign-in (SAML has
  * no account-chooser hint; the IdP asks when several accounts are signed in). */
-#define ANOTHER_ACCOUNT                                                                          \
-  "<p><a href=\"/ssogate/logout?next=login\">Sign in with another account</a>. If you are "      \
-  "signed in to the identity provider with one account only, it signs you in with that one "     \
-  "again: sign out of it there first (for Google, at accounts.google.com), or add the other "    \
+#define ANOTHER_ACCOUNT                                                                            \
+  "<p><a href=\"/ssogate/logout?next=login\">Sign in with another account</a>. If you are "        \
+  "signed in to the identity provider with one account only, it signs you in with that one "       \
+  "again: sign out of it there first (for Google, at accounts.google.com), or add the other "      \
   "account and pick it when asked.</p>"
 
 static enum MHD_Result sign_in_failed(struct sg_request *r, int status) {
@@ -293,9 +295,9 @@ static void settle_login_tokens(struct sg_request *r, bool verified, bool had_st
   address_bucket(r, &address);
   if (verified && cfg->ratelimit.login_credit > 0) {
     uint64_t t0 = sg_now_ns();
-    int rc = sg_store_credit(r->snap->store, address.key, cfg->ratelimit.login_credit, address.rate,
-                             address.period_ms, address.burst,
-                             address.burst * SG_LOGIN_CREDIT_CEILING);
+    int rc =
+        sg_store_credit(r->snap->store, address.key, cfg->ratelimit.login_credit, address.rate,
+                        address.period_ms, address.burst, address.burst * SG_LOGIN_CREDIT_CEILING);
     sg_metrics_store_call(sg_now_ns() - t0, rc == 0);
   } else if (!verified && had_state) {
     int64_t unused;
@@ -363,10 +365,11 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     } else if (!sg_access_allows(cfg, &result->identity)) {
       char email[600], message[1400];
       sg_html_escape(result->identity.email, email, sizeof email);
-      snprintf(message, sizeof message,
-               "%s is not allowed to use this application. Ask its owner for access.</p>"
-               ANOTHER_ACCOUNT "<p>",
-               email);
+      snprintf(
+          message, sizeof message,
+          "%s is not allowed to use this application. Ask its owner for access.</p>" ANOTHER_ACCOUNT
+          "<p>",
+          email);
       sg_log(SG_LOG_WARN, r->request_id, "access denied to %s: no [access] rule matches",
              result->identity.email);
       sg_metrics_login_failed(SG_LOGIN_FAIL_DENIED);
@@ -432,8 +435,8 @@ static enum MHD_Result acs(struct sg_request *r) {
   char *request_id = NULL, *return_to = NULL, login_again[2048 + 40] = "/ssogate/login";
   const char *why;
   const char *state = sg_cookie_get(r, r->snap->state_cookie_name);
-  if (state != NULL && sg_state_open(r->snap->session_keys, state, unix_now(), &request_id,
-                                     &return_to, &why) == 0) {
+  if (state != NULL &&
+      sg_state_open(r->snap->session_keys, state, unix_now(), &request_id, &return_to, &why) == 0) {
     state_bucket(request_id, &bucket);
     char encoded[3 * 2048];
     query_encode(return_to, encoded, sizeof encoded);

@@ -118,8 +118,9 @@ static void support_line(struct sg_request *r, int status, char *out, size_t cap
   char escaped[1400];
   sg_html_escape(contact, escaped, sizeof escaped);
   bool web = strncmp(contact, "https://", 8) == 0 || strncmp(contact, "http://", 7) == 0;
-  snprintf(out, cap, "<p class=\"support\">Need help? Contact <a href=\"%s%s\">%s</a> and quote "
-                     "the request id below.</p>",
+  snprintf(out, cap,
+           "<p class=\"support\">Need help? Contact <a href=\"%s%s\">%s</a> and quote "
+           "the request id below.</p>",
            web ? "" : "mailto:", escaped, escaped);
 }
 
@@ -159,9 +160,9 @@ enum MHD_Result sg_respond_too_many(struct sg_request *r, bool html, int64_t ret
       snprintf(head, sizeof head, "<meta http-equiv=\"refresh\" content=\"%s;url=%s\">", seconds,
                escaped);
     }
-    snprintf(text, sizeof text,
-             "%s Please try again in %s second%s%s%s%s.", message, seconds,
-             retry_after_s == 1 ? "" : "s", retry_url ? ": this page retries by itself, or <a href=\"" : "",
+    snprintf(text, sizeof text, "%s Please try again in %s second%s%s%s%s.", message, seconds,
+             retry_after_s == 1 ? "" : "s",
+             retry_url ? ": this page retries by itself, or <a href=\"" : "",
              retry_url ? escaped : "", retry_url ? "\">try again now</a>" : "");
     response = page_response_new(r, 429, "Too many sign-in attempts", text, head);
   }

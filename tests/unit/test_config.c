@@ -454,9 +454,14 @@ static void support_contact_is_a_mailbox_or_a_web_page(void **state) {
     assert_string_equal(c->pages.support_contact, good[i]);
     sg_config_unref(c);
   }
-  const char *bad[] = {"call Bob",          "javascript:alert(1)", "bob@",
-                       "@example.com",      "a@b@example.com",     "x\"@example.com",
-                       "https://a.b/<script>", "ftp://example.com"};
+  const char *bad[] = {"call Bob",
+                       "javascript:alert(1)",
+                       "bob@",
+                       "@example.com",
+                       "a@b@example.com",
+                       "x\"@example.com",
+                       "https://a.b/<script>",
+                       "ftp://example.com"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     snprintf(entry, sizeof entry, "SSOGATE_PAGES_SUPPORT_CONTACT=%s", bad[i]);
     expect_minimal_env_error(entry, "[pages] support_contact");
