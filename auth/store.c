@@ -61,6 +61,12 @@ int sg_store_take_token(struct sg_store *s, const char *key, unsigned rate, int6
              : sg_memory_store_take_token(s->memory, key, rate, period_ms, burst, retry_after_s);
 }
 
+int sg_store_credit(struct sg_store *s, const char *key, unsigned n, unsigned rate,
+                    int64_t period_ms, unsigned burst, unsigned ceiling) {
+  return s->redis ? sg_redis_store_credit(s->redis, key, n, rate, period_ms, burst, ceiling)
+                  : sg_memory_store_credit(s->memory, key, n, rate, period_ms, burst, ceiling);
+}
+
 int sg_store_check(struct sg_store *s, const char **reason) {
   if (s->redis != NULL)
     return sg_redis_store_check(s->redis, reason);

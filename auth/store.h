@@ -41,10 +41,19 @@ bool sg_store_is_revoked(struct sg_store *store, const char *session_id);
 /*
  * Token bucket per key: rate tokens per period_ms, at most burst saved.
  * 1: allowed; 0: limited, *retry_after_s says when to come back; -1: store
- * error (the caller fails closed).
+ * error (the caller fails closed).  A bucket credited past burst (below)
+ * drifts back down to burst at the same rate.
  */
 int sg_store_take_token(struct sg_store *store, const char *key, unsigned rate, int64_t period_ms,
                         unsigned burst, int64_t *retry_after_s);
+
+/*
+ * Adds n tokens to the same bucket (an earned allowance: a completed login
+ * pays back its address), holding at most ceiling (>= burst).  0, or -1 on
+ * a store error.
+ */
+int sg_store_credit(struct sg_store *store, const char *key, unsigned n, unsigned rate,
+                    int64_t period_ms, unsigned burst, unsigned ceiling);
 
 /* 0 when usable, -1 with *reason when not (a string that lives as long as
  * the process: static, or interned by the Redis store). */

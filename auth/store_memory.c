@@ -44,7 +44,8 @@ static gboolean expired_entry(gpointer key, gpointer value, gpointer now) {
 
 static gboolean idle_bucket(gpointer key, gpointer value, gpointer now) {
   (void)key;
-  /* A bucket untouched for an hour is full again: forgetting it changes nothing. */
+  /* A bucket untouched for an hour is back at its burst (with the default
+   * rates, credits included): forgetting it changes nothing. */
   return ((const struct bucket *)value)->updated_ms + 3600 * 1000 <= *(const int64_t *)now;
 }
 
@@ -135,11 +136,10 @@ static void evict_oldest_bucket(GHashTable *buckets) {
     g_hash_table_remove(buckets, oldest);
 }
 
-int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned rate,
-                               int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
-  int64_t now = now_ms();
-  double per_ms = (double)rate / (double)period_ms;
-  pthread_mutex_lock(&m->lock);
+/* The bucket of key, created full (burst), moved to now: below burst it
+ * refills, above (credited) it drains back, both at per_ms. */
+static struct bucket *bucket_at(struct memory_store *m, const char *key, unsigned burst,
+                                double per_ms, int64_t now) {
   sweep(m, now, false);
   struct bucket *b = g_hash_table_lookup(m->buckets, key);
   if (b == NULL) {
@@ -150,10 +150,21 @@ int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned
     b->updated_ms = now;
     g_hash_table_replace(m->buckets, g_strdup(key), b);
   }
-  b->tokens += (double)(now - b->updated_ms) * per_ms;
-  if (b->tokens > burst)
-    b->tokens = burst;
+  double drift = (double)(now - b->updated_ms) * per_ms;
+  if (b->tokens < burst)
+    b->tokens = fmin(burst, b->tokens + drift);
+  else
+    b->tokens = fmax(burst, b->tokens - drift);
   b->updated_ms = now;
+  return b;
+}
+
+int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned rate,
+                               int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
+  int64_t now = now_ms();
+  double per_ms = (double)rate / (double)period_ms;
+  pthread_mutex_lock(&m->lock);
+  struct bucket *b = bucket_at(m, key, burst, per_ms, now);
   int allowed = b->tokens >= 1.0;
   if (allowed)
     b->tokens -= 1.0;
@@ -161,4 +172,14 @@ int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned
     *retry_after_s = (int64_t)ceil((1.0 - b->tokens) / per_ms / 1000.0);
   pthread_mutex_unlock(&m->lock);
   return allowed;
+}
+
+int sg_memory_store_credit(struct memory_store *m, const char *key, unsigned n, unsigned rate,
+                           int64_t period_ms, unsigned burst, unsigned ceiling) {
+  int64_t now = now_ms();
+  pthread_mutex_lock(&m->lock);
+  struct bucket *b = bucket_at(m, key, burst, (double)rate / (double)period_ms, now);
+  b->tokens = fmin(fmax(ceiling, burst), b->tokens + n);
+  pthread_mutex_unlock(&m->lock);
+  return 0;
 }

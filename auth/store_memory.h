@@ -18,5 +18,7 @@ int sg_memory_store_revoke(struct memory_store *m, const char *session_id, int64
 bool sg_memory_store_is_revoked(struct memory_store *m, const char *session_id);
 int sg_memory_store_take_token(struct memory_store *m, const char *key, unsigned rate,
                                int64_t period_ms, unsigned burst, int64_t *retry_after_s);
+int sg_memory_store_credit(struct memory_store *m, const char *key, unsigned n, unsigned rate,
+                           int64_t period_ms, unsigned burst, unsigned ceiling);
 
 #endif

@@ -9,8 +9,8 @@
  * into the in-process mirror once a second.  When Redis is down, new logins
  * fail closed (the callers answer 503) and existing sessions keep working.
  *
- * Keys: ssogate:once:<id> (SET NX EX), ssogate:bucket:<ip> (a hash updated
- * by one Lua script), ssogate:revocations (a sorted set scored by the time
+ * Keys: ssogate:once:<id> (SET NX EX), ssogate:bucket:<kind>:<key> (a hash
+ * updated by one Lua script), ssogate:revocations (a sorted set scored by the time
  * of revocation, member "<session id> <expiry>").
  */
 #include "auth/store_redis.h"
@@ -38,19 +38,28 @@
 #define BACKOFF_MAX_MS 5000
 #define REVOCATION_HORIZON_S (31 * 24 * 3600) /* longer than any session */
 
+/* ARGV: rate, period (ms), burst, credit, ceiling.  credit 0 takes a token;
+ * credit > 0 adds that many, up to ceiling.  Below burst the bucket refills,
+ * above it (credited) drains back, both at rate; the key lives as long as it
+ * differs from a fresh (full) bucket. */
 static const char bucket_script[] =
     "local t = redis.call('TIME')\n"
     "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
     "local rate, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local credit, ceiling = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local b = redis.call('HMGET', KEYS[1], 't', 'u')\n"
     "local tokens, updated = tonumber(b[1]), tonumber(b[2])\n"
     "if tokens == nil or updated == nil then tokens = burst; updated = now end\n"
-    "tokens = math.min(burst, tokens + (now - updated) * rate / period)\n"
-    "local allowed, retry = 0, 0\n"
-    "if tokens >= 1 then tokens = tokens - 1; allowed = 1\n"
-    "else retry = math.ceil((1 - tokens) * period / rate / 1000) end\n"
+    "local drift = math.max(0, now - updated) * rate / period\n"
+    "if tokens < burst then tokens = math.min(burst, tokens + drift)\n"
+    "else tokens = math.max(burst, tokens - drift) end\n"
+    "local allowed, retry = 1, 0\n"
+    "if credit > 0 then tokens = math.min(math.max(ceiling, burst), tokens + credit)\n"
+    "elseif tokens >= 1 then tokens = tokens - 1\n"
+    "else allowed = 0; retry = math.ceil((1 - tokens) * period / rate / 1000) end\n"
     "redis.call('HSET', KEYS[1], 't', tostring(tokens), 'u', tostring(now))\n"
-    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * period / rate) + 1000)\n"
+    "redis.call('PEXPIRE', KEYS[1],\n"
+    "           math.ceil(math.max(burst, math.abs(tokens - burst)) * period / rate) + 1000)\n"
     "return {allowed, retry}\n";
 
 struct redis_store {
@@ -260,13 +269,14 @@ int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t
   return rc;
 }
 
-int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned rate,
-                              int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
+/* One run of bucket_script: 1 allowed, 0 limited (with *retry_after_s), -1. */
+static int run_bucket(struct redis_store *r, const char *key, unsigned rate, int64_t period_ms,
+                      unsigned burst, unsigned credit, unsigned ceiling, int64_t *retry_after_s) {
   struct redis_conn *c = acquire(r);
   if (c == NULL)
     return -1;
-  redisReply *reply = command(c, "EVAL %s 1 ssogate:bucket:%s %u %lld %u", bucket_script, key, rate,
-                              (long long)period_ms, burst);
+  redisReply *reply = command(c, "EVAL %s 1 ssogate:bucket:%s %u %lld %u %u %u", bucket_script, key,
+                              rate, (long long)period_ms, burst, credit, ceiling);
   int rc = -1;
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
       reply->element[0]->type == REDIS_REPLY_INTEGER) {
@@ -275,6 +285,19 @@ int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned r
   }
   release(r, c, reply);
   return rc;
+}
+
+int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned rate,
+                              int64_t period_ms, unsigned burst, int64_t *retry_after_s) {
+  return run_bucket(r, key, rate, period_ms, burst, 0, burst, retry_after_s);
+}
+
+int sg_redis_store_credit(struct redis_store *r, const char *key, unsigned n, unsigned rate,
+                          int64_t period_ms, unsigned burst, unsigned ceiling) {
+  int64_t unused;
+  if (n == 0)
+    return 0;
+  return run_bucket(r, key, rate, period_ms, burst, n, ceiling, &unused) < 0 ? -1 : 0;
 }
 
 /* The last error as a string that outlives the lock: readyz holds it past

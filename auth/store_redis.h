@@ -21,6 +21,8 @@ int sg_redis_store_once(struct redis_store *r, const char *key, int64_t ttl_s);
 int sg_redis_store_revoke(struct redis_store *r, const char *session_id, int64_t ttl_s);
 int sg_redis_store_take_token(struct redis_store *r, const char *key, unsigned rate,
                               int64_t period_ms, unsigned burst, int64_t *retry_after_s);
+int sg_redis_store_credit(struct redis_store *r, const char *key, unsigned n, unsigned rate,
+                          int64_t period_ms, unsigned burst, unsigned ceiling);
 int sg_redis_store_check(struct redis_store *r, const char **reason);
 
 #endif

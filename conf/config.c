@@ -127,12 +127,14 @@ static const struct key keys[] = {
     {"headers", "jwt_ttl", T_DURATION, F(headers.jwt_ttl_ms), "300s", false},
     {"ratelimit", "login", T_RATE, 0, "30/m", false},
     {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10", false},
+    {"ratelimit", "login_credit", T_UINT, F(ratelimit.login_credit), "2", false},
     {"ratelimit", "credential_failures", T_RATE, 0, "20/m", false},
     {"store", "url", T_STRING, F(store.url), "memory", true}, /* may hold a Redis password */
     {"store", "tls_ca_file", T_STRING, F(store.tls_ca_file), NULL, false},
     {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090", false},
     {"log", "level", T_LEVEL, F(log.level), "info", false},
     {"log", "format", T_FORMAT, F(log.format), "json", false},
+    {"pages", "support_contact", T_STRING, F(pages.support_contact), NULL, false},
     {"redash", "api_url", T_STRING, F(redash.api_url), NULL, false},
     {"redash", "api_key", T_STRING, F(redash.api_key), NULL, true},
     {"redash", "api_key_file", T_STRING, F(redash.api_key_file), NULL, false},
@@ -1167,9 +1169,30 @@ static void check_headers(struct loader *l, struct sg_config *c) {
     fail_key(l, "headers", "jwt_ttl", "between 30s and 24h");
 }
 
+/* Shown as a link on every error page: a mailbox or a web page, nothing a
+ * browser would run. */
+static void check_pages(struct loader *l, struct sg_config *c) {
+  const char *v = c->pages.support_contact;
+  if (v == NULL)
+    return;
+  bool url = g_str_has_prefix(v, "https://") || g_str_has_prefix(v, "http://");
+  const char *at = strchr(v, '@');
+  bool email =
+      !url && at != NULL && at > v && strchr(at + 1, '.') != NULL && strchr(at + 1, '@') == NULL;
+  bool clean = strlen(v) <= 200;
+  for (const char *p = v; *p && clean; p++)
+    clean = (unsigned char)*p > 0x20 && *p != 0x7f && strchr("\"'<>`", *p) == NULL;
+  if (!clean || (!url && !email))
+    fail_key(l, "pages", "support_contact",
+             "an e-mail address (it-help@example.com) or an http(s) URL, without spaces or "
+             "quotes, at most 200 characters");
+}
+
 static void check_rest(struct loader *l, struct sg_config *c) {
   if (c->ratelimit.burst < 1)
     fail_key(l, "ratelimit", "burst", "at least 1");
+  if (c->ratelimit.login_credit > 100)
+    fail_key(l, "ratelimit", "login_credit", "between 0 (off) and 100");
   const char *url = c->store.url ? c->store.url : "";
   if (strcmp(url, "memory") != 0 && !g_str_has_prefix(url, "redis://") &&
       !g_str_has_prefix(url, "rediss://")) {
@@ -1344,6 +1367,7 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
     check_access(&l, c);
     check_headers(&l, c);
     check_rest(&l, c);
+    check_pages(&l, c);
     check_redash(&l, c);
   }
   c->upstream.preset_note = l.preset->len ? g_strdup(l.preset->str) : NULL;
@@ -1539,6 +1563,8 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   fprintf(out, "ratelimit\n");
   fprintf(out, "  %-20s %u per %s, burst %u (per client IP)\n", "login", c->ratelimit.login_count,
           duration_text(c->ratelimit.login_period_ms, b1, sizeof b1), c->ratelimit.burst);
+  fprintf(out, "  %-20s %u per completed sign-in, up to %u per client IP\n", "login_credit",
+          c->ratelimit.login_credit, c->ratelimit.burst * SG_LOGIN_CREDIT_CEILING);
   fprintf(out, "  %-20s %u per %s, burst %u (per client IP; upstream 401/403/404 to credential "
                "requests)\n",
           "credential_failures", c->ratelimit.credential_failures_count,
@@ -1553,6 +1579,8 @@ void sg_config_print_summary(const struct sg_config *c, FILE *out) {
   fprintf(out, "log\n");
   fprintf(out, "  %-20s %s, %s\n", "level", levels[c->log.level],
           c->log.format == SG_LOG_JSON ? "json" : "text");
+  fprintf(out, "pages\n");
+  print_value(out, "support_contact", c->pages.support_contact, "- (none shown)");
   fprintf(out, "redash\n");
   fprintf(out, "  %-20s names %s, groups %s\n", "sync", c->redash.sync_names ? "on" : "off",
           c->redash.sync_groups ? "on" : "off");

@@ -26,6 +26,10 @@ struct sg_secret {
   size_t len;
 };
 
+/* An address's login bucket holds at most this many bursts of credit
+ * ([ratelimit] login_credit). */
+#define SG_LOGIN_CREDIT_CEILING 10
+
 struct sg_config {
   atomic_uint refs;
   unsigned generation; /* set by the caller that publishes the snapshot */
@@ -114,6 +118,7 @@ struct sg_config {
     unsigned login_count;     /* tokens per period */
     uint64_t login_period_ms; /* "30/m" = 30 per 60000 ms */
     unsigned burst;
+    unsigned login_credit; /* tokens a completed sign-in gives back to its address */
     unsigned credential_failures_count; /* upstream 401/403/404 to credential requests */
     uint64_t credential_failures_period_ms;
   } ratelimit;
@@ -133,6 +138,11 @@ struct sg_config {
     enum sg_log_level level;
     enum sg_log_format format;
   } log;
+
+  /* What ssogate's own pages (errors, 429, sign-in failed) show a person. */
+  struct {
+    char *support_contact; /* an e-mail address or an http(s) URL; NULL = none */
+  } pages;
 
   /* Names and groups inside Redash (redash/sync.c); off unless sync_* is set. */
   struct {

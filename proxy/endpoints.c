@@ -69,17 +69,63 @@ static enum MHD_Result not_configured(struct sg_request *r) {
                          "ssogate has no identity provider configured yet.");
 }
 
-/* Login floods are limited per client address; 1 = go on, else answered. */
-static int rate_limited(struct sg_request *r, enum MHD_Result *answer) {
+/*
+ * Login rate limits (docs/security.md, "Login rate limits").  A login and the
+ * ACS post without a valid state cookie take a token from their address's
+ * bucket ([ratelimit] login, burst); a sign-in that completes gives
+ * [ratelimit] login_credit tokens back, so an office behind one NAT earns
+ * the allowance its colleagues need while a flood that never completes stays
+ * at the base rate.  An ACS post with a valid state cookie was paid for at
+ * the login: it takes from that login's own small bucket instead.
+ */
+#define STATE_ACS_POSTS 5 /* ACS posts one state cookie may make in its lifetime */
+
+struct bucket {
+  char key[SG_IP_MAX + 300];
+  unsigned rate;
+  int64_t period_ms;
+  unsigned burst;
+};
+
+static void address_bucket(struct sg_request *r, struct bucket *b) {
   const struct sg_config *cfg = r->snap->config;
-  char key[SG_IP_MAX + 8];
-  int64_t retry_after = 1;
-  snprintf(key, sizeof key, "login:%s", r->client_ip);
+  snprintf(b->key, sizeof b->key, "login:%s", r->client_ip);
+  b->rate = cfg->ratelimit.login_count;
+  b->period_ms = (int64_t)cfg->ratelimit.login_period_ms;
+  b->burst = cfg->ratelimit.burst;
+}
+
+static void state_bucket(const char *request_id, struct bucket *b) {
+  snprintf(b->key, sizeof b->key, "acs:%.256s", request_id);
+  b->rate = STATE_ACS_POSTS;
+  b->period_ms = (int64_t)STATE_TTL_S * 1000;
+  b->burst = STATE_ACS_POSTS;
+}
+
+static int take_token(struct sg_request *r, const struct bucket *b, int64_t *retry_after) {
   uint64_t t0 = sg_now_ns();
-  int rc = sg_store_take_token(r->snap->store, key, cfg->ratelimit.login_count,
-                               (int64_t)cfg->ratelimit.login_period_ms, cfg->ratelimit.burst,
-                               &retry_after);
+  int rc =
+      sg_store_take_token(r->snap->store, b->key, b->rate, b->period_ms, b->burst, retry_after);
   sg_metrics_store_call(sg_now_ns() - t0, rc >= 0);
+  return rc;
+}
+
+/* A person at a browser (an HTML page) rather than a script (plain text). */
+static bool wants_html(struct sg_request *r) {
+  return sg_login_answer_for(
+             "GET", MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Mode"),
+             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Dest"),
+             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept"),
+             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Requested-With")) !=
+         SG_LOGIN_UNAUTHORIZED;
+}
+
+/* Takes a token from b; 0 = go on, else answered (429, or 503 when the store
+ * is down: fail closed).  retry_url: where the 429 page retries (GET). */
+static int rate_limited(struct sg_request *r, const struct bucket *b, const char *retry_url,
+                        enum MHD_Result *answer) {
+  int64_t retry_after = 1;
+  int rc = take_token(r, b, &retry_after);
   if (rc == 1)
     return 0;
   if (rc < 0) {
@@ -90,15 +136,12 @@ static int rate_limited(struct sg_request *r, enum MHD_Result *answer) {
                               "Please try again in a minute.");
     return 1;
   }
-  sg_log(SG_LOG_WARN, r->request_id, "login rate limit hit by %s", r->client_ip);
+  sg_log(SG_LOG_WARN, r->request_id,
+         "login rate limit hit by %s (bucket %.40s, retry in %" PRId64 " s)", r->client_ip, b->key,
+         retry_after);
   sg_metrics_event(SG_EV_RATE_LIMITED);
-  char seconds[24];
-  snprintf(seconds, sizeof seconds, "%" PRId64, retry_after);
-  struct MHD_Response *response =
-      sg_error_response_new(r, 429, "Too many sign-in attempts; wait a moment.");
-  if (response != NULL)
-    MHD_add_response_header(response, "Retry-After", seconds);
-  *answer = sg_respond_queue(r, 429, response);
+  *answer = sg_respond_too_many(r, wants_html(r), retry_after,
+                                "Too many sign-in attempts; wait a moment.", retry_url);
   return 1;
 }
 
@@ -110,7 +153,9 @@ static enum MHD_Result login(struct sg_request *r) {
     return not_configured(r);
   if (!idp_loaded(r, &answer))
     return answer;
-  if (rate_limited(r, &answer))
+  struct bucket address;
+  address_bucket(r, &address);
+  if (rate_limited(r, &address, strlen(r->target) < 2048 ? r->target : "/ssogate/login", &answer))
     return answer;
 
   /* The parameter is the original request-target, encoded once. */
@@ -145,11 +190,64 @@ static enum MHD_Result login(struct sg_request *r) {
 
 /* ---- POST /ssogate/acs ----------------------------------------------------- */
 
+/* The way out of a wrong account: our logout, then a new sign-in (SAML has
+ * no account-chooser hint; the IdP asks when several accounts are signed in). */
+#define ANOTHER_ACCOUNT                                                                            \
+  "<p><a href=\"/ssogate/logout?next=login\">Sign in with another account</a>. If you are "        \
+  "signed in to the identity provider with one account only, it signs you in with that one "       \
+  "again: sign out of it there first (for Google, at accounts.google.com), or add the other "      \
+  "account and pick it when asked.</p>"
+
 static enum MHD_Result sign_in_failed(struct sg_request *r, int status) {
   r->refusal = "signin_failed";
-  return sg_respond_page(
-      r, status, "Sign-in failed",
-      "Sign-in could not be completed. <a href=\"/ssogate/login\">Try again</a>.");
+  return sg_respond_page(r, status, "Sign-in failed",
+                         "Sign-in could not be completed. <a href=\"/ssogate/login\">Try "
+                         "again</a>.</p>" ANOTHER_ACCOUNT "<p>");
+}
+
+/* ?return_to= value for a local path (already sanitized): percent-encodes
+ * everything outside unreserved characters and '/'. */
+static void query_encode(const char *in, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (; *in != '\0' && o + 4 < cap; in++) {
+    unsigned char c = (unsigned char)*in;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        strchr("-._~/", c) != NULL) {
+      out[o++] = (char)c;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+  }
+  out[o] = '\0';
+}
+
+/*
+ * An unsolicited response (a tile in Google's app launcher) while [saml]
+ * allow_idp_initiated is off: nothing in it is used; the browser is sent to
+ * a normal sign-in instead, which comes back solicited.  Only for a browser
+ * with no login in flight (no valid state cookie): one that has one and
+ * still gets an unsolicited answer sees "Sign-in failed", so an IdP that
+ * never answers our requests cannot make a loop.
+ */
+static enum MHD_Result restart_sign_in(struct sg_request *r, const char *relay_state) {
+  char path[2048], encoded[3 * 2048], location[sizeof encoded + 64];
+  sg_return_to_sanitize(relay_state ? relay_state : "/", path, sizeof path);
+  query_encode(path, encoded, sizeof encoded);
+  snprintf(location, sizeof location, "/ssogate/login?return_to=%s", encoded);
+  sg_log(SG_LOG_INFO, r->request_id,
+         "unsolicited (IdP-initiated) response not used: [saml] allow_idp_initiated is off; "
+         "starting a sign-in");
+  return sg_respond_redirect(r, 303, location);
+}
+
+static bool is_unsolicited(const struct sg_saml_result *result) {
+  /* Only in_response_to can say so, and it runs after the signature and
+   * every other check (auth/saml_checks.c). */
+  return result->failure == SG_SAML_IN_RESPONSE_TO &&
+         strstr(result->reason, "unsolicited response") != NULL;
 }
 
 /* Seals a new session for identity and redirects to where the login began. */
@@ -195,6 +293,25 @@ static enum MHD_Result open_session(struct sg_request *r, struct sg_identity *id
   return answer;
 }
 
+/* After an ACS post: a verified, fresh response credits its address; a post
+ * that came in on a state cookie's bucket and failed is charged to its
+ * address too, so state cookies cannot multiply garbage. */
+static void settle_login_tokens(struct sg_request *r, bool verified, bool had_state) {
+  const struct sg_config *cfg = r->snap->config;
+  struct bucket address;
+  address_bucket(r, &address);
+  if (verified && cfg->ratelimit.login_credit > 0) {
+    uint64_t t0 = sg_now_ns();
+    int rc =
+        sg_store_credit(r->snap->store, address.key, cfg->ratelimit.login_credit, address.rate,
+                        address.period_ms, address.burst, address.burst * SG_LOGIN_CREDIT_CEILING);
+    sg_metrics_store_call(sg_now_ns() - t0, rc == 0);
+  } else if (!verified && had_state) {
+    int64_t unused;
+    take_token(r, &address, &unused);
+  }
+}
+
 static enum MHD_Result acs_finish(struct sg_request *r) {
   const struct sg_config *cfg = r->snap->config;
   char *saml_response = sg_form_value_new(r->body ? r->body : "", r->body_len, "SAMLResponse");
@@ -206,6 +323,8 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
   int64_t now = unix_now();
   enum MHD_Result answer;
 
+  bool verified = false;
+
   if (state != NULL && sg_state_open(r->snap->session_keys, state, now, &expected_id, &return_to,
                                      &state_reason) != 0)
     sg_log(SG_LOG_INFO, r->request_id, "state cookie ignored: %s", state_reason);
@@ -215,7 +334,10 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     sg_log(SG_LOG_WARN, r->request_id, "sign-in refused: no SAMLResponse field in the form");
     sg_metrics_login_failed(SG_SAML_MALFORMED);
     answer = sign_in_failed(r, 400);
-  } else if (sg_saml_acs_validate(r->snap->saml, saml_response, expected_id, now, result) != 0) {
+  } else if (sg_saml_acs_validate(r->snap->saml, saml_response, expected_id, now, result) != 0 &&
+             expected_id == NULL && !cfg->saml.allow_idp_initiated && is_unsolicited(result)) {
+    answer = restart_sign_in(r, relay_state);
+  } else if (result->failure != SG_SAML_OK) {
     sg_log(SG_LOG_WARN, r->request_id, "sign-in refused (%s): %s",
            sg_saml_failure_name(result->failure), result->reason);
     sg_metrics_login_failed(result->failure);
@@ -238,6 +360,7 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
     sg_metrics_store_call(sg_now_ns() - t0, fresh >= 0);
     snprintf(r->user, sizeof r->user, "%s", sg_identity_who(&result->identity));
     char why[700];
+    verified = fresh == 1;
     if (fresh < 0) {
       sg_log(SG_LOG_ERROR, r->request_id, "sign-in refused: replay cache unavailable");
       r->refusal = "store_unavailable";
@@ -250,10 +373,13 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
       sg_metrics_login_failed(SG_LOGIN_FAIL_REPLAY);
       answer = sign_in_failed(r, 403);
     } else if (!sg_access_decide(cfg, &result->identity, why, sizeof why)) {
-      char who[600], message[900];
+      char who[600], message[1400];
       sg_html_escape(sg_identity_who(&result->identity), who, sizeof who);
-      snprintf(message, sizeof message,
-               "%s is not allowed to use this application. Ask its owner for access.", who);
+      snprintf(
+          message, sizeof message,
+          "%s is not allowed to use this application. Ask its owner for access.</p>" ANOTHER_ACCOUNT
+          "<p>",
+          who);
       sg_log(SG_LOG_WARN, r->request_id, "access denied to %s: %s",
              sg_identity_who(&result->identity), why);
       sg_metrics_login_failed(SG_LOGIN_FAIL_DENIED);
@@ -266,6 +392,7 @@ static enum MHD_Result acs_finish(struct sg_request *r) {
       answer = open_session(r, &result->identity, return_to ? return_to : fallback);
     }
   }
+  settle_login_tokens(r, verified, expected_id != NULL);
   if (result != NULL)
     sg_identity_clear(&result->identity);
   free(result);
@@ -313,7 +440,25 @@ static enum MHD_Result acs(struct sg_request *r) {
     return not_configured(r);
   if (!idp_loaded(r, &answer))
     return answer;
-  if (rate_limited(r, &answer))
+  /* The state cookie is opened again with the body; here it only picks the bucket. */
+  struct bucket bucket;
+  char *request_id = NULL, *return_to = NULL, login_again[2048 + 40] = "/ssogate/login";
+  const char *why;
+  const char *state = sg_cookie_get(r, r->snap->state_cookie_name);
+  if (state != NULL &&
+      sg_state_open(r->snap->session_keys, state, unix_now(), &request_id, &return_to, &why) == 0) {
+    state_bucket(request_id, &bucket);
+    char encoded[3 * 2048];
+    query_encode(return_to, encoded, sizeof encoded);
+    if (strlen(encoded) < 2048)
+      snprintf(login_again, sizeof login_again, "/ssogate/login?return_to=%s", encoded);
+  } else {
+    address_bucket(r, &bucket);
+  }
+  free(request_id);
+  free(return_to);
+  /* A POST cannot be retried by a page: the 429 page starts a new sign-in. */
+  if (rate_limited(r, &bucket, login_again, &answer))
     return answer;
   const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
   if (length != NULL && strtoull(length, NULL, 10) > ACS_MAX_BODY) {
@@ -350,7 +495,10 @@ enum MHD_Result sg_endpoints_logout(struct sg_request *r) {
   char *session_clear = sg_cookie_session_clear_new(r->snap);
   char *state_clear = sg_cookie_state_clear_new(r->snap);
   struct MHD_Response *response = sg_error_response_new(r, 302, "Signed out.");
-  MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, "/ssogate/signed-out");
+  /* ?next=login: "Sign in with another account" on the error pages. */
+  bool again = strcmp(query_of(r), "next=login") == 0;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION,
+                          again ? "/ssogate/login" : "/ssogate/signed-out");
   if (session_clear)
     MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, session_clear);
   if (state_clear)

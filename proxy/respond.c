@@ -6,10 +6,12 @@
  */
 #include "proxy/respond.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proxy/drain.h"
+#include "proxy/form.h"
 
 static const char *status_text(int status) {
   switch (status) {
@@ -130,15 +132,64 @@ enum MHD_Result sg_respond_redirect(struct sg_request *r, int status, const char
   return sg_respond_queue(r, status, response);
 }
 
-enum MHD_Result sg_respond_page(struct sg_request *r, int status, const char *title,
-                                const char *message_html) {
-  char body[4096];
+/* "Need help? ..." with [pages] support_contact, on error pages only. */
+static void support_line(struct sg_request *r, int status, char *out, size_t cap) {
+  const char *contact = r->snap->config->pages.support_contact;
+  out[0] = '\0';
+  if (contact == NULL || status < 400)
+    return;
+  char escaped[1400];
+  sg_html_escape(contact, escaped, sizeof escaped);
+  bool web = strncmp(contact, "https://", 8) == 0 || strncmp(contact, "http://", 7) == 0;
+  snprintf(out, cap,
+           "<p class=\"support\">Need help? Contact <a href=\"%s%s\">%s</a> and quote "
+           "the request id below.</p>",
+           web ? "" : "mailto:", escaped, escaped);
+}
+
+static struct MHD_Response *page_response_new(struct sg_request *r, int status, const char *title,
+                                              const char *message_html, const char *head_extra) {
+  char support[3000];
+  char body[32768]; /* room for a retry URL escaped twice (meta and link) */
+  support_line(r, status, support, sizeof support);
   snprintf(body, sizeof body,
-           "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title>"
+           "<!doctype html><html><head><meta charset=\"utf-8\">%s<title>%s</title>"
            "<style>body{font:16px system-ui,sans-serif;max-width:34em;margin:4em auto;padding:0 "
            "1em;color:#222}"
-           "small{color:#777}</style></head><body><h1>%s</h1><p>%s</p>"
+           "small{color:#777}</style></head><body><h1>%s</h1><p>%s</p>%s"
            "<p><small>Request id: %s</small></p></body></html>\n",
-           title, title, message_html, r->request_id);
-  return sg_respond(r, status, "text/html; charset=utf-8", body);
+           head_extra, title, title, message_html, support, r->request_id);
+  return buffer_response_new(r, "text/html; charset=utf-8", body);
+}
+
+enum MHD_Result sg_respond_page(struct sg_request *r, int status, const char *title,
+                                const char *message_html) {
+  return sg_respond_queue(r, status, page_response_new(r, status, title, message_html, ""));
+}
+
+enum MHD_Result sg_respond_too_many(struct sg_request *r, bool html, int64_t retry_after_s,
+                                    const char *message, const char *retry_url) {
+  char seconds[24];
+  snprintf(seconds, sizeof seconds, "%" PRId64, retry_after_s);
+  struct MHD_Response *response;
+  if (!html) {
+    response = sg_error_response_new(r, 429, message);
+  } else {
+    char escaped[6 * 2048], head[sizeof escaped + 100], text[sizeof escaped + 600];
+    escaped[0] = head[0] = '\0';
+    if (retry_url != NULL) {
+      sg_html_escape(retry_url, escaped, sizeof escaped);
+      /* The page tries again by itself: a person at 9:00 just waits. */
+      snprintf(head, sizeof head, "<meta http-equiv=\"refresh\" content=\"%s;url=%s\">", seconds,
+               escaped);
+    }
+    snprintf(text, sizeof text, "%s Please try again in %s second%s%s%s%s.", message, seconds,
+             retry_after_s == 1 ? "" : "s",
+             retry_url ? ": this page retries by itself, or <a href=\"" : "",
+             retry_url ? escaped : "", retry_url ? "\">try again now</a>" : "");
+    response = page_response_new(r, 429, "Too many sign-in attempts", text, head);
+  }
+  if (response != NULL)
+    MHD_add_response_header(response, "Retry-After", seconds);
+  return sg_respond_queue(r, 429, response);
 }

@@ -21,9 +21,17 @@ enum MHD_Result sg_respond(struct sg_request *r, int status, const char *content
 enum MHD_Result sg_respond_error(struct sg_request *r, int status, const char *message);
 enum MHD_Result sg_respond_redirect(struct sg_request *r, int status, const char *location);
 
-/* Queues a small HTML page; message_html must already be escaped. */
+/* Queues a small HTML page; message_html must already be escaped.  Error
+ * pages (status >= 400) add [pages] support_contact when it is set. */
 enum MHD_Result sg_respond_page(struct sg_request *r, int status, const char *title,
                                 const char *message_html);
+
+/* Queues a 429 with Retry-After: retry_after_s.  html (a person at a
+ * browser): a page that says when, with [pages] support_contact, and, when
+ * retry_url is set, retries it by itself after that many seconds; else the
+ * plain-text error page. */
+enum MHD_Result sg_respond_too_many(struct sg_request *r, bool html, int64_t retry_after_s,
+                                    const char *message, const char *retry_url);
 
 /* Queues an already built response and releases our reference to it. */
 enum MHD_Result sg_respond_queue(struct sg_request *r, int status, struct MHD_Response *response);

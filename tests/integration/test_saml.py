@@ -286,7 +286,10 @@ def test_unsolicited_response_needs_allow_idp_initiated(tmp_path, gate_factory, 
     idp = Idp(str(tmp_path), "http://127.0.0.1:%d" % port)
     try:
         gate = gate_factory([upstream.url], idp=idp, port=port)
-        assert post_acs(gate, requests.Session(), idp.response(in_response_to=None)).status_code == 403
+        # Off: not used, a normal sign-in starts instead (test_pages.py has the rest).
+        r = post_acs(gate, requests.Session(), idp.response(in_response_to=None))
+        assert r.status_code == 303 and r.headers["Location"] == "/ssogate/login?return_to=/"
+        assert not r.raw.headers.getlist("Set-Cookie")
         gate.settings["saml"]["allow_idp_initiated"] = "true"
         gate.reload()
         wait_until(lambda: gate.metrics()["ssogate_config_generation"] == 2, what="reload")

@@ -215,6 +215,8 @@ static void minimal_config_loads_with_design_defaults(void **state) {
   assert_int_equal(c->ratelimit.login_count, 30);
   assert_int_equal(c->ratelimit.login_period_ms, 60000);
   assert_int_equal(c->ratelimit.burst, 10);
+  assert_int_equal(c->ratelimit.login_credit, 2);
+  assert_null(c->pages.support_contact);
   assert_string_equal(c->store.url, "memory");
   assert_string_equal(c->metrics.listen, "127.0.0.1:9090");
   assert_string_equal(c->metrics.listen_host, "127.0.0.1");
@@ -426,6 +428,44 @@ static void rates_are_count_per_period(void **state) {
     expect_minimal_env_error(entry, "[ratelimit] login");
   }
   expect_minimal_plus_error("[ratelimit]\nburst = 0\n", "[ratelimit] burst (@:10): at least 1");
+}
+
+static void login_credit_is_bounded(void **state) {
+  (void)state;
+  struct sg_config *c = load_minimal_env("SSOGATE_RATELIMIT_LOGIN_CREDIT=0");
+  assert_int_equal(c->ratelimit.login_credit, 0);
+  sg_config_unref(c);
+  c = load_minimal_plus("[ratelimit]\nlogin_credit = 100\n");
+  assert_int_equal(c->ratelimit.login_credit, 100);
+  sg_config_unref(c);
+  expect_minimal_plus_error("[ratelimit]\nlogin_credit = 101\n",
+                            "[ratelimit] login_credit (@:10): between 0 (off) and 100");
+  expect_minimal_env_error("SSOGATE_RATELIMIT_LOGIN_CREDIT=-1", "[ratelimit] login_credit");
+}
+
+static void support_contact_is_a_mailbox_or_a_web_page(void **state) {
+  (void)state;
+  const char *good[] = {"it-help@example.com", "https://help.example.com/sso?q=1",
+                        "http://intranet/helpdesk"};
+  char entry[128];
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    snprintf(entry, sizeof entry, "SSOGATE_PAGES_SUPPORT_CONTACT=%s", good[i]);
+    struct sg_config *c = load_minimal_env(entry);
+    assert_string_equal(c->pages.support_contact, good[i]);
+    sg_config_unref(c);
+  }
+  const char *bad[] = {"call Bob",
+                       "javascript:alert(1)",
+                       "bob@",
+                       "@example.com",
+                       "a@b@example.com",
+                       "x\"@example.com",
+                       "https://a.b/<script>",
+                       "ftp://example.com"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(entry, sizeof entry, "SSOGATE_PAGES_SUPPORT_CONTACT=%s", bad[i]);
+    expect_minimal_env_error(entry, "[pages] support_contact");
+  }
 }
 
 /* ---- INI syntax ---------------------------------------------------------------------- */
@@ -1407,6 +1447,8 @@ int main(void) {
       cmocka_unit_test(summary_shows_settings_but_no_secret),
       cmocka_unit_test(example_file_loads_with_a_secret_from_the_environment),
       cmocka_unit_test(example_file_documents_every_key),
+      cmocka_unit_test(login_credit_is_bounded),
+      cmocka_unit_test(support_contact_is_a_mailbox_or_a_web_page),
       cmocka_unit_test(redash_preset_fills_defaults_and_yields_to_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

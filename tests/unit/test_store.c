@@ -69,6 +69,32 @@ static void bucket_refills(void **state) {
   assert_int_equal(sg_store_take_token(s, "ip:9", 10, 1000, 1, &retry), 1);
 }
 
+static void a_credit_lifts_the_bucket_up_to_its_ceiling(void **state) {
+  struct sg_store *s = *state;
+  int64_t retry = 0;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(sg_store_take_token(s, "ip:c", 1, 60000, 2, &retry), 1);
+  assert_int_equal(sg_store_take_token(s, "ip:c", 1, 60000, 2, &retry), 0);
+  /* 3 x 2 earned, held at the ceiling of 5: five more, past the burst of 2. */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(sg_store_credit(s, "ip:c", 2, 1, 60000, 2, 5), 0);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(sg_store_take_token(s, "ip:c", 1, 60000, 2, &retry), 1);
+  assert_int_equal(sg_store_take_token(s, "ip:c", 1, 60000, 2, &retry), 0);
+  assert_true(retry >= 1);
+}
+
+static void credits_past_the_burst_drain_back_to_it(void **state) {
+  struct sg_store *s = *state;
+  int64_t retry = 0;
+  assert_int_equal(sg_store_credit(s, "ip:d", 50, 10, 1000, 1, 100), 0);
+  usleep(500 * 1000); /* 10 per second drain back: 51 -> 46 (or less, on a slow machine) */
+  int taken = 0;
+  while (taken < 100 && sg_store_take_token(s, "ip:d", 10, 1000, 1, &retry) == 1)
+    taken++;
+  assert_in_range(taken, 30, 46);
+}
+
 static void buckets_are_capped(void **state) {
   struct sg_store *s = *state;
   int64_t retry;
@@ -86,6 +112,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(revoked_sessions_stay_revoked_until_expiry, setup, teardown),
       cmocka_unit_test_setup_teardown(bucket_allows_burst_then_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(bucket_refills, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_credit_lifts_the_bucket_up_to_its_ceiling, setup, teardown),
+      cmocka_unit_test_setup_teardown(credits_past_the_burst_drain_back_to_it, setup, teardown),
       cmocka_unit_test_setup_teardown(buckets_are_capped, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
