@@ -151,6 +151,7 @@ static struct MHD_Response *page_response_new(struct sg_request *r, int status, 
                                               const char *message_html, const char *head_extra) {
   char support[3000];
   char body[32768]; /* room for a retry URL escaped twice (meta and link) */
+  default_refusal(r, status);
   support_line(r, status, support, sizeof support);
   snprintf(body, sizeof body,
            "<!doctype html><html><head><meta charset=\"utf-8\">%s<title>%s</title>"
