@@ -820,10 +820,12 @@ static int validate_in_response_to(struct check *c) {
   const char *irt = from_confirmation ? from_confirmation : from_response;
 
   if (irt == NULL) {
-    if (!c->trust->allow_idp_initiated)
+    if (!c->trust->allow_idp_initiated) {
+      c->out->unsolicited = true;
       return fail(c, SG_SAML_IN_RESPONSE_TO,
                   "in_response_to: unsolicited response (no InResponseTo) and "
                   "allow_idp_initiated is off");
+    }
     c->in_response_to = NULL;
     note(c, "none: unsolicited, allow_idp_initiated is on");
     return 0;

@@ -141,6 +141,7 @@ struct sg_saml_result {
   char assertion_id[256];       /* for the one-time-use check */
   int64_t assertion_expires_at; /* unix s: keep the id at least until then */
   char in_response_to[256];     /* "" for unsolicited */
+  bool unsolicited;             /* refused only for having no InResponseTo (the launcher) */
   bool subject_is_email;        /* no NameID: the subject is the email attribute */
 };
 

@@ -246,8 +246,7 @@ static enum MHD_Result restart_sign_in(struct sg_request *r, const char *relay_s
 static bool is_unsolicited(const struct sg_saml_result *result) {
   /* Only in_response_to can say so, and it runs after the signature and
    * every other check (auth/saml_checks.c). */
-  return result->failure == SG_SAML_IN_RESPONSE_TO &&
-         strstr(result->reason, "unsolicited response") != NULL;
+  return result->failure == SG_SAML_IN_RESPONSE_TO && result->unsolicited;
 }
 
 /* Seals a new session for identity and redirects to where the login began. */

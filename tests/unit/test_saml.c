@@ -204,6 +204,8 @@ static void test_case(void **state) {
   if (strcmp(got, c->expected) != 0)
     fail_msg("%s: expected %s, got %s: %s", c->name, c->expected, got, result.reason);
   assert_int_equal(rc, result.failure == SG_SAML_OK ? 0 : -1);
+  /* Only a response refused for having no InResponseTo starts a new sign-in. */
+  assert_int_equal(result.unsolicited, strcmp(c->name, "unsolicited_not_allowed") == 0);
   if (result.failure == SG_SAML_OK) {
     assert_string_equal(result.identity.email, "alice@example.com");
     /* Without a NameID (ADFS) the subject is the email attribute; Auth0's
