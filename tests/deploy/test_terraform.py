@@ -125,9 +125,11 @@ def dependencies(workspace, subdir, node):
     resources, with the edges through locals and references resolved), the
     order apply creates in and, reversed, destroy deletes in."""
     dot = workspace.run(subdir, "graph").stdout
+    # Terraform before 1.7 prints every node as "[root] ADDRESS (expand)".
+    node_name = lambda n: re.sub(r"^\[root\] | \((expand|close)\)$", "", n)
     edges = {}
     for a, b in re.findall(r'^\s*"([^"]+)" -> "([^"]+)"', dot, re.M):
-        edges.setdefault(a, set()).add(b)
+        edges.setdefault(node_name(a), set()).add(node_name(b))
     assert node in edges, "no %s in the graph:\n%s" % (node, dot)
     seen, todo = set(), [node]
     while todo:
