@@ -135,9 +135,10 @@ def test_a_digest_pinned_image_is_tagged_with_the_version_given(staging):
         labels = ecs_rules.container(td, name)["dockerLabels"]
         assert labels["com.datadoghq.tags.env"] == "staging", name
         assert labels["com.datadoghq.tags.version"] == "0.2.0-rc.1", name
-        assert labels["com.datadoghq.tags.service"] == "ssogate", "one service, told apart by env"
+        assert labels["com.datadoghq.tags.service"] == "ssogate-staging", "out of production's monitors"
     options = ecs_rules.container(td, "ssogate")["logConfiguration"]["options"]
     assert options["dd_tags"] == "env:staging,version:0.2.0-rc.1"
+    assert options["dd_service"] == "ssogate-staging"
 
 
 BAD_PRECONDITIONS = """

@@ -79,7 +79,7 @@ locals {
           Host       = "http-intake.logs.${var.datadog_site}"
           TLS        = "on"
           compress   = "gzip"
-          dd_service = var.datadog_service
+          dd_service = local.datadog_service
           dd_source  = "ssogate"
           dd_tags    = "env:${var.datadog_env},version:${local.datadog_version}"
           provider   = "ecs"

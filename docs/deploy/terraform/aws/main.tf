@@ -82,9 +82,10 @@ locals {
   # "" when the image has no tag (pinned by digest only): refused in ecs.tf.
   image_tag       = try(regex("^(?:[^@]*/)?[^/:@]+:([^/:@]+)(?:@.*)?$", var.image)[0], "")
   datadog_version = var.datadog_version != null ? var.datadog_version : local.image_tag
+  datadog_service = var.datadog_service != null ? var.datadog_service : var.name
   datadog_tags = {
     env     = var.datadog_env
-    service = var.datadog_service
+    service = local.datadog_service
     version = local.datadog_version
   }
   datadog_labels      = { for k, v in local.datadog_tags : "com.datadoghq.tags.${k}" => v }

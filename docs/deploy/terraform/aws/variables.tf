@@ -344,9 +344,9 @@ variable "datadog_env" {
 }
 
 variable "datadog_service" {
-  description = "Datadog's service tag; the monitors and the dashboard filter on it (docs/monitoring.md). The same in every env."
+  description = "Datadog's service tag; the monitors and the dashboard filter on it (docs/monitoring.md). null: name, so a staging deployment (ssogate-staging) stays out of production's monitors until they filter on env too."
   type        = string
-  default     = "ssogate"
+  default     = null
 }
 
 variable "datadog_version" {
