@@ -1,5 +1,6 @@
 # Dummy values for planning docs/deploy/terraform/example offline
 # (tests/deploy/test_terraform.py).  Shaped like real IDs and ARNs; none exists.
+env                                = "production"
 region                             = "eu-west-1"
 vpc_id                             = "vpc-0123456789abcdef0"
 private_subnet_ids                 = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
@@ -18,6 +19,7 @@ idp_metadata_parameter_arn         = "arn:aws:ssm:eu-west-1:123456789012:paramet
 jwt_key_parameter_arns             = ["arn:aws:ssm:eu-west-1:123456789012:parameter/ssogate/jwt-key-2026", "arn:aws:ssm:eu-west-1:123456789012:parameter/ssogate/jwt-key-2027"]
 store_url_parameter_arn            = "arn:aws:ssm:eu-west-1:123456789012:parameter/ssogate/store-url"
 redis_security_group_id            = "sg-0123456789abcdef1"
+redash_api_key_parameter_arn       = "arn:aws:ssm:eu-west-1:123456789012:parameter/ssogate/redash-api-key"
 datadog_api_key_parameter_arn      = "arn:aws:ssm:eu-west-1:123456789012:parameter/datadog/api-key"
 kms_key_arn                        = "arn:aws:kms:eu-west-1:123456789012:key/01234567-89ab-cdef-0123-456789abcdef"
 redash_database_url_parameter_arn  = "arn:aws:ssm:eu-west-1:123456789012:parameter/redash/database-url"

@@ -125,7 +125,8 @@ def stub_secrets(task_definition):
     md = fx.idp_metadata_xml(cert)
     values = {"IDP_METADATA": md.decode() if isinstance(md, bytes) else md,
               "SSOGATE_SESSION_SECRET": base64.b64encode(os.urandom(32)).decode(),
-              "SSOGATE_STORE_URL": "redis://ssogate-store.internal:6379/1"}
+              "SSOGATE_STORE_URL": "redis://ssogate-store.internal:6379/1",
+              "SSOGATE_REDASH_API_KEY": "test-redash-admin-api-key"}
     init = ecs_rules.container(task_definition, "ssogate-keys")
     for s in init["secrets"]:
         if s["name"].startswith("JWT_KEY_"):

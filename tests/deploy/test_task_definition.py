@@ -3,23 +3,17 @@
 model botocore ships) and the Fargate rules the schema cannot express
 (ecs_rules.py); each rule is shown to fail on a definition that breaks it.
 Also: every SSOGATE_* variable the task gives is a setting the binary knows
-(ssogate --check with exactly that environment and stub files)."""
-import base64
+(ssogate --check with exactly that environment and stub files,
+task_environment.py)."""
 import copy
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 import ecs_rules
-from deploy_support import ROOT, it, task_definition  # noqa: F401 (fixture)
+import task_environment
+from deploy_support import it, task_definition  # noqa: F401 (fixture)
 
 no_process_outlives_its_test = it.no_process_outlives_its_test
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
-import saml_fixtures as fx  # noqa: E402
 
 
 def test_task_definition_passes_botocore_and_fargate_rules(task_definition):
@@ -94,58 +88,17 @@ def test_timeouts_are_ordered_for_the_alb(task_definition):
     assert drain < ecs_rules.container(task_definition, "ssogate")["stopTimeout"] <= 120
 
 
-def stub_files(tmp, task_definition):
-    """What the init step would write, generated: the IdP metadata (a test
-    IdP's certificate) and an RSA key per JWT_KEY_* secret."""
-    init = ecs_rules.container(task_definition, "ssogate-keys")
-    values = {}
-    key, cert = fx.make_keypair("stub idp")
-    md = fx.idp_metadata_xml(cert)
-    values["IDP_METADATA"] = md.decode() if isinstance(md, bytes) else md
-    for s in init["secrets"]:
-        if s["name"].startswith("JWT_KEY_"):
-            values[s["name"]] = subprocess.run(
-                ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-                capture_output=True, text=True, check=True).stdout
-    assert set(values) == {s["name"] for s in init["secrets"]}
-    return values
-
-
-def gate_environment(task_definition, paths=None, overrides=None):
-    """The ssogate container's environment as the task gives it: its
-    environment list plus its secrets (dummy values)."""
-    gate = ecs_rules.container(task_definition, "ssogate")
-    env = dict(ecs_rules.environment(gate))
-    for s in gate["secrets"]:
-        env[s["name"]] = {"SSOGATE_SESSION_SECRET": base64.b64encode(os.urandom(32)).decode(),
-                          "SSOGATE_STORE_URL": "redis://127.0.0.1:1/1"}[s["name"]]
-    for k, v in (paths or {}).items():
-        env[k] = v
-    env.update(overrides or {})
-    return env
-
-
-def test_every_ssogate_variable_of_the_task_is_a_known_setting(task_definition, tmp_path):
-    values = stub_files(str(tmp_path), task_definition)
-    paths = {}
-    for name, value in values.items():
-        path = tmp_path / name.lower()
-        path.write_text(value)
-        path.chmod(0o600)
-    paths["SSOGATE_SAML_IDP_METADATA"] = str(tmp_path / "idp_metadata")
-    paths["SSOGATE_HEADERS_JWT_KEY"] = " ".join(
-        str(tmp_path / n.lower()) for n in sorted(values) if n.startswith("JWT_KEY_"))
-    env = gate_environment(task_definition, paths)
-    assert all(ecs_rules.SETTING.match(k) for k in env), sorted(env)
+def test_every_variable_of_the_task_is_a_known_setting_or_a_datadog_tag(task_definition, tmp_path):
+    env = task_environment.render(task_definition, tmp_path)
+    datadog = {k for k in env if k.startswith("DD_")}
+    assert datadog == {"DD_ENV", "DD_SERVICE", "DD_VERSION"}, "unified service tags only"
+    assert all(ecs_rules.SETTING.match(k) for k in set(env) - datadog), sorted(env)
     # The upstream name does not resolve here; --check reports that as a
     # problem of reachability, after the configuration was accepted.
-    done = subprocess.run([it.BIN, "--check"], env={"PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, timeout=60 * it.SLOW)
-    out = done.stdout + done.stderr
-    assert "not a setting of ssogate" not in out, out
-    assert "config:" in out, "the configuration was not accepted:\n" + out
+    code, out, err = task_environment.check(env)
+    assert "not a setting of ssogate" not in out + err, out + err
+    assert "config:" in out, "the configuration was not accepted:\n" + out + err
     # The same run with one unknown variable must fail on exactly that.
     env["SSOGATE_UPSTREAM_NOT_A_KEY"] = "1"
-    done = subprocess.run([it.BIN, "--check"], env={"PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, timeout=60 * it.SLOW)
-    assert done.returncode != 0 and "SSOGATE_UPSTREAM_NOT_A_KEY is not a setting" in done.stderr
+    code, out, err = task_environment.check(env)
+    assert code != 0 and "SSOGATE_UPSTREAM_NOT_A_KEY is not a setting" in err

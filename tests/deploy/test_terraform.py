@@ -1,106 +1,40 @@
-"""docs/deploy/terraform checked offline with the real Terraform: fmt, init
-against the local provider mirror (/opt/tf-plugins, no registry), validate,
-and a plan of the example root with dummy variables (tests/deploy/example.tfvars)
-and a provider that asks AWS nothing (no credentials check, no account id,
-no metadata API, no region check).  As root the plan runs in an empty network
-namespace, so a data source or anything else that needs AWS fails the test
-instead of hanging on it.  The plan's task definitions then go through the
-same ECS checks as docs/deploy/task-definition.json (ecs_rules.py).
-
-Nothing is written into the checkout: the tree is copied to a temp dir, and
-TF_DATA_DIR and the lock file live there.
+"""docs/deploy/terraform checked offline with the real Terraform
+(terraform_plan.py): fmt, init against the local provider mirror, validate,
+and a plan of the example root with dummy variables (tests/deploy/example.tfvars).
+The plan's task definitions then go through the same ECS checks as
+docs/deploy/task-definition.json (ecs_rules.py); the plan's own dependency
+view shows the service is created after, and destroyed before, every
+permission and network rule its tasks need.
 """
 import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 import ecs_rules
-from deploy_support import ROOT, TERRAFORM, TASK_DEFINITION, it
+from deploy_support import TERRAFORM, TASK_DEFINITION, it
+from terraform_plan import (TERRAFORM_BIN, TFVARS, Workspace, example_plan, has_provider, module_config,
+                            needs_terraform, resource_change, skip_unless_terraform_and_aws_provider)
 
 no_process_outlives_its_test = it.no_process_outlives_its_test
 
-MIRROR = os.environ.get("TEST_TF_PLUGIN_DIR", "/opt/tf-plugins")
-TFVARS = os.path.join(ROOT, "tests", "deploy", "example.tfvars")
-TERRAFORM_BIN = shutil.which("terraform")
-TIMEOUT = 300  # seconds for any one terraform command (the plan takes ~10 s)
 
-# What the example root's provider is given in CI: nothing that reaches AWS.
-OFFLINE_PROVIDER = """
-provider "aws" {
-  region                      = var.region
-  access_key                  = "offline-test"
-  secret_key                  = "offline-test"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-"""
-
-needs_terraform = pytest.mark.skipif(TERRAFORM_BIN is None, reason="terraform not installed")
-
-
-def has_provider(namespace, name):
-    return bool(glob.glob(os.path.join(MIRROR, "registry.terraform.io", namespace, name, "*", "*")))
-
-
-def isolated_network():
-    """unshare -n when it works (root): the plan then cannot reach any network."""
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-class Workspace:
-    def __init__(self, tmp):
-        self.tmp = str(tmp)
-        self.tree = os.path.join(self.tmp, "terraform")
-        shutil.copytree(TERRAFORM, self.tree)
-        self.cli_config = os.path.join(self.tmp, "cli.tfrc")
-        with open(self.cli_config, "w") as f:
-            f.write('provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n'
-                    '  direct {\n    exclude = ["*/*"]\n  }\n}\n' % MIRROR)
-        self.offline = isolated_network()
-
-    def run(self, subdir, *args, check=True):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
-        env.update(TF_CLI_CONFIG_FILE=self.cli_config, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1",
-                   TF_DATA_DIR=os.path.join(self.tmp, "data-" + subdir), TF_INPUT="0",
-                   AWS_EC2_METADATA_DISABLED="true")
-        cmd = [TERRAFORM_BIN, *args, "-no-color"]
-        if self.offline:
-            cmd = ["unshare", "-n", *cmd]
-        done = subprocess.run(cmd, cwd=os.path.join(self.tree, subdir), env=env, capture_output=True,
-                              text=True, timeout=TIMEOUT)
-        if check:
-            assert done.returncode == 0, "terraform %s in %s failed:\n%s\n%s" % (
-                " ".join(args), subdir, done.stdout[-4000:], done.stderr[-4000:])
-        return done
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    return example_plan(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    if TERRAFORM_BIN is None:
-        pytest.skip("terraform not installed")
-    if not has_provider("hashicorp", "aws"):
-        pytest.skip("no hashicorp/aws provider in %s" % MIRROR)
-    return Workspace(tmp_path_factory.mktemp("tf"))
+def workspace(example):
+    return example[0]
 
 
 @pytest.fixture(scope="module")
-def plan(workspace):
-    with open(os.path.join(workspace.tree, "example", "zz_offline_override.tf"), "w") as f:
-        f.write(OFFLINE_PROVIDER)
-    workspace.run("example", "init", "-backend=false", "-input=false")
-    workspace.run("example", "plan", "-input=false", "-var-file=" + TFVARS, "-out=plan.bin")
-    shown = workspace.run("example", "show", "-json", "plan.bin")
-    return json.loads(shown.stdout)
+def plan(example):
+    return example[1]
 
 
 def tf_files():
@@ -155,8 +89,7 @@ def test_example_plans_offline_with_every_piece(plan, workspace):
         assert needed in types, "the plan has no %s" % needed
 
 
-def planned(plan, address):
-    return next(rc["change"]["after"] for rc in plan["resource_changes"] if rc["address"] == address)
+planned = resource_change
 
 
 def test_planned_service_survives_autoscaling_and_rolls_back(plan):
@@ -169,6 +102,105 @@ def test_planned_service_survives_autoscaling_and_rolls_back(plan):
     assert "aws_lb_listener_rule.ssogate" in service.get("depends_on", [])
     ecs_tf = open(os.path.join(TERRAFORM, "aws", "ecs.tf")).read()
     assert re.search(r"ignore_changes\s*=\s*\[desired_count\]", ecs_tf)
+
+
+# What a task needs from before it starts until after it has stopped: the
+# execution role and its permissions (image pull, secrets, the sidecars'
+# logs), ssogate's security group and every security-group rule (in from the
+# ALB, out to Redash, the store and 443).
+NEEDED_BY_TASKS = {"aws_iam_role", "aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_policy",
+                   "aws_security_group", "aws_vpc_security_group_ingress_rule",
+                   "aws_vpc_security_group_egress_rule", "aws_security_group_rule"}
+SERVICE = "module.ssogate.aws_ecs_service.ssogate"
+
+
+def needed_by_tasks(plan, module="module.ssogate"):
+    """From the plan: every resource of those types the module creates."""
+    return sorted({"%s.%s.%s" % (rc["module_address"], rc["type"], rc["name"]) for rc in plan["resource_changes"]
+                   if rc.get("module_address") == module and rc["type"] in NEEDED_BY_TASKS})
+
+
+def dependencies(workspace, subdir, node):
+    """Everything node depends on in Terraform's own graph (`terraform graph`:
+    resources, with the edges through locals and references resolved), the
+    order apply creates in and, reversed, destroy deletes in."""
+    dot = workspace.run(subdir, "graph").stdout
+    # Terraform before 1.7 prints every node as "[root] ADDRESS (expand)".
+    node_name = lambda n: re.sub(r"^\[root\] | \((expand|close)\)$", "", n)
+    edges = {}
+    for a, b in re.findall(r'^\s*"([^"]+)" -> "([^"]+)"', dot, re.M):
+        edges.setdefault(node_name(a), set()).add(node_name(b))
+    assert node in edges, "no %s in the graph:\n%s" % (node, dot)
+    seen, todo = set(), [node]
+    while todo:
+        for b in edges.get(todo.pop(), ()):
+            if b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return seen
+
+
+def missing_dependencies(workspace, plan):
+    return [r for r in needed_by_tasks(plan) if r not in dependencies(workspace, "example", SERVICE)]
+
+
+def test_the_service_comes_after_and_goes_before_everything_its_tasks_need(plan, workspace):
+    """Issue 18: applied against an AWS simulator, the service was created
+    while the execution role's policy and the rules were still being made,
+    and destroyed after them (its tasks drained with no 443 out and no log
+    permission).  The list is read from the plan, so a rule or policy added
+    later without depends_on fails here."""
+    needed = needed_by_tasks(plan)
+    for r in ("aws_iam_role_policy.execution", "aws_vpc_security_group_ingress_rule.from_alb",
+              "aws_vpc_security_group_egress_rule.alb_to_ssogate", "aws_vpc_security_group_egress_rule.to_redash",
+              "aws_vpc_security_group_egress_rule.https", "aws_vpc_security_group_egress_rule.to_store"):
+        assert "module.ssogate." + r in needed, needed
+    assert missing_dependencies(workspace, plan) == []
+
+
+NEW_PERMISSIONS = """
+resource "aws_vpc_security_group_egress_rule" "zz_dns_over_tls" {
+  security_group_id = aws_security_group.ssogate.id
+  ip_protocol       = "tcp"
+  from_port         = 853
+  to_port           = 853
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_iam_role_policy_attachment" "zz_more" {
+  role       = aws_iam_role.execution.name
+  policy_arn = "arn:aws:iam::aws:policy/CloudWatchLogsReadOnlyAccess"
+}
+"""
+
+
+def test_a_rule_or_policy_added_without_depends_on_is_caught(tmp_path):
+    skip_unless_terraform_and_aws_provider()
+    ws = Workspace(tmp_path)
+    ws.write("aws", "zz_new_permissions.tf", NEW_PERMISSIONS)
+    plan = ws.plan("example", "-var-file=" + TFVARS)
+    assert missing_dependencies(ws, plan) == [
+        "module.ssogate.aws_iam_role_policy_attachment.zz_more",
+        "module.ssogate.aws_vpc_security_group_egress_rule.zz_dns_over_tls"]
+
+
+def test_the_module_lets_the_alb_out_to_ssogate(plan):
+    """An ALB group made for Redash alone allows only 5000 out: the module
+    owns the ALB's egress to ssogate's port (requests and health checks)."""
+    with open(TFVARS) as f:
+        alb_sg = re.search(r'^alb_security_group_id\s*=\s*"([^"]+)"', f.read(), re.M).group(1)
+    out = planned(plan, "module.ssogate.aws_vpc_security_group_egress_rule.alb_to_ssogate")
+    into = planned(plan, "module.ssogate.aws_vpc_security_group_ingress_rule.from_alb")
+    port = planned(plan, "module.ssogate.aws_lb_target_group.ssogate")["port"]
+    for rule in (out, into):
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", port, port), rule
+    assert out["security_group_id"] == alb_sg
+    assert into["referenced_security_group_id"] == alb_sg
+    # The other end of each rule is ssogate's group (an ID known after apply).
+    config = {r["address"]: r for r in module_config(plan)["resources"]}
+    for address, side in (("aws_vpc_security_group_egress_rule.alb_to_ssogate", "referenced_security_group_id"),
+                          ("aws_vpc_security_group_ingress_rule.from_alb", "security_group_id")):
+        assert "aws_security_group.ssogate" in config[address]["expressions"][side]["references"], address
 
 
 def test_planned_listener_rule_is_host_bound(plan):
@@ -190,6 +222,8 @@ def test_planned_execution_role_reads_exactly_the_named_parameters(plan):
     assert stmts["Secrets"]["Action"] == ["ssm:GetParameters"]
     assert stmts["DecryptSecrets"]["Action"] == ["kms:Decrypt"]
     assert stmts["DecryptSecrets"]["Resource"].startswith("arn:aws:kms:")
+    assert stmts["DecryptSecrets"]["Condition"]["StringEquals"]["kms:ViaService"] == ["ssm.eu-west-1.amazonaws.com"]
+    assert "SecretsManager" not in stmts, "no Secrets Manager secret in the example"
     assert stmts["EcrPull"]["Resource"] == "arn:aws:ecr:eu-west-1:123456789012:repository/ssogate"
 
 
@@ -206,18 +240,54 @@ def test_terraform_and_json_task_definitions_agree(plan):
         js = json.load(f)
     assert sorted(c["name"] for c in tf["containerDefinitions"]) == sorted(c["name"] for c in js["containerDefinitions"])
     a, b = ecs_rules.container(tf, "ssogate"), ecs_rules.container(js, "ssogate")
-    assert set(ecs_rules.environment(a)) == set(ecs_rules.environment(b))
+    # The same settings, value for value, except the JWT keys (two in the plan: a rotation).
+    env_a, env_b = ecs_rules.environment(a), ecs_rules.environment(b)
+    assert set(env_a) == set(env_b)
+    assert {k: v for k, v in env_a.items() if k != "SSOGATE_HEADERS_JWT_KEY"} == \
+        {k: v for k, v in env_b.items() if k != "SSOGATE_HEADERS_JWT_KEY"}
     assert {s["name"] for s in a["secrets"]} == {s["name"] for s in b["secrets"]}
     canon = lambda v: sorted(json.dumps(x, sort_keys=True) for x in v) if isinstance(v, list) else v
     for key in ("stopTimeout", "dependsOn", "mountPoints", "portMappings", "logConfiguration"):
         assert canon(a[key]) == canon(b[key]), key
-    assert json.loads(a["dockerLabels"]["com.datadoghq.ad.checks"]) == \
-        json.loads(b["dockerLabels"]["com.datadoghq.ad.checks"])
+    assert json.loads(a["dockerLabels"].pop("com.datadoghq.ad.checks")) == \
+        json.loads(b["dockerLabels"].pop("com.datadoghq.ad.checks"))
+    assert a["dockerLabels"] == b["dockerLabels"]
+    for name in ("log-router", "datadog-agent"):
+        side_tf, side_js = ecs_rules.container(tf, name), ecs_rules.container(js, name)
+        for key in ("image", "essential", "environment", "dockerLabels", "firelensConfiguration"):
+            assert canon(side_tf.get(key)) == canon(side_js.get(key)), (name, key)
     init_tf, init_js = ecs_rules.container(tf, "ssogate-keys"), ecs_rules.container(js, "ssogate-keys")
     assert init_tf["user"] == init_js["user"] == "0"
     # Same command shape; the plan's tfvars has two JWT keys (a rotation), the JSON one.
     assert init_tf["command"][:2] == init_js["command"][:2] == ["sh", "-c"]
     assert init_tf["command"][2].startswith(init_js["command"][2].split(" && printf")[0])
+
+
+def test_planned_task_tags_env_service_version_and_parses_json_logs(plan):
+    """Datadog's unified service tags on every container (docker labels: on
+    Fargate the agent reads them, not other containers' environment), in
+    ssogate's environment and on its logs; the FireLens router parses each
+    line as JSON (aws-for-fluent-bit's own configs/parse-json.conf)."""
+    with open(TFVARS) as f:
+        image = re.search(r'^ssogate_image\s*=\s*"([^"]+)"', f.read(), re.M).group(1)
+    tags = {"env": "production", "service": "ssogate", "version": image.rsplit(":", 1)[1]}
+    td = ecs_rules.from_terraform_plan(plan, "module.ssogate.aws_ecs_task_definition.ssogate")
+    for name in ("ssogate", "log-router", "datadog-agent"):
+        labels = ecs_rules.container(td, name)["dockerLabels"]
+        assert {k: labels.get("com.datadoghq.tags." + k) for k in tags} == tags, name
+    gate = ecs_rules.container(td, "ssogate")
+    env = ecs_rules.environment(gate)
+    assert {k: env.get("DD_" + k.upper()) for k in tags} == tags
+    assert ecs_rules.environment(ecs_rules.container(td, "datadog-agent"))["DD_ENV"] == tags["env"]
+    options = gate["logConfiguration"]["options"]
+    assert options["dd_service"] == tags["service"] and options["dd_source"] == "ssogate"
+    assert dict(t.split(":", 1) for t in options["dd_tags"].split(",")) == \
+        {"env": tags["env"], "version": tags["version"]}
+    assert env["SSOGATE_LOG_FORMAT"] == "json"
+    router = ecs_rules.container(td, "log-router")["firelensConfiguration"]
+    assert router["type"] == "fluentbit"
+    assert router["options"]["config-file-type"] == "file"
+    assert router["options"]["config-file-value"] == "/fluent-bit/configs/parse-json.conf"
 
 
 def test_a_bad_variable_stops_the_plan(plan, workspace):
@@ -265,3 +335,12 @@ def test_planned_task_with_two_jwt_keys_starts_in_a_simulated_task(plan, tmp_pat
     jwks = json.loads(probes["http://127.0.0.1:8080/ssogate/jwks.json"][1])
     assert len(jwks["keys"]) == 2, "both keys of the overlap are published"
     assert gate["stop_exit"] == 0
+    # What FireLens's parse-json filter gets: one JSON object per line, else
+    # a line reaches Datadog as an unparsed string.
+    # (tini's warning, every line of which names it, comes only here: in the
+    # simulation tini is not PID 1, on Fargate it is.)
+    lines = [l for l in contract.log_of(result, "ssogate").splitlines()
+             if l.strip() and "tini" not in l.lower()]
+    assert lines, "ssogate logged nothing"
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line

@@ -59,17 +59,19 @@ locals {
         { containerName = "log-router", condition = "START" },
       ]
       portMappings = [{ containerPort = 8080, protocol = "tcp" }]
-      environment  = [for k in sort(keys(local.ssogate_environment)) : { name = k, value = local.ssogate_environment[k] }]
-      secrets      = local.ssogate_secrets
+      environment = concat(
+        [for k in sort(keys(local.ssogate_environment)) : { name = k, value = local.ssogate_environment[k] }],
+        local.datadog_environment,
+      )
+      secrets = local.ssogate_secrets
       mountPoints = [{
         sourceVolume  = "keys"
         containerPath = local.key_dir
         readOnly      = true
       }]
-      dockerLabels = {
-        "com.datadoghq.ad.checks"    = jsonencode(local.openmetrics_check)
-        "com.datadoghq.tags.service" = var.name
-      }
+      dockerLabels = merge(local.datadog_labels, {
+        "com.datadoghq.ad.checks" = jsonencode(local.openmetrics_check)
+      })
       logConfiguration = {
         logDriver = "awsfirelens"
         options = {
@@ -77,8 +79,9 @@ locals {
           Host       = "http-intake.logs.${var.datadog_site}"
           TLS        = "on"
           compress   = "gzip"
-          dd_service = var.name
+          dd_service = local.datadog_service
           dd_source  = "ssogate"
+          dd_tags    = "env:${var.datadog_env},version:${local.datadog_version}"
           provider   = "ecs"
         }
         secretOptions = [{ name = "apikey", valueFrom = var.datadog_api_key_parameter_arn }]
@@ -88,10 +91,18 @@ locals {
       name      = "log-router"
       image     = var.log_router_image
       essential = true
+      # parse-json.conf (shipped in the image, aws/aws-for-fluent-bit
+      # configs/) parses each line's `log` field as JSON: ssogate's lines
+      # (log format json) reach Datadog as attributes, not as a string.
       firelensConfiguration = {
-        type    = "fluentbit"
-        options = { enable-ecs-log-metadata = "true" }
+        type = "fluentbit"
+        options = {
+          enable-ecs-log-metadata = "true"
+          config-file-type        = "file"
+          config-file-value       = "/fluent-bit/configs/parse-json.conf"
+        }
       }
+      dockerLabels     = local.datadog_labels
       logConfiguration = local.sidecar_logs
     },
     {
@@ -101,8 +112,11 @@ locals {
       environment = [
         { name = "ECS_FARGATE", value = "true" },
         { name = "DD_SITE", value = var.datadog_site },
+        # The agent's own env tag, on everything it sends.
+        { name = "DD_ENV", value = var.datadog_env },
       ]
       secrets          = [{ name = "DD_API_KEY", valueFrom = var.datadog_api_key_parameter_arn }]
+      dockerLabels     = local.datadog_labels
       logConfiguration = local.sidecar_logs
     },
   ]
@@ -140,6 +154,22 @@ resource "aws_ecs_task_definition" "ssogate" {
     precondition {
       condition     = var.stop_timeout > var.drain_timeout
       error_message = "stop_timeout must be above drain_timeout, else SIGKILL cuts the drain."
+    }
+    precondition {
+      condition     = local.datadog_version != ""
+      error_message = "image is pinned by digest only: set datadog_version (Datadog's version tag) to the release it is."
+    }
+    precondition {
+      condition     = length(setintersection(keys(local.ssogate_environment), keys(var.extra_secrets))) == 0
+      error_message = "A name in extra_secrets is also set in the environment (extra_environment or a module variable): set it in one place."
+    }
+    precondition {
+      condition     = length(var.allowed_groups) == 0 || var.groups_attribute != null
+      error_message = "allowed_groups needs groups_attribute (the SAML attribute that carries the groups): without it every sign-in is refused."
+    }
+    precondition {
+      condition     = contains(["production", "prod"], var.datadog_env) || strcontains(var.name, var.datadog_env)
+      error_message = "name must differ per environment: the security group, IAM role, target group, log group and service take it. With datadog_env other than production, include it in name (e.g. \"ssogate-staging\")."
     }
   }
 }
@@ -203,6 +233,24 @@ resource "aws_ecs_service" "ssogate" {
     ignore_changes = [desired_count]
   }
 
-  # The target group must be attached to a listener before a service uses it.
-  depends_on = [aws_lb_listener_rule.ssogate]
+  # Created after, and destroyed before, everything its tasks need: the
+  # target group attached to a listener, the execution role's policy (image
+  # pull, secrets, the sidecars' logs) and every security-group rule (in from
+  # the ALB, out to Redash, the store and 443).  Otherwise an apply starts
+  # tasks that cannot start, and a destroy removes the 443 rule and the log
+  # permission while the tasks still drain: their last lines never leave.
+  # tests/deploy/test_terraform.py fails when a rule or policy is missing here.
+  depends_on = [
+    aws_lb_listener_rule.ssogate,
+    aws_iam_role_policy.execution,
+    aws_vpc_security_group_ingress_rule.from_alb,
+    aws_vpc_security_group_egress_rule.alb_to_ssogate,
+    aws_vpc_security_group_ingress_rule.jwks_from_redash,
+    aws_vpc_security_group_egress_rule.to_redash,
+    aws_vpc_security_group_egress_rule.to_store,
+    aws_vpc_security_group_egress_rule.https,
+    aws_vpc_security_group_ingress_rule.redash_from_ssogate,
+    aws_vpc_security_group_egress_rule.redash_to_jwks,
+    aws_vpc_security_group_ingress_rule.store_from_ssogate,
+  ]
 }

@@ -49,20 +49,31 @@ resource "aws_iam_role_policy" "execution" {
           Resource = local.parameter_arns
         },
       ],
+      # extra_secrets held in Secrets Manager: ECS reads them with GetSecretValue.
+      length(local.secretsmanager_arns) == 0 ? [] : [{
+        Sid      = "SecretsManager"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = local.secretsmanager_arns
+      }],
       local.ecr_repository_arn == null ? [] : [{
         Sid      = "EcrPull"
         Effect   = "Allow"
         Action   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
         Resource = local.ecr_repository_arn
       }],
-      # SecureStrings under a customer managed key: the role must be allowed
-      # to decrypt with it (the AWS managed aws/ssm key needs nothing here).
+      # SecureStrings (and secrets) under a customer managed key: the role
+      # must be allowed to decrypt with it (the AWS managed keys aws/ssm and
+      # aws/secretsmanager need nothing here).
       var.kms_key_arn == null ? [] : [{
-        Sid       = "DecryptSecrets"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt"]
-        Resource  = var.kms_key_arn
-        Condition = { StringEquals = { "kms:ViaService" = "ssm.${var.region}.amazonaws.com" } }
+        Sid      = "DecryptSecrets"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = var.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = concat(
+          ["ssm.${var.region}.amazonaws.com"],
+          length(local.secretsmanager_arns) == 0 ? [] : ["secretsmanager.${var.region}.amazonaws.com"],
+        ) } }
       }],
     )
   })

@@ -32,30 +32,64 @@ locals {
       SSOGATE_SERVER_DRAIN_TIMEOUT   = "${var.drain_timeout}s"
       SSOGATE_UPSTREAM_URL           = var.upstream_url
       SSOGATE_UPSTREAM_TIMEOUT       = "${var.upstream_timeout}s"
+      # redash: Redash's logout path and cookies, its public paths (/static/,
+      # /api/config) and its API keys (app_credentials) come from the preset.
+      SSOGATE_UPSTREAM_APP = var.app
       # Cloud Map names change addresses on every Redash deployment.
       SSOGATE_UPSTREAM_RESOLVE_INTERVAL = "${var.upstream_resolve_interval}s"
       SSOGATE_SAML_IDP_METADATA         = "${local.key_dir}/idp-metadata.xml"
       SSOGATE_HEADERS_JWT_KEY           = join(" ", [for k in local.jwt_keys : k.file])
       SSOGATE_HEADERS_JWT_AUDIENCE      = var.jwt_audience
-      SSOGATE_SESSION_LOGOUT_PATHS      = "/logout"
-      SSOGATE_SESSION_APP_COOKIES       = "session remember_token"
       SSOGATE_METRICS_LISTEN            = "127.0.0.1:9090"
       SSOGATE_LOG_FORMAT                = "json"
     },
     length(var.allowed_domains) > 0 ? { SSOGATE_ACCESS_ALLOWED_DOMAINS = join(" ", var.allowed_domains) } : {},
     length(var.allowed_groups) > 0 ? { SSOGATE_ACCESS_ALLOWED_GROUPS = join(" ", var.allowed_groups) } : {},
+    var.groups_attribute == null ? {} : { SSOGATE_SAML_GROUPS_ATTRIBUTE = var.groups_attribute },
+    var.name_attribute == null ? {} : { SSOGATE_SAML_NAME_ATTRIBUTE = var.name_attribute },
+    # Only when on: the binary's default is off, and an unset key is one a
+    # rollback to an older image cannot trip over.
+    var.allow_idp_initiated ? { SSOGATE_SAML_ALLOW_IDP_INITIATED = "true" } : {},
+    var.session_page ? { SSOGATE_SESSION_SESSION_PAGE = "true" } : {},
     var.extra_environment,
   )
 
   ssogate_secrets = concat(
     [{ name = "SSOGATE_SESSION_SECRET", valueFrom = var.session_secret_parameter_arn }],
     var.store_url_parameter_arn == null ? [] : [{ name = "SSOGATE_STORE_URL", valueFrom = var.store_url_parameter_arn }],
+    [for k in sort(keys(var.extra_secrets)) : { name = k, valueFrom = var.extra_secrets[k] }],
   )
 
-  parameter_arns = compact(concat(
+  # extra_secrets come from Parameter Store or Secrets Manager.  A Secrets
+  # Manager valueFrom may add a JSON key and version after the secret's ARN
+  # (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf:json-key::);
+  # the policy names the secret itself: its first seven fields.
+  extra_parameter_arns = [for arn in values(var.extra_secrets) : arn if can(regex("^arn:[^:]+:ssm:", arn))]
+  secretsmanager_arns = distinct([
+    for arn in values(var.extra_secrets) : join(":", slice(split(":", arn), 0, 7))
+    if can(regex("^arn:[^:]+:secretsmanager:", arn))
+  ])
+
+  parameter_arns = distinct(compact(concat(
     [var.session_secret_parameter_arn, var.idp_metadata_parameter_arn, var.datadog_api_key_parameter_arn, var.store_url_parameter_arn],
     var.jwt_key_parameter_arns,
-  ))
+    local.extra_parameter_arns,
+  )))
+
+  # Datadog's unified service tags: the same env, service and version on
+  # every container (docker labels: on Fargate the agent reads labels, not
+  # other containers' environment), ssogate's environment and its logs.
+  # "" when the image has no tag (pinned by digest only): refused in ecs.tf.
+  image_tag       = try(regex("^(?:[^@]*/)?[^/:@]+:([^/:@]+)(?:@.*)?$", var.image)[0], "")
+  datadog_version = var.datadog_version != null ? var.datadog_version : local.image_tag
+  datadog_service = var.datadog_service != null ? var.datadog_service : var.name
+  datadog_tags = {
+    env     = var.datadog_env
+    service = local.datadog_service
+    version = local.datadog_version
+  }
+  datadog_labels      = { for k, v in local.datadog_tags : "com.datadoghq.tags.${k}" => v }
+  datadog_environment = [for k in sort(keys(local.datadog_tags)) : { name = "DD_${upper(k)}", value = local.datadog_tags[k] }]
 
   # Fargate's CPU/memory pairs (AWS: "Task CPU and memory", Linux platform 1.4.0).
   fargate_memory = {
@@ -87,6 +121,19 @@ resource "aws_vpc_security_group_ingress_rule" "from_alb" {
   from_port                    = 8080
   to_port                      = 8080
   referenced_security_group_id = var.alb_security_group_id
+}
+
+# The other half: the ALB's own group must let it out to ssogate's port, for
+# requests and health checks.  An ALB group made for Redash alone allows only
+# 5000 out: without this rule no target turns healthy and every deployment
+# rolls back.
+resource "aws_vpc_security_group_egress_rule" "alb_to_ssogate" {
+  security_group_id            = var.alb_security_group_id
+  description                  = "ALB to ssogate (${var.name})"
+  ip_protocol                  = "tcp"
+  from_port                    = 8080
+  to_port                      = 8080
+  referenced_security_group_id = aws_security_group.ssogate.id
 }
 
 # Redash fetches /ssogate/jwks.json straight from the tasks (Cloud Map name).

@@ -3,9 +3,15 @@
 # module makes no AWS read at plan time (CI plans it with no network at all).
 
 variable "name" {
-  description = "Name of the service, task family, security group, target group and log group."
+  description = "Name of the service, task family, security group, target group, IAM role and log group. Unique per deployment in the account and region: staging is \"ssogate-staging\" (a name without datadog_env is refused outside production)."
   type        = string
   default     = "ssogate"
+
+  validation {
+    # The target group's limits: 32 characters, letters, digits and hyphens.
+    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$", var.name))
+    error_message = "name is 1 to 32 letters, digits and hyphens, not starting or ending with a hyphen (a target group's name)."
+  }
 }
 
 variable "region" {
@@ -26,7 +32,7 @@ variable "private_subnet_ids" {
 }
 
 variable "alb_security_group_id" {
-  description = "Security group of the ALB; the only source allowed to reach ssogate's port besides Redash's JWKS fetch."
+  description = "Security group of the ALB; the only source allowed to reach ssogate's port besides Redash's JWKS fetch. The module adds this group's egress rule to ssogate's port 8080 too."
   type        = string
 }
 
@@ -52,7 +58,7 @@ variable "host_headers" {
 }
 
 variable "alb_idle_timeout" {
-  description = "idle_timeout (seconds) of your ALB. Must be above upstream_timeout (else the ALB answers 504 before ssogate does); client_timeout is set above it (else ssogate closes keep-alive connections the ALB still uses: 502)."
+  description = "idle_timeout (seconds) of your ALB. Must be above upstream_timeout (else the ALB answers 504 before ssogate does); client_timeout is set above it (else ssogate closes keep-alive connections the ALB still uses: 502). The idle timeout is the ALB's: on a shared ALB changing it changes it for every app behind it."
   type        = number
   default     = 310
 }
@@ -197,6 +203,17 @@ variable "upstream_resolve_interval" {
   }
 }
 
+variable "app" {
+  description = "[upstream] app: redash (its preset: logout path and cookies, public paths /static/ and /api/config, app_credentials redash for API keys) or generic (set those through extra_environment)."
+  type        = string
+  default     = "redash"
+
+  validation {
+    condition     = contains(["redash", "generic"], var.app)
+    error_message = "app is redash or generic."
+  }
+}
+
 variable "allowed_domains" {
   description = "[access] allowed_domains."
   type        = list(string)
@@ -207,6 +224,30 @@ variable "allowed_groups" {
   description = "[access] allowed_groups."
   type        = list(string)
   default     = []
+}
+
+variable "groups_attribute" {
+  description = "[saml] groups_attribute: the SAML attribute with the groups (needed by allowed_groups and [redash] sync_groups). null: none."
+  type        = string
+  default     = null
+}
+
+variable "name_attribute" {
+  description = "[saml] name_attribute: the SAML attribute with the display name (e.g. displayName). null: none."
+  type        = string
+  default     = null
+}
+
+variable "allow_idp_initiated" {
+  description = "[saml] allow_idp_initiated: accept sign-ins started at the IdP (a tile in Google's app launcher)."
+  type        = bool
+  default     = false
+}
+
+variable "session_page" {
+  description = "[session] session_page: serve /ssogate/session (who am I, sign out)."
+  type        = bool
+  default     = false
 }
 
 variable "extra_environment" {
@@ -227,6 +268,27 @@ variable "jwt_audience" {
 }
 
 # --- secrets (SSM Parameter Store, SecureString) -----------------------------------
+
+variable "extra_secrets" {
+  description = "More SSOGATE_* settings from secrets (name => ARN of an SSM parameter or a Secrets Manager secret), e.g. { SSOGATE_REDASH_API_KEY = \"arn:aws:ssm:eu-west-1:123456789012:parameter/ssogate/redash-api-key\" }. The execution role may read exactly these."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.extra_secrets) : can(regex("^SSOGATE_[A-Z0-9]+_[A-Z0-9_]+$", k))])
+    error_message = "extra_secrets holds SSOGATE_<SECTION>_<KEY> variables only."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.extra_secrets), ["SSOGATE_SESSION_SECRET", "SSOGATE_STORE_URL"])) == 0
+    error_message = "SSOGATE_SESSION_SECRET and SSOGATE_STORE_URL have their own variables (session_secret_parameter_arn, store_url_parameter_arn)."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.extra_secrets) : can(regex("^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)", v))])
+    error_message = "extra_secrets values are ARNs of SSM parameters (arn:aws:ssm:...:parameter/...) or Secrets Manager secrets (arn:aws:secretsmanager:...:secret:...)."
+  }
+}
 
 variable "session_secret_parameter_arn" {
   description = "SecureString holding [session] secret (one or more base64 secrets separated by spaces, the sealing one first)."
@@ -269,6 +331,28 @@ variable "store_port" {
 variable "datadog_api_key_parameter_arn" {
   description = "SecureString holding the Datadog API key (agent and log router)."
   type        = string
+}
+
+variable "datadog_env" {
+  description = "Datadog's env tag (production, staging): on every container, the logs and the agent. Outside production it must appear in name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_.-]*$", var.datadog_env))
+    error_message = "datadog_env is a lowercase tag value (letters, digits, _ . -)."
+  }
+}
+
+variable "datadog_service" {
+  description = "Datadog's service tag; the monitors and the dashboard filter on it (docs/monitoring.md). null: name, so a staging deployment (ssogate-staging) stays out of production's monitors until they filter on env too."
+  type        = string
+  default     = null
+}
+
+variable "datadog_version" {
+  description = "Datadog's version tag; null: the image's tag (ssogate:0.1.0 -> 0.1.0). Needed when the image is pinned by digest only."
+  type        = string
+  default     = null
 }
 
 variable "datadog_site" {

@@ -2,8 +2,10 @@
 # router, Datadog agent), IAM execution role, target group and listener rule,
 # security groups, autoscaling.  A module: it configures no provider; the
 # example in ../example shows a root that calls it.  Checked in CI by
-# tests/deploy/test_terraform.py (init against a local provider mirror,
-# validate, plan with dummy variables); not applied there.
+# tests/deploy/test_terraform.py and test_module_environment.py (init against
+# a local provider mirror, validate, plans with dummy variables, the
+# dependency graph, ssogate --check on the planned environment); not applied
+# there.
 
 terraform {
   required_version = ">= 1.5.0"

@@ -5,6 +5,12 @@
 module "ssogate" {
   source = "../aws"
 
+  # Unique per deployment: staging is name = "ssogate-staging",
+  # datadog_env = "staging" (the plan refuses a staging env under
+  # production's names).
+  name        = var.name
+  datadog_env = var.env
+
   region                 = var.region
   vpc_id                 = var.vpc_id
   private_subnet_ids     = var.private_subnet_ids
@@ -20,6 +26,19 @@ module "ssogate" {
   upstream_url     = "http://redash-server.${var.service_discovery_namespace_name}:5000"
   upstream_timeout = 300
   allowed_domains  = var.allowed_domains
+  app              = "redash" # the default, spelled out: public paths, API keys, logout
+
+  # Redash's user names follow the Google display name ([redash] sync_names,
+  # docs/redash.md): the SAML app maps it to displayName, and the Redash
+  # admin's API key comes from Parameter Store, never from the environment.
+  name_attribute = "displayName"
+  extra_environment = {
+    SSOGATE_REDASH_API_URL    = "http://redash-server.${var.service_discovery_namespace_name}:5000"
+    SSOGATE_REDASH_SYNC_NAMES = "true"
+  }
+  extra_secrets = {
+    SSOGATE_REDASH_API_KEY = var.redash_api_key_parameter_arn
+  }
 
   service_discovery_namespace_id   = var.service_discovery_namespace_id
   service_discovery_namespace_name = var.service_discovery_namespace_name

@@ -1,6 +1,17 @@
 # The example's inputs: IDs and ARNs of what you already have (VPC, ALB,
 # cluster, Redash, parameters).  No data source looks them up.
 
+variable "name" {
+  description = "ssogate's resource names: ssogate in production, ssogate-staging in staging."
+  type        = string
+  default     = "ssogate"
+}
+
+variable "env" {
+  description = "Datadog's env tag: production, staging."
+  type        = string
+}
+
 variable "region" {
   type = string
 }
@@ -77,6 +88,11 @@ variable "store_url_parameter_arn" {
 
 variable "redis_security_group_id" {
   type = string
+}
+
+variable "redash_api_key_parameter_arn" {
+  description = "SecureString holding the API key of the Redash admin user ssogate syncs names with."
+  type        = string
 }
 
 variable "datadog_api_key_parameter_arn" {
