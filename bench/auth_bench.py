@@ -5,8 +5,16 @@ Run by hand (not a CI test), loopback only:
     /usr/bin/python3 bench/auth_bench.py [--duration 8] [--rounds 3]
 
 1. Authenticated requests (a real session from a real SAML login, JWT on)
-   through ssogate vs nginx proxy_pass to the same origin: req/s, p99, ratio,
-   and the JWT signatures counted during the run (should stay near zero).
+   through ssogate vs nginx proxy_pass to the same origin: CPU microseconds
+   per request (utime + stime of every process and thread of each proxy,
+   read from /proc before and after each wrk run, over the requests wrk
+   served) and its ratio to nginx (issue 23's target: <= 1.25), req/s, p99,
+   ratio, and the JWT signatures counted during the run (should stay near
+   zero).  The runs are interleaved; the order alternates every round.
+   Both proxies write an access log to a file, as in production (ssogate's
+   is its stdout; nginx's the default combined format).  --compare-bin
+   B: a second ssogate binary with the same settings, interleaved, as
+   ssogate-b (an A/B of one change).  --only-auth: part 1 only.
 2. ACS: ssogate's own time per login (signed Google-shaped response: base64,
    XML, signature, every rule, replay record, sealing), from its access log.
 3. Login storm: 200 client addresses (X-Forwarded-For, trusted_proxies = 1)
@@ -32,6 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import saml_fixtures as fx  # noqa: E402
 
 ORIGIN, REF, GATE, METRICS = 18081, 18082, 18083, 18084
+GATE_B, METRICS_B = 18089, 18090   # --compare-bin
 BIN = os.environ.get("BENCH_SSOGATE_BIN") or next(
     p for p in (os.path.join(ROOT, "build-release/ssogate"), os.path.join(ROOT, "build/ssogate"))
     if os.path.exists(p))
@@ -43,7 +52,7 @@ http { access_log off; keepalive_requests 1000000;
 """
 NGINX_REF = """worker_processes 2; pid %(tmp)s/r.pid; error_log %(tmp)s/r.err;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
+http { access_log %(tmp)s/r.access.log; keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:%(origin)d; keepalive 64; }
   server { listen 127.0.0.1:%(port)d; location / { proxy_pass http://origin;
     proxy_http_version 1.1; proxy_set_header Connection ""; } } }
@@ -58,18 +67,43 @@ end
 """
 
 
-def wrk(url, conns, duration, headers=(), script=None):
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """utime + stime of pid (all its threads: fields 14 and 15 of
+    /proc/PID/stat) and of its child processes (nginx's workers), in ticks."""
+    try:
+        stat = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return 0
+    f = stat[stat.rindex(")") + 2:].split()   # f[0] is field 3
+    total = int(f[11]) + int(f[12])
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            kids = open("/proc/%d/task/%s/children" % (pid, task)).read().split()
+        except OSError:
+            continue
+        total += sum(cpu_ticks(int(k)) for k in kids)
+    return total
+
+
+def wrk(url, conns, duration, headers=(), script=None, pid=None):
     args = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % duration, "--latency"]
     for h in headers:
         args += ["-H", h]
     if script:
         args += ["-s", script]
+    cpu0 = cpu_ticks(pid) if pid else 0
     out = subprocess.run(args + [url], capture_output=True, text=True).stdout
+    cpu = cpu_ticks(pid) - cpu0 if pid else 0
+    served = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p99": float(p99.group(1)) * scale, "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    return {"rps": rps, "p99": float(p99.group(1)) * scale, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "cpu_us": cpu * 1e6 / CLK_TCK / served if pid and served else float("nan")}
 
 
 def metrics():
@@ -99,6 +133,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--compare-bin", help="a second ssogate binary, measured interleaved as ssogate-b")
+    ap.add_argument("--only-auth", action="store_true", help="part 1 only (no ACS, no login storm)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ssogate-authbench-")
     procs = []
@@ -114,7 +150,9 @@ def main():
                            ("r", NGINX_REF % {"tmp": tmp, "port": REF, "origin": ORIGIN})):
             path = os.path.join(tmp, name + ".conf")
             open(path, "w").write(conf)
-            start(["/usr/sbin/nginx", "-p", tmp, "-c", path, "-g", "daemon off;"], "nginx-" + name)
+            p = start(["/usr/sbin/nginx", "-p", tmp, "-c", path, "-g", "daemon off;"], "nginx-" + name)
+            if name == "r":
+                ref = p
 
         public = "http://127.0.0.1:%d" % GATE
         fx.ACS_URL, fx.SP_ENTITY_ID = public + "/ssogate/acs", public + "/ssogate/metadata"
@@ -144,7 +182,16 @@ listen = 127.0.0.1:%d
 [log]
 level = warn
 """ % (GATE, public, ORIGIN, tmp, base64.b64encode(os.urandom(32)).decode(), tmp, METRICS))
-        start([BIN, "-c", ini], "ssogate")
+        gate = start([BIN, "-c", ini], "ssogate")
+        gate_b = None
+        if a.compare_bin:
+            # Same settings and public_url (the session cookie is bound to
+            # it), another port: the same cookie opens on both.
+            ini_b = os.path.join(tmp, "ssogate-b.ini")
+            open(ini_b, "w").write(open(ini).read()
+                                   .replace("listen = 127.0.0.1:%d" % GATE, "listen = 127.0.0.1:%d" % GATE_B)
+                                   .replace("listen = 127.0.0.1:%d" % METRICS, "listen = 127.0.0.1:%d" % METRICS_B))
+            gate_b = start([a.compare_bin, "-c", ini_b], "ssogate-b")
         time.sleep(1.5)
 
         def signed(i):
@@ -158,23 +205,43 @@ level = warn
         session = next(c.split(";")[0] for c in cookies if c.startswith("ssogate="))
         print("signed in: HTTP %d, cookie %d bytes" % (status, len(session)))
 
-        # 1. authenticated requests, JWT on, vs nginx
-        rows = []
+        # 1. authenticated requests, JWT on, vs nginx; interleaved, the order
+        # rotating every round so that none always runs first.
+        targets = [("ssogate", GATE, gate.pid, ["Cookie: " + session]),
+                   ("nginx", REF, ref.pid, [])]
+        if gate_b:
+            targets.append(("ssogate-b", GATE_B, gate_b.pid, ["Cookie: " + session]))
+        res = {t[0]: [] for t in targets}
+        print("load average %s before part 1" % " ".join(open("/proc/loadavg").read().split()[:3]))
         for rnd in range(a.rounds):
-            before = metrics()["ssogate_jwt_signatures_total"]
-            g = wrk("http://127.0.0.1:%d/app" % GATE, 128, a.duration, ["Cookie: " + session])
-            sigs = metrics()["ssogate_jwt_signatures_total"] - before
-            n = wrk("http://127.0.0.1:%d/app" % REF, 128, a.duration)
-            rows.append((g, n, sigs))
-            print("  round %d: ssogate %.0f req/s p99 %.2f ms (non-2xx %d, JWT signatures %d) | nginx %.0f req/s p99 %.2f ms"
-                  % (rnd + 1, g["rps"], g["p99"], g["non2xx"], sigs, n["rps"], n["p99"]))
-        g_rps = statistics.median(r[0]["rps"] for r in rows)
-        n_rps = statistics.median(r[1]["rps"] for r in rows)
-        g_p99 = statistics.median(r[0]["p99"] for r in rows)
-        n_p99 = statistics.median(r[1]["p99"] for r in rows)
-        total_sigs = sum(r[2] for r in rows)
-        print("authenticated+JWT @128: ratio %.2f (target >= 0.8)  p99 ratio %.2f  signatures over %d s of load: %d"
-              % (g_rps / n_rps, g_p99 / n_p99, a.rounds * a.duration, total_sigs))
+            order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
+            for name, port, pid, headers in order:
+                before = metrics()["ssogate_jwt_signatures_total"] if name == "ssogate" else 0
+                r = wrk("http://127.0.0.1:%d/app" % port, 128, a.duration, headers, pid=pid)
+                r["sigs"] = metrics()["ssogate_jwt_signatures_total"] - before if name == "ssogate" else 0
+                res[name].append(r)
+            print("  round %d: " % (rnd + 1) + " | ".join(
+                "%s %.1f us/req %.0f req/s p99 %.2f ms%s" % (
+                    name, res[name][-1]["cpu_us"], res[name][-1]["rps"], res[name][-1]["p99"],
+                    " (non-2xx %d, JWT signatures %d)" % (res[name][-1]["non2xx"], res[name][-1]["sigs"])
+                    if name == "ssogate" else "") for name, *_ in targets))
+
+        def m(name, k):
+            return statistics.median(r[k] for r in res[name])
+        total_sigs = sum(r["sigs"] for r in res["ssogate"])
+        print("load average %s after part 1" % " ".join(open("/proc/loadavg").read().split()[:3]))
+        print("nginx @128: cpu %.1f us/request, %.0f req/s, p99 %.2f ms"
+              % (m("nginx", "cpu_us"), m("nginx", "rps"), m("nginx", "p99")))
+        for name in [t[0] for t in targets if t[0] != "nginx"]:
+            cpu_x = m(name, "cpu_us") / m("nginx", "cpu_us")
+            print("%s authenticated+JWT @128: cpu %.1f us/request = %.2f x nginx (target <= 1.25) %s; "
+                  "ratio %.2f (target >= 0.8)  p99 ratio %.2f  (cpu x per round: %s)"
+                  % (name, m(name, "cpu_us"), cpu_x, "PASS" if cpu_x <= 1.25 else "MISS",
+                     m(name, "rps") / m("nginx", "rps"), m(name, "p99") / m("nginx", "p99"),
+                     " ".join("%.2f" % (g["cpu_us"] / n["cpu_us"]) for g, n in zip(res[name], res["nginx"]))))
+        print("JWT signatures over %d s of load: %d" % (a.rounds * a.duration, total_sigs))
+        if a.only_auth:
+            return
 
         # 2. ACS processing time, from ssogate's own access log
         responses = [signed(i) for i in range(1, 201)]

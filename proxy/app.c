@@ -15,6 +15,7 @@
 #include "proxy/cookies.h"
 #include "proxy/forward.h"
 #include "proxy/jwt_cache.h"
+#include "proxy/session_cache.h"
 #include "proxy/worker.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -237,7 +238,9 @@ static int open_session(struct sg_request *r, struct sg_identity *identity) {
   const char *reason = NULL;
   if (cookie == NULL)
     return -1;
-  if (sg_session_open(r->snap->session_keys, cookie, (int64_t)time(NULL), identity, &reason) != 0) {
+  /* Opened once per session and worker; expiry checked every time. */
+  if (sg_session_cache_open(r->worker->session_cache, r->snap->session_keys, r->snap->generation,
+                            cookie, (int64_t)time(NULL), identity, &reason) != 0) {
     sg_log(SG_LOG_DEBUG, r->request_id, "session cookie refused: %s", reason);
     return -1;
   }

@@ -28,13 +28,35 @@ void sg_log_configure(enum sg_log_level level, enum sg_log_format format) {
 
 int sg_log_enabled(enum sg_log_level level) { return (int)level >= atomic_load(&min_level); }
 
+/* Called for every access-log line: the date and time are formatted once a
+ * second per thread, the milliseconds per call (gmtime_r + strftime +
+ * snprintf per request cost more than the rest of the timestamp). */
 void sg_log_timestamp(char *out, size_t cap) {
+  static _Thread_local time_t cached_sec = -1;
+  static _Thread_local char cached[32]; /* "YYYY-MM-DDTHH:MM:SS" */
+  static _Thread_local size_t cached_len;
   struct timespec ts;
-  struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  if (ts.tv_sec != cached_sec) {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_sec = ts.tv_sec;
+  }
+  if (cap < cached_len + 6) { /* never happens with our buffers; stay correct anyway */
+    if (cap > 0)
+      out[0] = '\0';
+    return;
+  }
+  unsigned ms = (unsigned)(ts.tv_nsec / 1000000);
+  memcpy(out, cached, cached_len);
+  char *p = out + cached_len;
+  *p++ = '.';
+  *p++ = (char)('0' + ms / 100);
+  *p++ = (char)('0' + ms / 10 % 10);
+  *p++ = (char)('0' + ms % 10);
+  *p++ = 'Z';
+  *p = '\0';
 }
 
 static void write_line(const char *line, size_t len) {

@@ -282,6 +282,7 @@ static int worker_init(struct sg_worker *w, unsigned index, int listen_fd, unsig
   w->snap = sg_snapshot_current_ref();
   w->snap_generation = w->snap->generation;
   w->jwt_cache = sg_jwt_cache_new();
+  w->session_cache = sg_session_cache_new();
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   w->mhd = loop_ops->start_daemon(w, listen_fd, limit, client_timeout_ms);
@@ -338,6 +339,7 @@ void sg_workers_drain_and_join(uint64_t drain_ms) {
       w->spare_requests = next;
     }
     sg_jwt_cache_free(w->jwt_cache);
+    sg_session_cache_free(w->session_cache);
   }
   free(workers);
   workers = NULL;

@@ -17,6 +17,7 @@
 
 #include "proxy/client_deadline.h"
 #include "proxy/jwt_cache.h"
+#include "proxy/session_cache.h"
 #include "proxy/request.h"
 #include "proxy/snapshot.h"
 #include "upstream/pool.h"
@@ -45,6 +46,7 @@ struct sg_worker {
   unsigned spare_count;
 
   struct sg_jwt_cache *jwt_cache;
+  struct sg_session_cache *session_cache; /* NULL: every cookie is opened afresh */
   char *accesslog; /* buffered lines, flushed every loop */
   size_t accesslog_len;
 
