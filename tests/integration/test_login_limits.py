@@ -182,12 +182,18 @@ def test_two_tasks_sharing_redis_see_the_same_limits(two_gates):
     assert codes == [303] * 40, [c for c in codes if c != 303]
     assert a.metrics()["ssogate_rate_limited_total"] + b.metrics()["ssogate_rate_limited_total"] == 0
     # A flood over both tasks is counted once: at most credit + burst, then 429 on both.
-    answers = []
+    answers, times = [], []
     for i in range(160):
         gate = a if i % 2 == 0 else b
         answers.append(requests.get(gate.url + "/ssogate/login", headers={"X-Forwarded-For": OFFICE},
                                     allow_redirects=False, timeout=5).status_code)
-    assert answers.count(302) <= 110 and answers[-20:] == [429] * 20, answers
+        times.append(time.monotonic())
+    # The bucket refills at 30 a minute (one every 2 s) while the flood runs: on a
+    # loaded machine the last 20 may take long enough for a refill or two, no more.
+    refills = int((times[-1] - times[-21]) / 2.0) + 1
+    assert answers.count(302) <= 110 + int((times[-1] - times[0]) / 2.0) + 1, answers
+    assert answers[-20:].count(302) <= refills, answers
+    assert answers[-20:].count(429) >= 20 - refills, answers
     # Garbage ACS posts from a fresh address, over both tasks: one bucket.
     codes = [requests.post((a if i % 2 else b).url + "/ssogate/acs", data={"SAMLResponse": "eA=="},
                            headers={"X-Forwarded-For": "198.51.100.9"}, allow_redirects=False,
