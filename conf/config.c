@@ -1,19 +1,23 @@
 /*
- * config.c - read, override, validate and freeze one configuration snapshot.
+ * config.c - read, override, validate and freeze one configuration snapshot:
+ * sg_config_load_new runs the steps in turn, sg_config_unref frees what
+ * they built.
  *
- * Three steps: every known key starts from its default; the INI file and
- * then SSOGATE_<SECTION>_<KEY> environment variables replace raw values
- * (remembering where each came from, for the messages); then each raw value
- * is converted and checked, and the keys are checked against each other.
+ * Three steps: every known key starts from its default (keys.c); the INI
+ * file (ini.c) and then SSOGATE_<SECTION>_<KEY> environment variables
+ * (env.c) replace raw values, remembering where each came from for the
+ * messages (loader.c), and an [upstream] app preset adds what the app needs
+ * (preset.c); then each raw value is converted (keys.c, values.c) and
+ * checked, and the keys are checked against each other (validate_*.c).
  * An unknown key anywhere is an error: a typo must not silently weaken
  * security.  Every problem found is reported, one per line.
  *
  * Not for: opening key, certificate or metadata files (auth/ does, and
- * --check), resolving names, or anything HTTP.  The one file opened here
- * besides the INI file is [session] secret_file, because the secrets are
- * part of the snapshot (and [redash] api_key_file, for the same reason).
+ * --check), resolving names, or anything HTTP.  The files conf/ opens
+ * besides the INI file are [session] secret_file and [redash] api_key_file,
+ * because the secrets are part of the snapshot.
  */
-#include "conf/config.h"
+#include "conf/loader.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -30,211 +34,13 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
-#define MAX_CONFIG_FILE (1024 * 1024)
-#define MAX_SECRET_FILE (64 * 1024)
-#define MIN_SECRET_BYTES 32
 
-#define SECOND_MS UINT64_C(1000)
-#define MINUTE_MS (60 * SECOND_MS)
-#define HOUR_MS (60 * MINUTE_MS)
-#define DAY_MS (24 * HOUR_MS)
 
-enum key_type {
-  T_STRING, /* empty = NULL */
-  T_DURATION,
-  T_SIZE,
-  T_BOOL,
-  T_UINT,
-  T_LIST,
-  T_LISTEN,
-  T_RATE,
-  T_LEVEL,
-  T_FORMAT,
-  T_SECRET /* not converted alone: [session] secret / secret_file decide together */
-};
 
-struct key {
-  const char *section;
-  const char *name;
-  enum key_type type;
-  size_t offset;        /* into struct sg_config; unused by T_RATE and T_SECRET */
-  const char *fallback; /* default raw value; NULL = unset */
-  bool sensitive;       /* its value never appears in a message */
-};
 
-#define F(field) offsetof(struct sg_config, field)
 
-/* The defaults are DESIGN.md's, except where DESIGN shows an example for a
- * key that has no default (public_url, upstream url, idp_metadata, sp_key,
- * sp_cert, allowed_domains): those start unset. */
-static const struct key keys[] = {
-    {"server", "listen", T_LISTEN, F(server.listen), "0.0.0.0:8080", false},
-    {"server", "public_url", T_STRING, F(server.public_url), NULL, false},
-    {"server", "trusted_proxies", T_UINT, F(server.trusted_proxies), "1", false},
-    {"server", "max_body", T_SIZE, F(server.max_body), "10MiB", false},
-    {"server", "client_timeout", T_DURATION, F(server.client_timeout_ms), "75s", false},
-    {"server", "drain_timeout", T_DURATION, F(server.drain_timeout_ms), "20s", false},
-    {"server", "max_connections", T_UINT, F(server.max_connections), "4096", false},
-    {"server", "workers", T_UINT, F(server.workers), "0", false},
-    {"upstream", "url", T_LIST, F(upstream.urls), NULL, false},
-    {"upstream", "connect_timeout", T_DURATION, F(upstream.connect_timeout_ms), "5s", false},
-    {"upstream", "timeout", T_DURATION, F(upstream.timeout_ms), "300s", false},
-    {"upstream", "health_path", T_STRING, F(upstream.health_path), "/ping", false},
-    {"upstream", "resolve_interval", T_DURATION, F(upstream.resolve_interval_ms), "10s", false},
-    {"upstream", "app", T_STRING, F(upstream.app), "generic", false},
-    {"upstream", "keepalive", T_UINT, F(upstream.keepalive), "64", false},
-    {"upstream", "keepalive_timeout", T_DURATION, F(upstream.keepalive_timeout_ms), "50s", false},
-    {"upstream", "tls_ca_file", T_STRING, F(upstream.tls_ca_file), NULL, false},
-    {"saml", "idp_metadata", T_STRING, F(saml.idp_metadata), NULL, false},
-    {"saml", "sp_entity_id", T_STRING, F(saml.sp_entity_id), NULL, false},
-    {"saml", "sp_key", T_STRING, F(saml.sp_key), NULL, false},
-    {"saml", "sp_cert", T_STRING, F(saml.sp_cert), NULL, false},
-    {"saml", "clock_skew", T_DURATION, F(saml.clock_skew_ms), "180s", false},
-    {"saml", "allow_idp_initiated", T_BOOL, F(saml.allow_idp_initiated), "false", false},
-    {"saml", "email_attribute", T_STRING, F(saml.email_attribute), NULL, false},
-    {"saml", "name_attribute", T_STRING, F(saml.name_attribute), NULL, false},
-    {"saml", "groups_attribute", T_STRING, F(saml.groups_attribute), NULL, false},
-    {"saml", "sp_decryption_key", T_LIST, F(saml.sp_decryption_keys), NULL, false},
-    {"saml", "sp_decryption_cert", T_STRING, F(saml.sp_decryption_cert), NULL, false},
-    {"saml", "allow_sha1", T_BOOL, F(saml.allow_sha1), "false", false},
-    {"saml", "allow_rsa15_key_transport", T_BOOL, F(saml.allow_rsa15_key_transport), "false",
-     false},
-    {"saml", "metadata_refresh", T_DURATION, F(saml.metadata_refresh_ms), "1h", false},
-    {"saml", "metadata_cache", T_STRING, F(saml.metadata_cache), NULL, false},
-    {"saml", "metadata_signing_cert", T_STRING, F(saml.metadata_signing_cert), NULL, false},
-    {"saml", "accept_expired_idp_certificate", T_BOOL, F(saml.accept_expired_idp_certificate),
-     "false", false},
-    {"saml", "acs_path", T_STRING, F(saml.acs_path), "/ssogate/acs", false},
-    {"session", "secret", T_SECRET, 0, NULL, true},
-    {"session", "secret_file", T_SECRET, 0, NULL, false},
-    {"session", "lifetime", T_DURATION, F(session.lifetime_ms), "12h", false},
-    {"session", "cookie_name", T_STRING, F(session.cookie_name), "ssogate", false},
-    {"session", "session_page", T_BOOL, F(session.session_page), "false", false},
-    {"session", "logout_paths", T_LIST, F(session.logout_paths), NULL, false},
-    {"session", "app_cookies", T_LIST, F(session.app_cookies), NULL, false},
-    {"access", "allowed_domains", T_LIST, F(access.allowed_domains), NULL, false},
-    {"access", "allowed_emails", T_LIST, F(access.allowed_emails), NULL, false},
-    {"access", "allowed_groups", T_LIST, F(access.allowed_groups), NULL, false},
-    {"access", "public_paths", T_LIST, F(access.public_paths), NULL, false},
-    {"access", "app_credentials", T_STRING, F(access.app_credentials), NULL, false},
-    {"headers", "user", T_STRING, F(headers.user), "X-Forwarded-Remote-User", false},
-    {"headers", "email", T_STRING, F(headers.email), "X-Forwarded-Email", false},
-    {"headers", "groups", T_STRING, F(headers.groups), "X-Forwarded-Groups", false},
-    {"headers", "jwt", T_STRING, F(headers.jwt), "X-Ssogate-Assertion", false},
-    {"headers", "jwt_key", T_LIST, F(headers.jwt_keys), "/etc/ssogate/jwt.key", false},
-    {"headers", "jwt_issuer", T_STRING, F(headers.jwt_issuer), NULL, false},
-    {"headers", "jwt_audience", T_STRING, F(headers.jwt_audience), "redash", false},
-    {"headers", "jwt_ttl", T_DURATION, F(headers.jwt_ttl_ms), "300s", false},
-    {"ratelimit", "login", T_RATE, 0, "30/m", false},
-    {"ratelimit", "burst", T_UINT, F(ratelimit.burst), "10", false},
-    {"ratelimit", "login_credit", T_UINT, F(ratelimit.login_credit), "2", false},
-    {"ratelimit", "credential_failures", T_RATE, 0, "20/m", false},
-    {"store", "url", T_STRING, F(store.url), "memory", true}, /* may hold a Redis password */
-    {"store", "tls_ca_file", T_STRING, F(store.tls_ca_file), NULL, false},
-    {"metrics", "listen", T_LISTEN, F(metrics.listen), "127.0.0.1:9090", false},
-    {"log", "level", T_LEVEL, F(log.level), "info", false},
-    {"log", "format", T_FORMAT, F(log.format), "json", false},
-    {"pages", "support_contact", T_STRING, F(pages.support_contact), NULL, false},
-    {"redash", "api_url", T_STRING, F(redash.api_url), NULL, false},
-    {"redash", "api_key", T_STRING, F(redash.api_key), NULL, true},
-    {"redash", "api_key_file", T_STRING, F(redash.api_key_file), NULL, false},
-    {"redash", "sync_names", T_BOOL, F(redash.sync_names), "false", false},
-    {"redash", "sync_groups", T_BOOL, F(redash.sync_groups), "false", false},
-    {"redash", "group_map", T_LIST, F(redash.group_map), NULL, false},
-    {"redash", "timeout", T_DURATION, F(redash.timeout_ms), "10s", false},
-};
 
-#define N_KEYS (sizeof keys / sizeof keys[0])
 
-/* A raw value and where it came from ("ssogate.ini:12", "environment SSOGATE_X"). */
-struct raw {
-  char *value;
-  char *origin;  /* NULL = the default */
-  unsigned line; /* line in the file, 0 = not from the file */
-};
-
-struct loader {
-  const char *path;
-  struct raw raw[N_KEYS];
-  GString *errors;
-  GString *preset; /* what [upstream] app set, for --check */
-};
-
-static void fail(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct loader *l, const char *fmt, ...) {
-  va_list ap;
-  if (l->errors->len > 0)
-    g_string_append_c(l->errors, '\n');
-  va_start(ap, fmt);
-  g_string_append_vprintf(l->errors, fmt, ap);
-  va_end(ap);
-}
-
-/* Frees a string that may have held a secret, wiping it first. */
-static void free_wiped(char *s) {
-  if (s != NULL) {
-    OPENSSL_cleanse(s, strlen(s));
-    g_free(s);
-  }
-}
-
-static ssize_t find_key(const char *section, const char *name) {
-  for (size_t i = 0; i < N_KEYS; i++)
-    if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
-      return (ssize_t)i;
-  return -1;
-}
-
-static size_t key_index(const char *section, const char *name) {
-  ssize_t i = find_key(section, name);
-  g_assert(i >= 0); /* a programming error: only called with names from keys[] */
-  return (size_t)i;
-}
-
-static bool known_section(const char *section) {
-  for (size_t i = 0; i < N_KEYS; i++)
-    if (strcmp(keys[i].section, section) == 0)
-      return true;
-  return false;
-}
-
-/* "[section] key (from X)": every value message starts with this. */
-static char *where_new(const struct loader *l, size_t i) {
-  if (l->raw[i].origin == NULL)
-    return g_strdup_printf("[%s] %s", keys[i].section, keys[i].name);
-  return g_strdup_printf("[%s] %s (%s)", keys[i].section, keys[i].name, l->raw[i].origin);
-}
-
-static char *where_of(const struct loader *l, const char *section, const char *name) {
-  return where_new(l, key_index(section, name));
-}
-
-static void fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* A value problem: "[section] key (where it came from): reason". */
-static void fail_key(struct loader *l, const char *section, const char *name, const char *fmt,
-                     ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  g_autofree char *reason = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_autofree char *where = where_of(l, section, name);
-  fail(l, "%s: %s", where, reason);
-}
-
-static const char *raw_of(const struct loader *l, const char *section, const char *name) {
-  return l->raw[key_index(section, name)].value;
-}
-
-static void set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line) {
-  free_wiped(l->raw[i].value);
-  g_free(l->raw[i].origin);
-  l->raw[i].value = g_strdup(value);
-  l->raw[i].origin = origin;
-  l->raw[i].line = line;
-}
 
 /* ---- the INI file ------------------------------------------------------------ */
 
@@ -375,7 +181,7 @@ static void parse_key_line(struct loader *l, struct ini_state *s, char *line, un
   set_raw(l, (size_t)i, value, g_strdup_printf("%s:%u", l->path, lineno), lineno);
 }
 
-static void parse_file(struct loader *l) {
+void parse_file(struct loader *l) {
   char why[160];
   size_t len = 0;
   char *text = sg_read_small_file_new(l->path, MAX_CONFIG_FILE, false, &len, why, sizeof why);
@@ -415,7 +221,7 @@ static char *env_name_new(const struct key *k) {
   return name;
 }
 
-static void apply_environment(struct loader *l, char *const *envp) {
+void apply_environment(struct loader *l, char *const *envp) {
   for (size_t e = 0; envp != NULL && envp[e] != NULL; e++) {
     const char *entry = envp[e];
     const char *eq = strchr(entry, '=');
@@ -455,7 +261,7 @@ static const struct {
     {"access", "app_credentials", "redash"},
 };
 
-static void apply_preset(struct loader *l) {
+void apply_preset(struct loader *l) {
   const char *app = raw_of(l, "upstream", "app");
   if (app == NULL || strcmp(app, "redash") != 0)
     return; /* "generic" changes nothing; another value is reported by check_upstream */
@@ -477,324 +283,8 @@ static void apply_preset(struct loader *l) {
   }
 }
 
-/* ---- converting values --------------------------------------------------------------- */
 
-static bool all_digits(const char *s) {
-  return s[0] != '\0' && strspn(s, "0123456789") == strlen(s);
-}
 
-/* Leading decimal digits of text as an integer; *end after them.  -1 on no
- * digits or overflow (strtoull alone would accept signs and spaces). */
-static int parse_leading_uint64(const char *text, uint64_t *out, const char **end) {
-  if (!isdigit((unsigned char)text[0]))
-    return -1;
-  uint64_t v = 0;
-  const char *p = text;
-  for (; isdigit((unsigned char)*p); p++) {
-    unsigned d = (unsigned)(*p - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return -1;
-    v = v * 10 + d;
-  }
-  *out = v;
-  *end = p;
-  return 0;
-}
-
-static int scale(uint64_t v, uint64_t unit, uint64_t *out) {
-  if (v > UINT64_MAX / unit)
-    return -1;
-  *out = v * unit;
-  return 0;
-}
-
-int sg_parse_duration_ms(const char *text, uint64_t *out) {
-  static const struct {
-    const char *suffix;
-    uint64_t ms;
-  } units[] = {{"ms", 1}, {"s", SECOND_MS}, {"m", MINUTE_MS}, {"h", HOUR_MS}};
-  uint64_t v;
-  const char *end;
-  if (text == NULL || parse_leading_uint64(text, &v, &end) != 0)
-    return -1;
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(end, units[i].suffix) == 0)
-      return scale(v, units[i].ms, out);
-  return -1; /* a bare number too: "30" could mean seconds or milliseconds */
-}
-
-int sg_parse_size(const char *text, uint64_t *out) {
-  static const struct {
-    const char *suffix;
-    uint64_t bytes;
-  } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-  uint64_t v;
-  const char *end;
-  if (text == NULL || parse_leading_uint64(text, &v, &end) != 0)
-    return -1;
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(end, units[i].suffix) == 0)
-      return scale(v, units[i].bytes, out);
-  return -1;
-}
-
-/* A DNS name or IPv4 address: letters, digits, '.', '-', '_'. */
-static bool valid_hostname(const char *h, size_t len) {
-  if (len == 0 || len > 253)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
-      return false;
-  return true;
-}
-
-/* The inside of "[...]": hex digits, ':' and '.' (an embedded IPv4). */
-static bool valid_ipv6(const char *h, size_t len) {
-  if (len < 2 || len > 45 || memchr(h, ':', len) == NULL)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
-      return false;
-  return true;
-}
-
-/* Decimal port, 1 to 5 digits, at most 65535. */
-static int parse_port(const char *text, size_t len, uint16_t *port) {
-  if (len == 0 || len > 5)
-    return -1;
-  unsigned v = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (!isdigit((unsigned char)text[i]))
-      return -1;
-    v = v * 10 + (unsigned)(text[i] - '0');
-  }
-  if (v > 65535)
-    return -1;
-  *port = (uint16_t)v;
-  return 0;
-}
-
-/* Splits "host:port" or "[v6]:port" (a port is required); the host is
- * returned without brackets.  Port 0 is allowed: listen on a free port. */
-int sg_parse_host_port(const char *text, char **host, uint16_t *port) {
-  const char *host_start, *colon;
-  size_t host_len;
-  if (text == NULL)
-    return -1;
-  if (text[0] == '[') {
-    const char *close = strchr(text, ']');
-    if (close == NULL || close[1] != ':')
-      return -1;
-    host_start = text + 1;
-    host_len = (size_t)(close - host_start);
-    colon = close + 1;
-    if (!valid_ipv6(host_start, host_len))
-      return -1;
-  } else {
-    colon = strchr(text, ':');
-    if (colon == NULL || strchr(colon + 1, ':') != NULL)
-      return -1; /* none, or a bare IPv6 address, which needs brackets */
-    host_start = text;
-    host_len = (size_t)(colon - text);
-    if (!valid_hostname(host_start, host_len))
-      return -1;
-  }
-  uint16_t p;
-  if (parse_port(colon + 1, strlen(colon + 1), &p) != 0)
-    return -1;
-  *host = g_strndup(host_start, host_len);
-  *port = p;
-  return 0;
-}
-
-static int parse_bool(const char *text, bool *out) {
-  static const char *const yes[] = {"true", "yes", "on", "1"};
-  static const char *const no[] = {"false", "no", "off", "0"};
-  for (size_t i = 0; i < 4; i++) {
-    if (strcasecmp(text, yes[i]) == 0) {
-      *out = true;
-      return 0;
-    }
-    if (strcasecmp(text, no[i]) == 0) {
-      *out = false;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-static int parse_uint(const char *text, unsigned *out) {
-  uint64_t v;
-  const char *end;
-  if (parse_leading_uint64(text, &v, &end) != 0 || *end != '\0' || v > UINT_MAX)
-    return -1;
-  *out = (unsigned)v;
-  return 0;
-}
-
-/* "N/s", "N/m", "N/h" with N >= 1. */
-static int parse_rate(const char *text, unsigned *count, uint64_t *period_ms) {
-  uint64_t n;
-  const char *end;
-  if (parse_leading_uint64(text, &n, &end) != 0 || n < 1 || n > 1000000)
-    return -1;
-  if (strcmp(end, "/s") == 0)
-    *period_ms = SECOND_MS;
-  else if (strcmp(end, "/m") == 0)
-    *period_ms = MINUTE_MS;
-  else if (strcmp(end, "/h") == 0)
-    *period_ms = HOUR_MS;
-  else
-    return -1;
-  *count = (unsigned)n;
-  return 0;
-}
-
-/* Space separated (any run of blanks) into a NULL-terminated list, never NULL. */
-static sg_strv split_list_new(const char *text) {
-  gchar **parts = g_strsplit_set(text ? text : "", " \t\r\n", -1);
-  GPtrArray *list = g_ptr_array_new();
-  for (size_t i = 0; parts[i] != NULL; i++)
-    if (parts[i][0] != '\0')
-      g_ptr_array_add(list, g_strdup(parts[i]));
-  g_ptr_array_add(list, NULL);
-  for (size_t i = 0; parts[i] != NULL; i++)
-    OPENSSL_cleanse(parts[i], strlen(parts[i])); /* [session] secret is a list too */
-  g_strfreev(parts);
-  return (sg_strv)g_ptr_array_free(list, FALSE);
-}
-
-static void *field(struct sg_config *c, size_t i) { return (char *)c + keys[i].offset; }
-
-/* Reports a value that does not parse; a sensitive value is not repeated. */
-static int refuse(struct loader *l, size_t i, const char *expected) {
-  g_autofree char *where = where_new(l, i);
-  const char *v = l->raw[i].value ? l->raw[i].value : "";
-  if (keys[i].sensitive)
-    fail(l, "%s: the value is not %s", where, expected);
-  else
-    fail(l, "%s: '%.80s' is not %s", where, v, expected);
-  return -1;
-}
-
-static int convert_listen(struct loader *l, struct sg_config *c, size_t i, const char *v) {
-  /* server and metrics both hold listen, listen_host, listen_port in a row */
-  char **text = field(c, i);
-  char **host = text + 1;
-  uint16_t *port = (uint16_t *)(void *)(text + 2);
-  if (v[0] == '\0' && strcmp(keys[i].section, "metrics") == 0)
-    return 0; /* metrics off: all NULL */
-  if (sg_parse_host_port(v, host, port) != 0)
-    return refuse(l, i, "host:port (like 0.0.0.0:8080 or [::]:8080; port 0 to 65535)");
-  *text = g_strdup(v);
-  return 0;
-}
-
-/* Converts key i's raw value into its field; 0 or -1 (reported). */
-static int convert(struct loader *l, struct sg_config *c, size_t i) {
-  const char *v = l->raw[i].value ? l->raw[i].value : "";
-
-  switch (keys[i].type) {
-  case T_SECRET: return 0;
-  case T_STRING: *(char **)field(c, i) = v[0] ? g_strdup(v) : NULL; return 0;
-  case T_LIST: *(sg_strv *)field(c, i) = split_list_new(v); return 0;
-  case T_DURATION:
-    if (sg_parse_duration_ms(v, field(c, i)) == 0)
-      return 0;
-    if (all_digits(v))
-      return refuse(l, i, "a duration: a bare number needs a unit like 30s (ms, s, m or h)");
-    return refuse(l, i, "a duration (a whole number with ms, s, m or h, like 30s)");
-  case T_SIZE:
-    return sg_parse_size(v, field(c, i)) == 0
-               ? 0
-               : refuse(l, i, "a size (bytes, or a whole number with B, KiB, MiB or GiB)");
-  case T_BOOL: return parse_bool(v, field(c, i)) == 0 ? 0 : refuse(l, i, "true or false");
-  case T_UINT: return parse_uint(v, field(c, i)) == 0 ? 0 : refuse(l, i, "a whole number");
-  case T_LISTEN: return convert_listen(l, c, i, v);
-  case T_RATE: {
-    bool login = strcmp(keys[i].name, "login") == 0;
-    return parse_rate(v, login ? &c->ratelimit.login_count : &c->ratelimit.credential_failures_count,
-                      login ? &c->ratelimit.login_period_ms
-                            : &c->ratelimit.credential_failures_period_ms) == 0
-               ? 0
-               : refuse(l, i, "a rate (N/s, N/m or N/h with N >= 1, like 30/m)");
-  }
-  case T_LEVEL: {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    for (int k = 0; k < 4; k++)
-      if (strcmp(v, names[k]) == 0) {
-        c->log.level = (enum sg_log_level)k;
-        return 0;
-      }
-    return refuse(l, i, "one of debug, info, warn, error");
-  }
-  case T_FORMAT:
-    if (strcmp(v, "json") == 0)
-      c->log.format = SG_LOG_JSON;
-    else if (strcmp(v, "text") == 0)
-      c->log.format = SG_LOG_TEXT;
-    else
-      return refuse(l, i, "json or text");
-    return 0;
-  }
-  return -1;
-}
-
-/* ---- URLs ----------------------------------------------------------------------------- */
-
-/* Checks "http(s)://host[:port]" with nothing after it but an optional '/'.
- * NULL when fine (and *authority_out / *https set), else the reason. */
-static const char *check_base_url(const char *url, char **authority_out, bool *https) {
-  const char *rest;
-  if (g_str_has_prefix(url, "http://")) {
-    rest = url + 7;
-    *https = false;
-  } else if (g_str_has_prefix(url, "https://")) {
-    rest = url + 8;
-    *https = true;
-  } else {
-    return "must start with http:// or https://";
-  }
-  size_t len = strcspn(rest, "/?#");
-  const char *tail = rest + len;
-  if (memchr(rest, '@', len) != NULL)
-    return "must not contain a user name or password";
-  if (strpbrk(tail, "?#") != NULL)
-    return "must not have a query or fragment";
-  if (tail[0] != '\0' && strcmp(tail, "/") != 0)
-    return "must not have a path (only an optional trailing '/')";
-  const char *port = NULL;
-  size_t host_len = len;
-  if (rest[0] == '[') {
-    const char *close = memchr(rest, ']', len);
-    if (close == NULL || !valid_ipv6(rest + 1, (size_t)(close - rest - 1)))
-      return "has an invalid IPv6 host (write it as [::1])";
-    host_len = (size_t)(close - rest) + 1;
-    if (host_len < len && rest[host_len] != ':')
-      return "has an invalid host";
-  } else {
-    const char *colon = memchr(rest, ':', len);
-    if (colon != NULL)
-      host_len = (size_t)(colon - rest);
-    if (!valid_hostname(rest, host_len))
-      return "has an invalid or empty host";
-  }
-  if (host_len < len)
-    port = rest + host_len + 1;
-  uint16_t p;
-  if (port != NULL && (parse_port(port, len - host_len - 1, &p) != 0 || p == 0))
-    return "has an invalid port (1 to 65535)";
-  if (authority_out)
-    *authority_out = g_strndup(rest, len);
-  return NULL;
-}
-
-static char *strip_trailing_slash_new(const char *url) {
-  size_t len = strlen(url);
-  if (len > 0 && url[len - 1] == '/')
-    len--;
-  return g_strndup(url, len);
-}
 
 /* ---- [session] secrets ---------------------------------------------------------------- */
 
@@ -905,17 +395,7 @@ static void check_session_secrets(struct loader *l, struct sg_config *c) {
 
 /* ---- checks across keys ----------------------------------------------------------------- */
 
-/* An HTTP field name (RFC 9110 token). */
-static bool is_token(const char *s) {
-  if (s == NULL || *s == '\0')
-    return false;
-  for (; *s; s++)
-    if (!isalnum((unsigned char)*s) && strchr("!#$%&'*+-.^_`|~", *s) == NULL)
-      return false;
-  return true;
-}
-
-static void check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
+void check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
                                          sg_strv paths) {
   for (size_t i = 0; paths[i] != NULL; i++)
     if (paths[i][0] != '/') {
@@ -924,7 +404,7 @@ static void check_paths_start_with_slash(struct loader *l, const char *section, 
     }
 }
 
-static void check_server(struct loader *l, struct sg_config *c) {
+void check_server(struct loader *l, struct sg_config *c) {
   g_autofree char *url_where = where_of(l, "server", "public_url");
   const char *why;
   if (c->server.public_url == NULL) {
@@ -952,7 +432,7 @@ static void check_server(struct loader *l, struct sg_config *c) {
     fail_key(l, "server", "workers", "at most 64 (0 = one per CPU)");
 }
 
-static void check_upstream(struct loader *l, struct sg_config *c) {
+void check_upstream(struct loader *l, struct sg_config *c) {
   g_autofree char *where = where_of(l, "upstream", "url");
   if (c->upstream.urls[0] == NULL)
     fail(l, "%s: required (e.g. http://redash-server:5000)", where);
@@ -1053,7 +533,7 @@ static const char *acs_path_problem(const char *p) {
   return NULL;
 }
 
-static void check_saml(struct loader *l, struct sg_config *c) {
+void check_saml(struct loader *l, struct sg_config *c) {
   if (c->saml.sp_entity_id == NULL && c->server.public_url != NULL)
     c->saml.sp_entity_id = g_strdup_printf("%s/ssogate/metadata", c->server.public_url);
   if ((c->saml.sp_key == NULL) != (c->saml.sp_cert == NULL)) {
@@ -1081,7 +561,7 @@ static bool is_cookie_name(const char *name) {
          strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
 }
 
-static void check_session(struct loader *l, struct sg_config *c) {
+void check_session(struct loader *l, struct sg_config *c) {
   check_session_secrets(l, c);
   if (c->session.lifetime_ms < MINUTE_MS || c->session.lifetime_ms > 30 * DAY_MS)
     fail_key(l, "session", "lifetime", "between 1m and 720h (30 days)");
@@ -1130,7 +610,7 @@ static void unescape_group_names(struct loader *l, sg_strv groups) {
   }
 }
 
-static void check_access(struct loader *l, struct sg_config *c) {
+void check_access(struct loader *l, struct sg_config *c) {
   lower_all(c->access.allowed_domains);
   lower_all(c->access.allowed_emails);
   if (!c->access.allowed_domains[0] && !c->access.allowed_emails[0] && !c->access.allowed_groups[0])
@@ -1149,7 +629,7 @@ static void check_access(struct loader *l, struct sg_config *c) {
     fail_key(l, "access", "app_credentials", "empty (off) or redash");
 }
 
-static void check_headers(struct loader *l, struct sg_config *c) {
+void check_headers(struct loader *l, struct sg_config *c) {
   const char *names[] = {"user", "email", "groups", "jwt"};
   const char *values[] = {c->headers.user, c->headers.email, c->headers.groups, c->headers.jwt};
   for (size_t i = 0; i < 4; i++)
@@ -1171,7 +651,7 @@ static void check_headers(struct loader *l, struct sg_config *c) {
 
 /* Shown as a link on every error page: a mailbox or a web page, nothing a
  * browser would run. */
-static void check_pages(struct loader *l, struct sg_config *c) {
+void check_pages(struct loader *l, struct sg_config *c) {
   const char *v = c->pages.support_contact;
   if (v == NULL)
     return;
@@ -1188,7 +668,7 @@ static void check_pages(struct loader *l, struct sg_config *c) {
              "quotes, at most 200 characters");
 }
 
-static void check_rest(struct loader *l, struct sg_config *c) {
+void check_rest(struct loader *l, struct sg_config *c) {
   if (c->ratelimit.burst < 1)
     fail_key(l, "ratelimit", "burst", "at least 1");
   if (c->ratelimit.login_credit > 100)
@@ -1272,7 +752,7 @@ static void check_group_map(struct loader *l, struct sg_config *c) {
   c->redash.map_to = (sg_strv)g_ptr_array_free(to, FALSE);
 }
 
-static void check_redash(struct loader *l, struct sg_config *c) {
+void check_redash(struct loader *l, struct sg_config *c) {
   check_redash_key(l, c);
   check_group_map(l, c);
   if (c->redash.api_url != NULL) {
