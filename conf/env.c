@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "conf/keys.h"
+
 static char *env_name_new(const struct key *k) {
   char *name = g_strdup_printf("SSOGATE_%s_%s", k->section, k->name);
   for (char *p = name; *p; p++)

@@ -13,6 +13,9 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
+#include "conf/config.h"
+#include "conf/keys.h"
+
 /* Cuts an inline comment: ';' or '#' after whitespace.  A ';' or '#' with no
  * space before it is part of the value (URLs, base64 never have one). */
 static void strip_inline_comment(char *s) {

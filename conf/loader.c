@@ -13,6 +13,8 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
+#include "conf/keys.h"
+
 void fail(struct loader *l, const char *fmt, ...) {
   va_list ap;
   if (l->errors->len > 0)

@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "conf/keys.h"
+
 /* What a Redash deployment needs (docs/redash.md): every key still wins when
  * it is set; public_paths gets Redash's unauthenticated paths added to the
  * configured ones. */

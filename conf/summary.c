@@ -4,11 +4,13 @@
  *
  * Not for: checking anything (that happened at load).
  */
-#include "conf/loader.h"
+#include "conf/config.h"
 
 #include <string.h>
 
 #include <glib.h>
+
+#include "conf/values.h"
 
 static void print_list(FILE *out, const char *label, sg_strv list) {
   fprintf(out, "  %-20s", label);

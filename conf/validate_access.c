@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "conf/values.h"
+
 void check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
                                   sg_strv paths) {
   for (size_t i = 0; paths[i] != NULL; i++)

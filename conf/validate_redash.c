@@ -12,6 +12,9 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
+#include "conf/config.h"
+#include "conf/values.h"
+
 /* The key goes into an Authorization header: no blank or control character. */
 static bool is_header_safe_secret(const char *s) {
   for (; *s; s++)

@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "conf/values.h"
+
 /* 127.0.0.0/8, ::1 and localhost: where plain http:// metadata is allowed
  * (tests); anything else could be rewritten on the way. */
 static bool loopback_host(const char *host, size_t len) {

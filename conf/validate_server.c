@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "conf/values.h"
+
 void check_server(struct loader *l, struct sg_config *c) {
   g_autofree char *url_where = where_of(l, "server", "public_url");
   const char *why;

@@ -13,6 +13,9 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
+#include "conf/config.h"
+#include "conf/values.h"
+
 /* Decodes one base64 value, standard or URL-safe alphabet, padding optional.
  * g_base64_decode skips characters it does not know, so check strictly first. */
 static guchar *decode_base64_new(const char *text, gsize *out_len) {

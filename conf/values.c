@@ -6,7 +6,7 @@
  * Not for: which key has which form (keys.c) or the messages (the caller
  * reports, naming the key).
  */
-#include "conf/loader.h"
+#include "conf/values.h"
 
 #include <ctype.h>
 #include <string.h>

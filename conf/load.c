@@ -1,13 +1,13 @@
 /*
- * config.c - read, override, validate and freeze one configuration snapshot:
- * sg_config_load_new runs the steps in turn, sg_config_unref frees what
- * they built.
+ * load.c - read, override, validate and freeze one configuration snapshot
+ * (conf/config.h): sg_config_load_new runs the steps in turn,
+ * sg_config_unref frees what they built.
  *
  * Three steps: every known key starts from its default (keys.c); the INI
  * file (ini.c) and then SSOGATE_<SECTION>_<KEY> environment variables
  * (env.c) replace raw values, remembering where each came from for the
  * messages (loader.c), and an [upstream] app preset adds what the app needs
- * (preset.c); then each raw value is converted (keys.c, values.c) and
+ * (preset.c); then each raw value is converted (convert.c, values.c) and
  * checked, and the keys are checked against each other (validate_*.c).
  * An unknown key anywhere is an error: a typo must not silently weaken
  * security.  Every problem found is reported, one per line.
@@ -17,13 +17,16 @@
  * besides the INI file are [session] secret_file and [redash] api_key_file,
  * because the secrets are part of the snapshot.
  */
-#include "conf/loader.h"
+#include "conf/config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 #include <openssl/crypto.h>
+
+#include "conf/keys.h"
+#include "conf/loader.h"
 
 /* A domain rule other than "*", which compares no domain. */
 static bool compares_domains(sg_strv domains) {
