@@ -1,5 +1,5 @@
 /*
- * test_config.c - conf/config.c, rule by rule: the INI syntax, the
+ * test_config.c - conf/, rule by rule: the INI syntax, the
  * environment overrides, every unit, every validation and its message, the
  * secrets (never echoed), the reference count, and the example file.
  */
