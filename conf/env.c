@@ -20,7 +20,7 @@ static char *env_name_new(const struct key *k) {
   return name;
 }
 
-void apply_environment(struct loader *l, char *const *envp) {
+void conf_apply_environment(struct loader *l, char *const *envp) {
   for (size_t e = 0; envp != NULL && envp[e] != NULL; e++) {
     const char *entry = envp[e];
     const char *eq = strchr(entry, '=');
@@ -29,16 +29,16 @@ void apply_environment(struct loader *l, char *const *envp) {
     size_t name_len = (size_t)(eq - entry);
     bool matched = false;
     for (size_t i = 0; i < N_KEYS && !matched; i++) {
-      g_autofree char *name = env_name_new(&keys[i]);
+      g_autofree char *name = env_name_new(&conf_keys[i]);
       if (strlen(name) == name_len && strncmp(entry, name, name_len) == 0) {
         char *value = g_strstrip(g_strdup(eq + 1));
-        set_raw(l, i, value, g_strdup_printf("environment %s", name), 0);
-        free_wiped(value);
+        conf_set_raw(l, i, value, g_strdup_printf("environment %s", name), 0);
+        conf_free_wiped(value);
         matched = true;
       }
     }
     if (!matched)
-      fail(l,
+      conf_fail(l,
            "environment: %.*s is not a setting of ssogate (expected SSOGATE_<SECTION>_<KEY> "
            "of a known key)",
            (int)(name_len > 80 ? 80 : name_len), entry);

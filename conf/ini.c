@@ -38,20 +38,20 @@ static void parse_section_header(struct loader *l, struct ini_state *s, char *li
   g_strchomp(line);
   size_t len = strlen(line);
   if (len < 2 || line[len - 1] != ']' || memchr(line + 1, ']', len - 2) != NULL) {
-    fail(l, "%s:%u: malformed section header (expected [name])", l->path, lineno);
+    conf_fail(l, "%s:%u: malformed section header (expected [name])", l->path, lineno);
     snprintf(s->section, sizeof s->section, "\x01");
     return;
   }
   line[len - 1] = '\0';
   const char *name = g_strstrip(line + 1);
-  if (!known_section(name)) {
-    fail(l, "%s:%u: unknown section [%.40s]", l->path, lineno, name);
+  if (!conf_known_section(name)) {
+    conf_fail(l, "%s:%u: unknown section [%.40s]", l->path, lineno, name);
     snprintf(s->section, sizeof s->section, "\x01"); /* its keys are not reported again */
     return;
   }
   gpointer first = g_hash_table_lookup(s->sections, name);
   if (first != NULL)
-    fail(l, "%s:%u: section [%s] appears twice (first at line %u)", l->path, lineno, name,
+    conf_fail(l, "%s:%u: section [%s] appears twice (first at line %u)", l->path, lineno, name,
          GPOINTER_TO_UINT(first));
   else
     g_hash_table_insert(s->sections, g_strdup(name), GUINT_TO_POINTER(lineno));
@@ -61,7 +61,7 @@ static void parse_section_header(struct loader *l, struct ini_state *s, char *li
 static void parse_key_line(struct loader *l, struct ini_state *s, char *line, unsigned lineno) {
   char *eq = strchr(line, '=');
   if (eq == NULL) {
-    fail(l, "%s:%u: expected 'key = value' or [section]", l->path, lineno);
+    conf_fail(l, "%s:%u: expected 'key = value' or [section]", l->path, lineno);
     return;
   }
   *eq = '\0';
@@ -72,32 +72,32 @@ static void parse_key_line(struct loader *l, struct ini_state *s, char *line, un
   if (s->section[0] == '\x01')
     return; /* the section was already reported */
   if (name[0] == '\0') {
-    fail(l, "%s:%u: missing key name before '='", l->path, lineno);
+    conf_fail(l, "%s:%u: missing key name before '='", l->path, lineno);
     return;
   }
   if (s->section[0] == '\0') {
-    fail(l, "%s:%u: '%.40s' is outside any [section]", l->path, lineno, name);
+    conf_fail(l, "%s:%u: '%.40s' is outside any [section]", l->path, lineno, name);
     return;
   }
-  ssize_t i = find_key(s->section, name);
+  ssize_t i = conf_find_key(s->section, name);
   if (i < 0) {
-    fail(l, "%s:%u: unknown key '%.40s' in [%s]", l->path, lineno, name, s->section);
+    conf_fail(l, "%s:%u: unknown key '%.40s' in [%s]", l->path, lineno, name, s->section);
     return;
   }
   if (l->raw[i].line != 0) {
-    fail(l, "%s:%u: '%s' in [%s] is set twice (first at line %u)", l->path, lineno, name,
+    conf_fail(l, "%s:%u: '%s' in [%s] is set twice (first at line %u)", l->path, lineno, name,
          s->section, l->raw[i].line);
     return;
   }
-  set_raw(l, (size_t)i, value, g_strdup_printf("%s:%u", l->path, lineno), lineno);
+  conf_set_raw(l, (size_t)i, value, g_strdup_printf("%s:%u", l->path, lineno), lineno);
 }
 
-void parse_file(struct loader *l) {
+void conf_parse_file(struct loader *l) {
   char why[160];
   size_t len = 0;
   char *text = sg_read_small_file_new(l->path, MAX_CONFIG_FILE, false, &len, why, sizeof why);
   if (text == NULL) {
-    fail(l, "%s: cannot read the configuration: %s", l->path, why);
+    conf_fail(l, "%s: cannot read the configuration: %s", l->path, why);
     return;
   }
   struct ini_state s = {.sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};

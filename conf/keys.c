@@ -12,12 +12,12 @@
 
 #include <glib.h>
 
-#define F(field) offsetof(struct sg_config, field)
+#define F(conf_field) offsetof(struct sg_config, conf_field)
 
 /* The defaults are DESIGN.md's, except where DESIGN shows an example for a
  * key that has no default (public_url, upstream url, idp_metadata, sp_key,
  * sp_cert, allowed_domains): those start unset. */
-const struct key keys[] = {
+const struct key conf_keys[] = {
     {"server", "listen", T_LISTEN, F(server.listen), "0.0.0.0:8080", false},
     {"server", "public_url", T_STRING, F(server.public_url), NULL, false},
     {"server", "trusted_proxies", T_UINT, F(server.trusted_proxies), "1", false},
@@ -94,26 +94,26 @@ const struct key keys[] = {
     {"redash", "timeout", T_DURATION, F(redash.timeout_ms), "10s", false},
 };
 
-_Static_assert(sizeof keys / sizeof keys[0] == N_KEYS, "N_KEYS (conf/keys.h) counts keys[]");
+_Static_assert(sizeof conf_keys / sizeof conf_keys[0] == N_KEYS, "N_KEYS (conf/keys.h) counts keys[]");
 
-ssize_t find_key(const char *section, const char *name) {
+ssize_t conf_find_key(const char *section, const char *name) {
   for (size_t i = 0; i < N_KEYS; i++)
-    if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+    if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].name, name) == 0)
       return (ssize_t)i;
   return -1;
 }
 
-size_t key_index(const char *section, const char *name) {
-  ssize_t i = find_key(section, name);
+size_t conf_key_index(const char *section, const char *name) {
+  ssize_t i = conf_find_key(section, name);
   g_assert(i >= 0); /* a programming error: only called with names from keys[] */
   return (size_t)i;
 }
 
-bool known_section(const char *section) {
+bool conf_known_section(const char *section) {
   for (size_t i = 0; i < N_KEYS; i++)
-    if (strcmp(keys[i].section, section) == 0)
+    if (strcmp(conf_keys[i].section, section) == 0)
       return true;
   return false;
 }
 
-void *field(struct sg_config *c, size_t i) { return (char *)c + keys[i].offset; }
+void *conf_field(struct sg_config *c, size_t i) { return (char *)c + conf_keys[i].offset; }

@@ -37,12 +37,12 @@ struct key {
 };
 
 /* Every key, in the order of the file; keys.c checks the count. */
-extern const struct key keys[];
+extern const struct key conf_keys[];
 #define N_KEYS 72
 
-ssize_t find_key(const char *section, const char *name);
-size_t key_index(const char *section, const char *name);
-bool known_section(const char *section);
-void *field(struct sg_config *c, size_t i);
+ssize_t conf_find_key(const char *section, const char *name);
+size_t conf_key_index(const char *section, const char *name);
+bool conf_known_section(const char *section);
+void *conf_field(struct sg_config *c, size_t i);
 
 #endif

@@ -64,30 +64,30 @@ struct sg_config *sg_config_load_new(const char *path, char *const *envp, char *
   c->source_path = g_strdup(path);
 
   for (size_t i = 0; i < N_KEYS; i++)
-    l.raw[i].value = g_strdup(keys[i].fallback);
+    l.raw[i].value = g_strdup(conf_keys[i].fallback);
   if (path != NULL)
-    parse_file(&l);
-  apply_environment(&l, envp);
-  apply_preset(&l);
+    conf_parse_file(&l);
+  conf_apply_environment(&l, envp);
+  conf_apply_preset(&l);
   /* Convert every key even after an error, so that lists are never NULL and
    * unref stays simple; check across keys only when each value made sense. */
   for (size_t i = 0; i < N_KEYS; i++)
-    convert(&l, c, i);
+    conf_convert(&l, c, i);
   if (l.errors->len == 0) {
-    check_server(&l, c);
-    check_upstream(&l, c);
-    check_saml(&l, c);
-    check_session(&l, c);
-    check_access(&l, c);
-    check_headers(&l, c);
-    check_rest(&l, c);
-    check_pages(&l, c);
-    check_redash(&l, c);
+    conf_check_server(&l, c);
+    conf_check_upstream(&l, c);
+    conf_check_saml(&l, c);
+    conf_check_session(&l, c);
+    conf_check_access(&l, c);
+    conf_check_headers(&l, c);
+    conf_check_rest(&l, c);
+    conf_check_pages(&l, c);
+    conf_check_redash(&l, c);
   }
   c->upstream.preset_note = l.preset->len ? g_strdup(l.preset->str) : NULL;
   g_string_free(l.preset, TRUE);
   for (size_t i = 0; i < N_KEYS; i++) {
-    free_wiped(l.raw[i].value);
+    conf_free_wiped(l.raw[i].value);
     g_free(l.raw[i].origin);
   }
   if (l.errors->len > 0) {
@@ -110,18 +110,18 @@ void sg_config_unref(struct sg_config *c) {
   /* acq_rel: the last owner must see every other owner's writes before freeing. */
   if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
     return;
-  free_wiped(c->redash.api_key); /* a secret: wiped, then not freed twice below */
+  conf_free_wiped(c->redash.api_key); /* a secret: wiped, then not freed twice below */
   c->redash.api_key = NULL;
   g_strfreev(c->redash.map_from);
   g_strfreev(c->redash.map_to);
   for (size_t i = 0; i < N_KEYS; i++) {
-    if (keys[i].type == T_STRING)
-      g_free(*(char **)field(c, i));
-    else if (keys[i].type == T_LIST)
-      g_strfreev(*(sg_strv *)field(c, i));
-    else if (keys[i].type == T_LISTEN) {
-      g_free(*(char **)field(c, i));
-      g_free(*((char **)field(c, i) + 1));
+    if (conf_keys[i].type == T_STRING)
+      g_free(*(char **)conf_field(c, i));
+    else if (conf_keys[i].type == T_LIST)
+      g_strfreev(*(sg_strv *)conf_field(c, i));
+    else if (conf_keys[i].type == T_LISTEN) {
+      g_free(*(char **)conf_field(c, i));
+      g_free(*((char **)conf_field(c, i) + 1));
     }
   }
   for (size_t i = 0; i < c->session.n_secrets; i++) {

@@ -15,7 +15,7 @@
 
 #include "conf/keys.h"
 
-void fail(struct loader *l, const char *fmt, ...) {
+void conf_fail(struct loader *l, const char *fmt, ...) {
   va_list ap;
   if (l->errors->len > 0)
     g_string_append_c(l->errors, '\n');
@@ -25,7 +25,7 @@ void fail(struct loader *l, const char *fmt, ...) {
 }
 
 /* Frees a string that may have held a secret, wiping it first. */
-void free_wiped(char *s) {
+void conf_free_wiped(char *s) {
   if (s != NULL) {
     OPENSSL_cleanse(s, strlen(s));
     g_free(s);
@@ -33,32 +33,32 @@ void free_wiped(char *s) {
 }
 
 /* "[section] key (from X)": every value message starts with this. */
-char *where_new(const struct loader *l, size_t i) {
+char *conf_where_new(const struct loader *l, size_t i) {
   if (l->raw[i].origin == NULL)
-    return g_strdup_printf("[%s] %s", keys[i].section, keys[i].name);
-  return g_strdup_printf("[%s] %s (%s)", keys[i].section, keys[i].name, l->raw[i].origin);
+    return g_strdup_printf("[%s] %s", conf_keys[i].section, conf_keys[i].name);
+  return g_strdup_printf("[%s] %s (%s)", conf_keys[i].section, conf_keys[i].name, l->raw[i].origin);
 }
 
-char *where_of(const struct loader *l, const char *section, const char *name) {
-  return where_new(l, key_index(section, name));
+char *conf_where_of(const struct loader *l, const char *section, const char *name) {
+  return conf_where_new(l, conf_key_index(section, name));
 }
 
 /* A value problem: "[section] key (where it came from): reason". */
-void fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...) {
+void conf_fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   g_autofree char *reason = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_autofree char *where = where_of(l, section, name);
-  fail(l, "%s: %s", where, reason);
+  g_autofree char *where = conf_where_of(l, section, name);
+  conf_fail(l, "%s: %s", where, reason);
 }
 
-const char *raw_of(const struct loader *l, const char *section, const char *name) {
-  return l->raw[key_index(section, name)].value;
+const char *conf_raw_of(const struct loader *l, const char *section, const char *name) {
+  return l->raw[conf_key_index(section, name)].value;
 }
 
-void set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line) {
-  free_wiped(l->raw[i].value);
+void conf_set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line) {
+  conf_free_wiped(l->raw[i].value);
   g_free(l->raw[i].origin);
   l->raw[i].value = g_strdup(value);
   l->raw[i].origin = origin;

@@ -32,34 +32,34 @@ struct loader {
 };
 
 /* loader.c: problems and origins */
-void fail(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...)
+void conf_fail(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conf_fail_key(struct loader *l, const char *section, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void free_wiped(char *s);
-char *where_new(const struct loader *l, size_t i);
-char *where_of(const struct loader *l, const char *section, const char *name);
-const char *raw_of(const struct loader *l, const char *section, const char *name);
-void set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line);
+void conf_free_wiped(char *s);
+char *conf_where_new(const struct loader *l, size_t i);
+char *conf_where_of(const struct loader *l, const char *section, const char *name);
+const char *conf_raw_of(const struct loader *l, const char *section, const char *name);
+void conf_set_raw(struct loader *l, size_t i, const char *value, char *origin, unsigned line);
 
 /* The sources, in the order they apply: ini.c, env.c, preset.c. */
-void parse_file(struct loader *l);
-void apply_environment(struct loader *l, char *const *envp);
-void apply_preset(struct loader *l);
+void conf_parse_file(struct loader *l);
+void conf_apply_environment(struct loader *l, char *const *envp);
+void conf_apply_preset(struct loader *l);
 
 /* convert.c: raw values into the snapshot's fields */
-int convert(struct loader *l, struct sg_config *c, size_t i);
+int conf_convert(struct loader *l, struct sg_config *c, size_t i);
 
 /* The checks of converted values, section by section (validate_*.c). */
-void check_server(struct loader *l, struct sg_config *c);
-void check_upstream(struct loader *l, struct sg_config *c);
-void check_rest(struct loader *l, struct sg_config *c);
-void check_saml(struct loader *l, struct sg_config *c);
-void check_session(struct loader *l, struct sg_config *c);
-void check_access(struct loader *l, struct sg_config *c);
-void check_headers(struct loader *l, struct sg_config *c);
-void check_pages(struct loader *l, struct sg_config *c);
-void check_redash(struct loader *l, struct sg_config *c);
-void check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
+void conf_check_server(struct loader *l, struct sg_config *c);
+void conf_check_upstream(struct loader *l, struct sg_config *c);
+void conf_check_rest(struct loader *l, struct sg_config *c);
+void conf_check_saml(struct loader *l, struct sg_config *c);
+void conf_check_session(struct loader *l, struct sg_config *c);
+void conf_check_access(struct loader *l, struct sg_config *c);
+void conf_check_headers(struct loader *l, struct sg_config *c);
+void conf_check_pages(struct loader *l, struct sg_config *c);
+void conf_check_redash(struct loader *l, struct sg_config *c);
+void conf_check_paths_start_with_slash(struct loader *l, const char *section, const char *name,
                                   sg_strv paths);
 
 #endif

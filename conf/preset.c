@@ -25,12 +25,12 @@ static const struct {
     {"access", "app_credentials", "redash"},
 };
 
-void apply_preset(struct loader *l) {
-  const char *app = raw_of(l, "upstream", "app");
+void conf_apply_preset(struct loader *l) {
+  const char *app = conf_raw_of(l, "upstream", "app");
   if (app == NULL || strcmp(app, "redash") != 0)
     return; /* "generic" changes nothing; another value is reported by check_upstream */
   for (size_t p = 0; p < sizeof redash_preset / sizeof redash_preset[0]; p++) {
-    size_t i = key_index(redash_preset[p].section, redash_preset[p].name);
+    size_t i = conf_key_index(redash_preset[p].section, redash_preset[p].name);
     bool set = l->raw[i].origin != NULL;
     bool merge = strcmp(redash_preset[p].name, "public_paths") == 0;
     if (set && !merge)
@@ -40,7 +40,7 @@ void apply_preset(struct loader *l) {
             : g_strdup(redash_preset[p].value);
     char *origin = set ? g_strdup_printf("%s, plus [upstream] app = redash", l->raw[i].origin)
                        : g_strdup("[upstream] app = redash");
-    set_raw(l, i, value, origin, l->raw[i].line);
+    conf_set_raw(l, i, value, origin, l->raw[i].line);
     g_string_append_printf(l->preset, "%s[%s] %s = %s%s", l->preset->len ? "; " : "",
                            redash_preset[p].section, redash_preset[p].name, redash_preset[p].value,
                            set ? " (added to the configured ones)" : "");

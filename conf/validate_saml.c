@@ -38,19 +38,19 @@ static void check_saml_metadata_source(struct loader *l, struct sg_config *c) {
       host_len = (size_t)(colon - rest);
     if (auth_len == 0 || memchr(rest, '@', auth_len) != NULL || strchr(md, '#') != NULL ||
         strpbrk(md, " \t\r\n\"<>\\") != NULL)
-      fail_key(l, "saml", "idp_metadata",
+      conf_fail_key(l, "saml", "idp_metadata",
                "must be a path or an https:// URL with a host and no user, password or fragment");
     else if (!https && !loopback_host(rest, host_len))
-      fail_key(l, "saml", "idp_metadata",
+      conf_fail_key(l, "saml", "idp_metadata",
                "plain http:// only for loopback addresses (tests); use https://");
   } else if (md != NULL && strstr(md, "://") != NULL) {
-    fail_key(l, "saml", "idp_metadata", "must be a file path or an https:// URL");
+    conf_fail_key(l, "saml", "idp_metadata", "must be a file path or an https:// URL");
   }
   if (!url && (c->saml.metadata_cache != NULL || c->saml.metadata_signing_cert != NULL))
-    fail_key(l, "saml", c->saml.metadata_cache ? "metadata_cache" : "metadata_signing_cert",
+    conf_fail_key(l, "saml", c->saml.metadata_cache ? "metadata_cache" : "metadata_signing_cert",
              "only for an idp_metadata URL");
   if (c->saml.metadata_refresh_ms < 5000)
-    fail_key(l, "saml", "metadata_refresh", "at least 5s");
+    conf_fail_key(l, "saml", "metadata_refresh", "at least 5s");
 }
 
 /* A path, optionally with a query, that browsers send as it is written. */
@@ -79,24 +79,24 @@ static const char *acs_path_problem(const char *p) {
   return NULL;
 }
 
-void check_saml(struct loader *l, struct sg_config *c) {
+void conf_check_saml(struct loader *l, struct sg_config *c) {
   if (c->saml.sp_entity_id == NULL && c->server.public_url != NULL)
     c->saml.sp_entity_id = g_strdup_printf("%s/ssogate/metadata", c->server.public_url);
   if ((c->saml.sp_key == NULL) != (c->saml.sp_cert == NULL)) {
-    g_autofree char *key = where_of(l, "saml", "sp_key");
-    g_autofree char *cert = where_of(l, "saml", "sp_cert");
-    fail(l, "%s and %s: set both or neither", key, cert);
+    g_autofree char *key = conf_where_of(l, "saml", "sp_key");
+    g_autofree char *cert = conf_where_of(l, "saml", "sp_cert");
+    conf_fail(l, "%s and %s: set both or neither", key, cert);
   }
   if (c->saml.clock_skew_ms > HOUR_MS)
-    fail_key(l, "saml", "clock_skew", "at most 1h");
+    conf_fail_key(l, "saml", "clock_skew", "at most 1h");
   bool has_dec_key = c->saml.sp_decryption_keys != NULL && c->saml.sp_decryption_keys[0] != NULL;
   if (c->saml.sp_decryption_cert != NULL && !has_dec_key)
-    fail_key(l, "saml", "sp_decryption_cert",
+    conf_fail_key(l, "saml", "sp_decryption_cert",
              "needs [saml] sp_decryption_key (the IdP would encrypt to a key we do not have)");
   if (c->saml.allow_rsa15_key_transport && !has_dec_key)
-    fail_key(l, "saml", "allow_rsa15_key_transport", "means nothing without sp_decryption_key");
+    conf_fail_key(l, "saml", "allow_rsa15_key_transport", "means nothing without sp_decryption_key");
   check_saml_metadata_source(l, c);
   const char *why = acs_path_problem(c->saml.acs_path);
   if (why != NULL)
-    fail_key(l, "saml", "acs_path", "%s", why);
+    conf_fail_key(l, "saml", "acs_path", "%s", why);
 }

@@ -53,23 +53,23 @@ static guchar *decode_base64_new(const char *text, gsize *out_len) {
 /* Decodes whitespace-separated base64 secrets into c->session.secrets. */
 static void decode_secrets(struct loader *l, struct sg_config *c, const char *text,
                            const char *where) {
-  sg_strv parts = split_list_new(text);
+  sg_strv parts = conf_split_list_new(text);
   size_t n = g_strv_length(parts);
   c->session.secrets = g_new0(struct sg_secret, n ? n : 1);
   if (n == 0)
-    fail(l, "%s: holds no secret (base64, >= %d bytes; generate with: openssl rand -base64 32)",
+    conf_fail(l, "%s: holds no secret (base64, >= %d bytes; generate with: openssl rand -base64 32)",
          where, MIN_SECRET_BYTES);
   for (size_t i = 0; i < n; i++) {
     gsize len = 0;
     guchar *bytes = decode_base64_new(parts[i], &len);
     if (bytes == NULL || len < MIN_SECRET_BYTES) {
       if (bytes == NULL)
-        fail(l,
+        conf_fail(l,
              "%s: secret %zu of %zu is not valid base64; each must be base64 of at least 32 "
              "bytes (generate one with: openssl rand -base64 32)",
              where, i + 1, n);
       else
-        fail(l,
+        conf_fail(l,
              "%s: secret %zu of %zu decodes to %zu bytes; each must be at least 32 bytes "
              "(generate one with: openssl rand -base64 32)",
              where, i + 1, n, (size_t)len);
@@ -88,32 +88,32 @@ static void decode_secrets(struct loader *l, struct sg_config *c, const char *te
 }
 
 static void check_session_secrets(struct loader *l, struct sg_config *c) {
-  const char *secret = raw_of(l, "session", "secret");
-  const char *file = raw_of(l, "session", "secret_file");
+  const char *secret = conf_raw_of(l, "session", "secret");
+  const char *file = conf_raw_of(l, "session", "secret_file");
   bool has_secret = secret && secret[0], has_file = file && file[0];
 
   if (!has_secret && !has_file) {
-    fail(l, "set [session] secret or secret_file (base64, >= 32 bytes; generate with: openssl "
+    conf_fail(l, "set [session] secret or secret_file (base64, >= 32 bytes; generate with: openssl "
             "rand -base64 32)");
     return;
   }
   if (has_secret && has_file) {
-    g_autofree char *w1 = where_of(l, "session", "secret");
-    g_autofree char *w2 = where_of(l, "session", "secret_file");
-    fail(l, "%s and %s: set one of them, not both", w1, w2);
+    g_autofree char *w1 = conf_where_of(l, "session", "secret");
+    g_autofree char *w2 = conf_where_of(l, "session", "secret_file");
+    conf_fail(l, "%s and %s: set one of them, not both", w1, w2);
     return;
   }
   if (has_secret) {
-    g_autofree char *where = where_of(l, "session", "secret");
+    g_autofree char *where = conf_where_of(l, "session", "secret");
     decode_secrets(l, c, secret, where);
     return;
   }
-  g_autofree char *where = where_of(l, "session", "secret_file");
+  g_autofree char *where = conf_where_of(l, "session", "secret_file");
   char why[160];
   size_t len = 0;
   char *text = sg_read_small_file_new(file, MAX_SECRET_FILE, true, &len, why, sizeof why);
   if (text == NULL) {
-    fail(l, "%s: %s %s", where, file, why);
+    conf_fail(l, "%s: %s %s", where, file, why);
     return;
   }
   decode_secrets(l, c, text, where);
@@ -127,19 +127,19 @@ static bool is_cookie_name(const char *name) {
          strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
 }
 
-void check_session(struct loader *l, struct sg_config *c) {
+void conf_check_session(struct loader *l, struct sg_config *c) {
   check_session_secrets(l, c);
   if (c->session.lifetime_ms < MINUTE_MS || c->session.lifetime_ms > 30 * DAY_MS)
-    fail_key(l, "session", "lifetime", "between 1m and 720h (30 days)");
+    conf_fail_key(l, "session", "lifetime", "between 1m and 720h (30 days)");
   if (!is_cookie_name(c->session.cookie_name))
-    fail_key(l, "session", "cookie_name", "1 to 64 letters, digits, '_' or '-'");
-  check_paths_start_with_slash(l, "session", "logout_paths", c->session.logout_paths);
+    conf_fail_key(l, "session", "cookie_name", "1 to 64 letters, digits, '_' or '-'");
+  conf_check_paths_start_with_slash(l, "session", "logout_paths", c->session.logout_paths);
   size_t n_app_cookies = 0;
   for (size_t i = 0; c->session.app_cookies[i] != NULL; i++, n_app_cookies++)
-    if (!is_token(c->session.app_cookies[i]))
-      fail_key(l, "session", "app_cookies", "'%.80s' is not a cookie name",
+    if (!conf_is_token(c->session.app_cookies[i]))
+      conf_fail_key(l, "session", "app_cookies", "'%.80s' is not a cookie name",
                c->session.app_cookies[i]);
   /* Each is bound to the session (proxy/cookies.h): the binding covers so many. */
   if (n_app_cookies > 16)
-    fail_key(l, "session", "app_cookies", "%zu names; at most 16", n_app_cookies);
+    conf_fail_key(l, "session", "app_cookies", "%zu names; at most 16", n_app_cookies);
 }

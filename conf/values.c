@@ -14,7 +14,7 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
-bool all_digits(const char *s) { return s[0] != '\0' && strspn(s, "0123456789") == strlen(s); }
+bool conf_all_digits(const char *s) { return s[0] != '\0' && strspn(s, "0123456789") == strlen(s); }
 
 /* Leading decimal digits of text as an integer; *end after them.  -1 on no
  * digits or overflow (strtoull alone would accept signs and spaces). */
@@ -140,7 +140,7 @@ int sg_parse_host_port(const char *text, char **host, uint16_t *port) {
   return 0;
 }
 
-int parse_bool(const char *text, bool *out) {
+int conf_parse_bool(const char *text, bool *out) {
   static const char *const yes[] = {"true", "yes", "on", "1"};
   static const char *const no[] = {"false", "no", "off", "0"};
   for (size_t i = 0; i < 4; i++) {
@@ -156,7 +156,7 @@ int parse_bool(const char *text, bool *out) {
   return -1;
 }
 
-int parse_uint(const char *text, unsigned *out) {
+int conf_parse_uint(const char *text, unsigned *out) {
   uint64_t v;
   const char *end;
   if (parse_leading_uint64(text, &v, &end) != 0 || *end != '\0' || v > UINT_MAX)
@@ -166,7 +166,7 @@ int parse_uint(const char *text, unsigned *out) {
 }
 
 /* "N/s", "N/m", "N/h" with N >= 1. */
-int parse_rate(const char *text, unsigned *count, uint64_t *period_ms) {
+int conf_parse_rate(const char *text, unsigned *count, uint64_t *period_ms) {
   uint64_t n;
   const char *end;
   if (parse_leading_uint64(text, &n, &end) != 0 || n < 1 || n > 1000000)
@@ -184,7 +184,7 @@ int parse_rate(const char *text, unsigned *count, uint64_t *period_ms) {
 }
 
 /* Space separated (any run of blanks) into a NULL-terminated list, never NULL. */
-sg_strv split_list_new(const char *text) {
+sg_strv conf_split_list_new(const char *text) {
   gchar **parts = g_strsplit_set(text ? text : "", " \t\r\n", -1);
   GPtrArray *list = g_ptr_array_new();
   for (size_t i = 0; parts[i] != NULL; i++)
@@ -201,7 +201,7 @@ sg_strv split_list_new(const char *text) {
 
 /* Checks "http(s)://host[:port]" with nothing after it but an optional '/'.
  * NULL when fine (and *authority_out / *https set), else the reason. */
-const char *check_base_url(const char *url, char **authority_out, bool *https) {
+const char *conf_check_base_url(const char *url, char **authority_out, bool *https) {
   const char *rest;
   if (g_str_has_prefix(url, "http://")) {
     rest = url + 7;
@@ -246,7 +246,7 @@ const char *check_base_url(const char *url, char **authority_out, bool *https) {
   return NULL;
 }
 
-char *strip_trailing_slash_new(const char *url) {
+char *conf_strip_trailing_slash_new(const char *url) {
   size_t len = strlen(url);
   if (len > 0 && url[len - 1] == '/')
     len--;
@@ -254,7 +254,7 @@ char *strip_trailing_slash_new(const char *url) {
 }
 
 /* An HTTP field name (RFC 9110 token). */
-bool is_token(const char *s) {
+bool conf_is_token(const char *s) {
   if (s == NULL || *s == '\0')
     return false;
   for (; *s; s++)

@@ -18,13 +18,13 @@
 #define HOUR_MS (60 * MINUTE_MS)
 #define DAY_MS (24 * HOUR_MS)
 
-bool all_digits(const char *s);
-int parse_bool(const char *text, bool *out);
-int parse_uint(const char *text, unsigned *out);
-int parse_rate(const char *text, unsigned *count, uint64_t *period_ms);
-sg_strv split_list_new(const char *text);
-const char *check_base_url(const char *url, char **authority_out, bool *https);
-char *strip_trailing_slash_new(const char *url);
-bool is_token(const char *s);
+bool conf_all_digits(const char *s);
+int conf_parse_bool(const char *text, bool *out);
+int conf_parse_uint(const char *text, unsigned *out);
+int conf_parse_rate(const char *text, unsigned *count, uint64_t *period_ms);
+sg_strv conf_split_list_new(const char *text);
+const char *conf_check_base_url(const char *url, char **authority_out, bool *https);
+char *conf_strip_trailing_slash_new(const char *url);
+bool conf_is_token(const char *s);
 
 #endif
