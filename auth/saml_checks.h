@@ -2,9 +2,10 @@
  * saml_checks.h - internal to auth/: the rules applied to one SAMLResponse,
  * as a libxml2 tree, one function per rule (saml_checks.c).
  *
- * saml_sp.c owns lasso, the LassoServer and the IdP metadata; it hands the
- * rules a read-only view of what they need (struct sg_saml_trust).  Nothing
- * here calls lasso, keeps state between calls, or logs.
+ * saml_sp.c and the files beside it (saml_idp.c, saml_acs.c) own lasso, the
+ * LassoServer and the IdP metadata; they hand the rules a read-only view of
+ * what they need (struct sg_saml_trust).  Nothing here calls lasso, keeps
+ * state between calls, or logs.
  */
 #ifndef SSOGATE_SAML_CHECKS_H
 #define SSOGATE_SAML_CHECKS_H
