@@ -7,7 +7,7 @@
  * session or HTTP (proxy/), logging -- a failure comes back as a code and a
  * reason that proxy/ logs.
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <lasso/xml/saml-2.0/samlp2_response.h>
 #include <lasso/xml/saml-2.0/saml2_assertion.h>

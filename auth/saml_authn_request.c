@@ -6,7 +6,7 @@
  * Not for: the state cookie that remembers the request id (proxy/), nor
  * the response (saml_acs.c).
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <lasso/xml/saml-2.0/samlp2_authn_request.h>
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>

@@ -5,7 +5,7 @@
  *
  * For: deciding whether one posted response is acceptable and reading the
  * identity out of the part that was signed.  The signature verification
- * lives in saml_signature.c, reading the XML in saml_parse.c, and the
+ * lives in saml_signature.c, parsing the XML in saml_parse.c, and the
  * document lasso gets afterwards in saml_lasso_document.c.  Not for: lasso
  * (saml_acs.c runs it afterwards as a second, independent gate), replay (the
  * caller's store), access rules (access.c), logging (the caller logs the
@@ -20,7 +20,9 @@
  * element we then read (the root Response, or the one Assertion).  IDs must
  * be unique in the whole document, so "#ID" cannot resolve to a decoy (XSW).
  */
-#include "auth/saml_checks_internal.h"
+#include "auth/saml_checks.h"
+#include "auth/base64.h"
+#include "auth/saml_rules_internal.h"
 #include "auth/xml_tree.h"
 
 #include <inttypes.h>
@@ -29,10 +31,40 @@
 
 #include <libxml/tree.h>
 
-void sg_saml_reason_scrub(char *reason) {
-  for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
-    if (*p < 0x20 || *p == 0x7f)
-      *p = '?';
+/* ---- input ------------------------------------------------------------- */
+
+int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
+                            struct sg_saml_result *out) {
+  struct check c = {.out = out};
+  *xml = NULL;
+  *len = 0;
+  if (b64 == NULL || b64[0] == '\0')
+    return fail(&c, SG_SAML_MALFORMED, "input: empty SAMLResponse");
+  size_t in_len = strnlen(b64, (size_t)SG_SAML_MAX_RESPONSE / 3 * 4 + 4096 + 1);
+  if (in_len > (size_t)SG_SAML_MAX_RESPONSE / 3 * 4 + 4096)
+    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
+                SG_SAML_MAX_RESPONSE);
+
+  size_t bad = 0;
+  if (sg_base64_check(b64, in_len, &bad) == 0)
+    return bad < in_len
+               ? fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", bad)
+               : fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
+
+  gsize decoded_len = 0;
+  guchar *decoded = g_base64_decode(b64, &decoded_len);
+  if (decoded == NULL || decoded_len == 0) {
+    g_free(decoded);
+    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64");
+  }
+  if (decoded_len > SG_SAML_MAX_RESPONSE) {
+    g_free(decoded);
+    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
+                SG_SAML_MAX_RESPONSE);
+  }
+  *xml = decoded;
+  *len = decoded_len;
+  return 0;
 }
 
 /* ---- the rules, in the order they run ----------------------------------- */

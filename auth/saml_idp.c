@@ -7,7 +7,7 @@
  * Not for: where the document comes from, its refresh and cache
  * (saml_idp_source.c), nor the rules that use the keys (saml_checks.c).
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <lasso/xml/tools.h>
 #include <libxml/parser.h>

@@ -6,7 +6,7 @@
  *
  * Not for: fetching (proxy/), nor reading a document (saml_idp.c).
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * Not for: any SAML message or metadata (the other saml_*.c files), nor
  * threads' own state beyond the last message reported on each.
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <lasso/xml/tools.h>
 #include <libxml/parser.h>

@@ -7,7 +7,7 @@
  * Not for: calling lasso (saml_acs.c), nor deciding anything: every rule
  * has passed before this runs.
  */
-#include "auth/saml_checks_internal.h"
+#include "auth/saml_rules_internal.h"
 #include "auth/xml_tree.h"
 
 #include <libxml/tree.h>

@@ -1,19 +1,23 @@
 /*
- * saml_parse.c - a SAMLResponse read safely: the posted base64 field decoded
- * within its bound, the document parsed with nothing fetched and no DTD,
- * and the two kinds of value the rules read from it strictly: an element's
- * text (comment injection refused) and an xs:dateTime (its zone required).
+ * saml_parse.c - SAML's XML read safely: a document (a Response, IdP
+ * metadata) parsed with nothing fetched and no DTD; the two kinds of value
+ * the rules read from it strictly, an element's text (comment injection
+ * refused) and an xs:dateTime (its zone required); and a reason quoting
+ * them made safe to log.
  *
  * Not for: judging what was read (saml_checks.c), nor signatures
  * (saml_signature.c).
  */
-#include "auth/saml_checks_internal.h"
-#include "auth/base64.h"
+#include "auth/saml_parse.h"
 
 #include <limits.h>
 #include <string.h>
 
+#include <glib.h>
 #include <libxml/parser.h>
+
+/* Identity strings end up in cookies and headers: keep them short. */
+#define MAX_IDENTITY_VALUE 512
 
 /* The text of an element read whole from the tree: text and CDATA only.  A
  * comment or element inside is refused, so "admin@example.com<!---->.evil"
@@ -148,36 +152,8 @@ xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **w
   return doc;
 }
 
-int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
-                            struct sg_saml_result *out) {
-  struct check c = {.out = out};
-  *xml = NULL;
-  *len = 0;
-  if (b64 == NULL || b64[0] == '\0')
-    return fail(&c, SG_SAML_MALFORMED, "input: empty SAMLResponse");
-  size_t in_len = strnlen(b64, (size_t)SG_SAML_MAX_RESPONSE / 3 * 4 + 4096 + 1);
-  if (in_len > (size_t)SG_SAML_MAX_RESPONSE / 3 * 4 + 4096)
-    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
-                SG_SAML_MAX_RESPONSE);
-
-  size_t bad = 0;
-  if (sg_base64_check(b64, in_len, &bad) == 0)
-    return bad < in_len
-               ? fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (byte %zu)", bad)
-               : fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64 (length)");
-
-  gsize decoded_len = 0;
-  guchar *decoded = g_base64_decode(b64, &decoded_len);
-  if (decoded == NULL || decoded_len == 0) {
-    g_free(decoded);
-    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse is not base64");
-  }
-  if (decoded_len > SG_SAML_MAX_RESPONSE) {
-    g_free(decoded);
-    return fail(&c, SG_SAML_MALFORMED, "input: SAMLResponse larger than %d bytes",
-                SG_SAML_MAX_RESPONSE);
-  }
-  *xml = decoded;
-  *len = decoded_len;
-  return 0;
+void sg_saml_reason_scrub(char *reason) {
+  for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      *p = '?';
 }

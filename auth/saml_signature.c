@@ -9,7 +9,8 @@
  * Not for: which elements must be signed (the rules in saml_checks.c), nor
  * decryption (saml_decrypt.c).
  */
-#include "auth/saml_checks_internal.h"
+#include "auth/saml_signature.h"
+#include "auth/saml_rules_internal.h"
 #include "auth/xml_tree.h"
 
 #include <string.h>

@@ -18,7 +18,7 @@
  * our own checks, including the xmlsec signature verification, run in
  * parallel.
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <openssl/pem.h>
 #include <xmlsec/keys.h>

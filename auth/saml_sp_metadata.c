@@ -6,7 +6,7 @@
  * Not for: reading the SP's keys (saml_sp.c) or the IdP's metadata
  * (saml_idp.c); serving it over HTTP is proxy/'s.
  */
-#include "auth/saml_sp_internal.h"
+#include "auth/saml_internal.h"
 
 #include <libxml/tree.h>
 

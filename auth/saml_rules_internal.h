@@ -1,5 +1,5 @@
 /*
- * saml_checks_internal.h - private to the files that judge one
+ * saml_rules_internal.h - private to the files that judge one
  * SAMLResponse (saml_checks.c, saml_parse.c, saml_signature.c,
  * saml_lasso_document.c): the state of one validation (struct check), how a
  * rule fails or notes what it compared, and the attribute readers they share.
@@ -7,8 +7,8 @@
  * Not for: anything outside them; saml_checks.h is their face to the rest
  * of auth/.
  */
-#ifndef SSOGATE_SAML_CHECKS_INTERNAL_H
-#define SSOGATE_SAML_CHECKS_INTERNAL_H
+#ifndef SSOGATE_SAML_RULES_INTERNAL_H
+#define SSOGATE_SAML_RULES_INTERNAL_H
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,7 +18,8 @@
 #include <glib.h>
 #include <libxml/tree.h>
 
-#include "auth/saml_checks.h"
+#include "auth/saml_parse.h"
+#include "auth/saml_trust.h"
 
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
 #define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -30,9 +31,6 @@
 #define ALG_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
 #define ALG_MORE "http://www.w3.org/2001/04/xmldsig-more#"
 #define ALG_XMLENC "http://www.w3.org/2001/04/xmlenc#"
-
-/* Identity strings end up in cookies and headers: keep them short. */
-#define MAX_IDENTITY_VALUE 512
 
 /* State of one validation; lives on the caller's stack. */
 struct check {
@@ -102,11 +100,6 @@ static inline const char *attr(const xmlNode *node, const char *name) {
 static inline const char *show(const char *value) { return value ? value : "(none)"; }
 
 /* ---- across the files ------------------------------------------------------- */
-
-/* saml_parse.c: an element's text, whole and clean (g_free), or NULL and *why. */
-char *sg_saml_element_text(const xmlNode *node, const char **why);
-/* saml_parse.c: xs:dateTime with its zone -> unix ms; false when unreadable. */
-bool sg_saml_parse_time_ms(const char *s, int64_t *ms);
 
 /* saml_signature.c: every ID registered, refusing duplicates (XSW). */
 int sg_saml_register_unique_ids(struct check *c, xmlNodePtr node);

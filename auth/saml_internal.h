@@ -1,5 +1,5 @@
 /*
- * saml_sp_internal.h - private to the SAML service provider's files in
+ * saml_internal.h - private to the SAML service provider's files in
  * auth/ (saml_sp.c, saml_lasso.c, saml_sp_metadata.c, saml_idp.c,
  * saml_idp_source.c, saml_authn_request.c, saml_acs.c): the sp and idp
  * structs, the lasso lock, and the small helpers they share.
@@ -7,8 +7,8 @@
  * Not for: anything outside auth/ (saml_sp.h is the public face), nor the
  * rules (saml_checks.h), which see only struct sg_saml_trust.
  */
-#ifndef SSOGATE_SAML_SP_INTERNAL_H
-#define SSOGATE_SAML_SP_INTERNAL_H
+#ifndef SSOGATE_SAML_INTERNAL_H
+#define SSOGATE_SAML_INTERNAL_H
 
 #include <pthread.h>
 #include <stdarg.h>
