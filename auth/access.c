@@ -6,7 +6,7 @@
  * says what needed it.
  *
  * For: a yes/no on an already validated identity.  Not for: deciding who
- * the person is (saml_sp.c), public paths (proxy/), or logging the denial
+ * the person is (saml_acs.c), public paths (proxy/), or logging the denial
  * (the caller logs it with the request id).
  */
 #include "auth/access.h"

@@ -4,256 +4,34 @@
  * validation").  Each rule writes a precise reason and a failure code.
  *
  * For: deciding whether one posted response is acceptable and reading the
- * identity out of the part that was signed.  Not for: lasso (saml_sp.c runs
- * it afterwards as a second, independent gate), replay (the caller's store),
- * access rules (access.c), logging (the caller logs the reason).
+ * identity out of the part that was signed.  The signature verification
+ * lives in saml_signature.c, parsing the XML in saml_parse.c, and the
+ * document lasso gets afterwards in saml_lasso_document.c.  Not for: lasso
+ * (saml_acs.c runs it afterwards as a second, independent gate), replay (the
+ * caller's store), access rules (access.c), logging (the caller logs the
+ * reason).
  *
- * Why the signature is verified here with xmlsec rather than trusted from
- * lasso: lasso reports *that* some signature verified, not *which element*
- * it covered, and its MAYBE hint changes meaning between versions.  Doing it
- * on our own libxml2 tree binds three things in one place: the key (only the
- * metadata certificates; KeyInfo in the message is never read), the
- * Reference (exactly one, "#ID" of the element), and the element we then
- * read (the root Response, or the one Assertion).  IDs must be unique in the
- * whole document, so "#ID" cannot resolve to a decoy (XSW).
+ * Why the signature is verified by us with xmlsec (saml_signature.c) rather
+ * than trusted from lasso: lasso reports *that* some signature verified, not
+ * *which element* it covered, and its MAYBE hint changes meaning between
+ * versions.  Doing it on our own libxml2 tree binds three things in one
+ * place: the key (only the metadata certificates; KeyInfo in the message is
+ * never read), the Reference (exactly one, "#ID" of the element), and the
+ * element we then read (the root Response, or the one Assertion).  IDs must
+ * be unique in the whole document, so "#ID" cannot resolve to a decoy (XSW).
  */
 #include "auth/saml_checks.h"
 #include "auth/base64.h"
+#include "auth/saml_rules_internal.h"
 #include "auth/xml_tree.h"
 
 #include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <glib.h>
-#include <libxml/parser.h>
-#include <libxml/valid.h>
-#include <xmlsec/crypto.h>
-#include <xmlsec/xmldsig.h>
-#include <xmlsec/xmlsec.h>
-
-#define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
-#define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
-#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
-#define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
-#define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-#define NAMEID_ENTITY "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
-#define ALG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
-#define ALG_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
-#define ALG_MORE "http://www.w3.org/2001/04/xmldsig-more#"
-#define ALG_XMLENC "http://www.w3.org/2001/04/xmlenc#"
-
-/* Identity strings end up in cookies and headers: keep them short. */
-#define MAX_IDENTITY_VALUE 512
-
-/* State of one validation; lives on the caller's stack. */
-struct check {
-  const struct sg_saml_trust *trust;
-  const char *expected_request_id;
-  int64_t now_ms;
-  xmlDocPtr doc;
-  xmlNodePtr response;  /* the root element */
-  xmlNodePtr assertion; /* the one assertion, once validate_single_assertion passed */
-  bool response_signed; /* the root's own enveloped signature verified */
-  xmlNodePtr subject;
-  xmlNodePtr confirmation_data; /* of the bearer SubjectConfirmation */
-  int64_t confirmation_not_on_or_after_ms;
-  int64_t conditions_not_on_or_after_ms; /* 0 = absent */
-  const char *in_response_to;            /* NULL = unsolicited */
-  char *name_id, *email, *name;          /* g_free */
-  GPtrArray *groups;                     /* of g_free'd strings */
-  struct sg_saml_result *out;
-  const struct sg_saml_check_options *opt; /* never NULL */
-  bool assertion_decrypted, name_id_decrypted;
-  bool assertion_signed; /* the Assertion's own signature verified */
-  bool not_checked;      /* the rule that just ran did not decide (trace) */
-  char note[512];        /* what the rule that just passed compared (trace) */
-};
-
-/* What a passing rule compared, for --check-response's trace. */
-static void note(struct check *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void note(struct check *c, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->note, sizeof c->note, fmt, ap);
-  va_end(ap);
-  sg_saml_reason_scrub(c->note);
-}
-
-/* ---- small helpers ---------------------------------------------------- */
-
-static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static int fail(struct check *c, enum sg_saml_failure failure, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->out->reason, sizeof c->out->reason, fmt, ap);
-  va_end(ap);
-  sg_saml_reason_scrub(c->out->reason);
-  c->out->failure = failure;
-  return -1;
-}
-
-void sg_saml_reason_scrub(char *reason) {
-  for (unsigned char *p = (unsigned char *)reason; *p != '\0'; p++)
-    if (*p < 0x20 || *p == 0x7f)
-      *p = '?';
-}
-
-/* The value of an unqualified attribute, or NULL when absent.  Without a
- * DTD, libxml2 stores an attribute value as one text node; anything else is
- * reported as a value that matches nothing. */
-static const char *attr(const xmlNode *node, const char *name) {
-  xmlAttrPtr a = xmlHasNsProp((xmlNodePtr)node, (const xmlChar *)name, NULL);
-  if (a == NULL)
-    return NULL;
-  if (a->children == NULL)
-    return "";
-  if (a->children->type != XML_TEXT_NODE || a->children->next != NULL ||
-      a->children->content == NULL)
-    return "\x01(unreadable attribute)";
-  return (const char *)a->children->content;
-}
-
-static const char *show(const char *value) { return value ? value : "(none)"; }
-
-/* The text of an element read whole from the tree: text and CDATA only.  A
- * comment or element inside is refused, so "admin@example.com<!---->.evil"
- * can never be read as "admin@example.com" (comment injection). */
-static char *element_text(const xmlNode *node, const char **why) {
-  GString *text = g_string_new(NULL);
-  for (xmlNodePtr ch = node->children; ch != NULL; ch = ch->next) {
-    if ((ch->type == XML_TEXT_NODE || ch->type == XML_CDATA_SECTION_NODE) && ch->content != NULL) {
-      g_string_append(text, (const char *)ch->content);
-      continue;
-    }
-    *why = ch->type == XML_COMMENT_NODE ? "contains an XML comment"
-                                        : "contains something other than text";
-    g_string_free(text, TRUE);
-    return NULL;
-  }
-  if (text->len == 0 || text->len > MAX_IDENTITY_VALUE) {
-    *why = text->len == 0 ? "is empty" : "is too long";
-    g_string_free(text, TRUE);
-    return NULL;
-  }
-  for (size_t i = 0; i < text->len; i++) {
-    unsigned char ch = (unsigned char)text->str[i];
-    if (ch < 0x20 || ch == 0x7f) { /* would end up in HTTP headers */
-      *why = "contains a control character";
-      g_string_free(text, TRUE);
-      return NULL;
-    }
-  }
-  return g_string_free(text, FALSE);
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool digits(const char *s, int n, int *value) {
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *value = v;
-  return true;
-}
-
-/* xs:dateTime as SAML uses it: YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm)
- * -> unix milliseconds.  A time without a zone is refused (SAML requires
- * UTC; guessing the zone would move the validity window). */
-static bool parse_time_ms(const char *s, int64_t *ms) {
-  int y, mo, d, h, mi, se, ms_part = 0;
-  if (s == NULL || strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-      s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
-      s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
-    return false;
-  const char *p = s + 19;
-  if (*p == '.') {
-    int n = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++, n++)
-      if (n < 3)
-        ms_part = ms_part * 10 + (*p - '0');
-    if (n == 0)
-      return false;
-    for (; n < 3; n++)
-      ms_part *= 10;
-  }
-  int offset_min = 0;
-  if (p[0] == 'Z' && p[1] == '\0') {
-    /* UTC */
-  } else if ((p[0] == '+' || p[0] == '-') && strlen(p) == 6 && p[3] == ':') {
-    int oh, om;
-    if (!digits(p + 1, 2, &oh) || !digits(p + 4, 2, &om) || oh > 14 || om > 59)
-      return false;
-    offset_min = (oh * 60 + om) * (p[0] == '+' ? 1 : -1);
-  } else {
-    return false;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-    return false;
-  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-  int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
-  *ms = secs * 1000 + ms_part;
-  return true;
-}
+#include <libxml/tree.h>
 
 /* ---- input ------------------------------------------------------------- */
-
-xmlDocPtr sg_saml_parse_xml(const unsigned char *xml, size_t len, const char **why) {
-  if (len == 0 || len > INT_MAX) {
-    *why = "empty or too large";
-    return NULL;
-  }
-  /* Refuse DTDs before the parser sees them: a billion-laughs internal
-   * subset costs nothing to refuse and something to parse.  The check on
-   * the tree below catches encodings this byte scan cannot see. */
-  if (memmem(xml, len, "<!DOCTYPE", 9) != NULL || memmem(xml, len, "<!ENTITY", 8) != NULL) {
-    *why = "a DOCTYPE is not allowed (DTD, entities)";
-    return NULL;
-  }
-  xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-  if (ctxt == NULL) {
-    *why = "out of memory";
-    return NULL;
-  }
-  /* No XML_PARSE_NOENT (entity substitution), DTDLOAD, DTDATTR or HUGE:
-   * nothing is fetched, nothing expanded, libxml2's size limits stay. */
-  xmlDocPtr doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, "saml.xml", NULL,
-                                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  bool well_formed = ctxt->wellFormed;
-  xmlFreeParserCtxt(ctxt);
-  if (doc == NULL || !well_formed) {
-    xmlFreeDoc(doc);
-    *why = "not well-formed XML";
-    return NULL;
-  }
-  if (doc->intSubset != NULL || doc->extSubset != NULL) {
-    xmlFreeDoc(doc);
-    *why = "a DOCTYPE is not allowed (DTD, entities)";
-    return NULL;
-  }
-  if (xmlDocGetRootElement(doc) == NULL) {
-    xmlFreeDoc(doc);
-    *why = "no root element";
-    return NULL;
-  }
-  return doc;
-}
 
 int sg_saml_decode_response(const char *b64, unsigned char **xml, size_t *len,
                             struct sg_saml_result *out) {
@@ -327,204 +105,6 @@ static int validate_status(struct check *c) {
   return -1;
 }
 
-/* Registers every "ID" attribute as an XML ID so that "#ID" references
- * resolve, refusing any value seen twice: with unique IDs a Reference can
- * only ever point at one element (XSW defence). */
-static int register_unique_ids(struct check *c, xmlNodePtr node) {
-  for (; node != NULL; node = node->next) {
-    if (node->type != XML_ELEMENT_NODE)
-      continue;
-    xmlAttrPtr id = xmlHasNsProp(node, (const xmlChar *)"ID", NULL);
-    if (id != NULL) {
-      const char *value = attr(node, "ID");
-      if (value[0] == '\0' || xmlGetID(c->doc, (const xmlChar *)value) != NULL)
-        return fail(c, SG_SAML_SIGNATURE,
-                    "signature: ID '%.100s' is empty or not unique "
-                    "(signature wrapping)",
-                    value);
-      if (xmlAddID(NULL, c->doc, (const xmlChar *)value, id) == NULL)
-        return fail(c, SG_SAML_SIGNATURE, "signature: cannot register ID '%.100s'", value);
-    }
-    if (register_unique_ids(c, node->children) < 0)
-      return -1;
-  }
-  return 0;
-}
-
-/* Whether an IdP key may sign at this time: an expired certificate signs
- * nothing (--check and the metrics warn before that happens), unless
- * [saml] accept_expired_idp_certificate says the IdP keeps signing with it. */
-static bool idp_key_usable(const struct check *c, size_t i) {
-  return c->trust->accept_expired_idp_certificate || c->trust->idp_not_after[i] * 1000 > c->now_ms;
-}
-
-xmlSecDSigCtxPtr sg_saml_verify_context_new(xmlSecKeyPtr key, bool allow_sha1,
-                                            bool allow_whole_document) {
-  xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
-  if (ctx == NULL)
-    return NULL;
-  /* Only "#id" references (and "" for a whole metadata document), and only
-   * the algorithms SAML IdPs use: no external URIs, no XPath/XSLT
-   * transforms, no SHA-1, no HMAC. */
-  ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
-  if (allow_whole_document)
-    ctx->enabledReferenceUris |= xmlSecTransformUriTypeEmpty;
-  int rc = 0;
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14NId);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha384Id);
-  rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformInclC14NId);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha384Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha384Id);
-  rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha512Id);
-  if (allow_sha1) { /* [saml] allow_sha1: OneLogin, Auth0, older ADFS */
-    rc |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha1Id);
-    rc |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha1Id);
-  }
-  /* A preset key means KeyInfo in the message is never consulted: only
-   * the metadata's certificates are trusted, whatever the message carries.
-   * The shared key is duplicated because the context frees its key. */
-  ctx->signKey = xmlSecKeyDuplicate(key);
-  if (rc != 0 || ctx->signKey == NULL) {
-    xmlSecDSigCtxDestroy(ctx);
-    return NULL;
-  }
-  return ctx;
-}
-
-/* String equality through libxml2: gcc -O3 inlines attr() and then warns
- * (-Wstring-compare) that strcmp of its "unreadable" literal with a longer
- * constant is never 0, which is true and harmless. */
-static bool same(const char *a, const char *b) {
-  return xmlStrEqual((const xmlChar *)a, (const xmlChar *)b) != 0;
-}
-
-/* The algorithms a signature names, checked before any crypto so that the
- * reason names them (xmlsec would only say "verification failed"). */
-static int check_algorithms(struct check *c, xmlNodePtr info, xmlNodePtr ref, const char *what) {
-  static const char *const signature_ok[] = {
-      ALG_MORE "rsa-sha256",   ALG_MORE "rsa-sha384",   ALG_MORE "rsa-sha512",
-      ALG_MORE "ecdsa-sha256", ALG_MORE "ecdsa-sha384", ALG_MORE "ecdsa-sha512",
-  };
-  static const char *const digest_ok[] = {ALG_XMLENC "sha256", ALG_MORE "sha384",
-                                          ALG_XMLENC "sha512"};
-  xmlNodePtr sm = sg_xml_child_element(info, NS_DS, "SignatureMethod", NULL);
-  xmlNodePtr dm = sg_xml_child_element(ref, NS_DS, "DigestMethod", NULL);
-  const char *sig_alg = sm ? attr(sm, "Algorithm") : NULL;
-  const char *digest_alg = dm ? attr(dm, "Algorithm") : NULL;
-  bool sig_known = false, digest_known = false;
-  for (size_t i = 0; sig_alg != NULL && i < G_N_ELEMENTS(signature_ok); i++)
-    sig_known = sig_known || same(sig_alg, signature_ok[i]);
-  for (size_t i = 0; digest_alg != NULL && i < G_N_ELEMENTS(digest_ok); i++)
-    digest_known = digest_known || same(digest_alg, digest_ok[i]);
-  if (sig_alg != NULL && same(sig_alg, ALG_RSA_SHA1)) {
-    if (!c->trust->allow_sha1)
-      return fail(c, SG_SAML_WEAK_ALGORITHM,
-                  "signature: rsa-sha1 is refused; set the IdP to RSA-SHA256, or [saml] "
-                  "allow_sha1 = true (%s)",
-                  what);
-    sig_known = true;
-  }
-  if (digest_alg != NULL && same(digest_alg, ALG_SHA1)) {
-    if (!c->trust->allow_sha1)
-      return fail(c, SG_SAML_WEAK_ALGORITHM,
-                  "signature: sha1 digest is refused; set the IdP to SHA-256 digests, or [saml] "
-                  "allow_sha1 = true (%s)",
-                  what);
-    digest_known = true;
-  }
-  if (!sig_known || !digest_known)
-    return fail(c, SG_SAML_SIGNATURE,
-                "signature: %s uses SignatureMethod '%.100s' / DigestMethod '%.100s': not "
-                "accepted",
-                what, show(sig_alg), show(digest_alg));
-  return 0;
-}
-
-/*
- * Verifies the enveloped signature that is a direct child of element.
- * Returns 1 when it is valid, by an IdP key, with exactly one Reference to
- * "#" + element's ID; 0 when element carries no signature; -1 (with the
- * reason set) when a signature is there but not acceptable.
- */
-static int verify_enveloped_signature(struct check *c, xmlNodePtr element, const char *what) {
-  unsigned n_sig = 0;
-  xmlNodePtr sig = sg_xml_child_element(element, NS_DS, "Signature", &n_sig);
-  if (n_sig == 0)
-    return 0;
-  const char *id = attr(element, "ID");
-  if (n_sig > 1 || id == NULL)
-    return fail(c, SG_SAML_SIGNATURE, "signature: %s has %u Signature elements or no ID", what,
-                n_sig);
-
-  /* Which element is signed, decided on our tree before any crypto. */
-  unsigned n_info = 0, n_ref = 0;
-  xmlNodePtr info = sg_xml_child_element(sig, NS_DS, "SignedInfo", &n_info);
-  xmlNodePtr ref = sg_xml_child_element(info, NS_DS, "Reference", &n_ref);
-  const char *uri = ref ? attr(ref, "URI") : NULL;
-  if (n_info != 1 || n_ref != 1 || uri == NULL || uri[0] != '#' || strcmp(uri + 1, id) != 0)
-    return fail(c, SG_SAML_SIGNATURE,
-                "signature: %s '%.100s' is signed by a Reference to '%.100s' "
-                "(%u references): not to itself (signature wrapping)",
-                what, id, show(uri), n_ref);
-  xmlAttrPtr target = xmlGetID(c->doc, (const xmlChar *)id);
-  if (target == NULL || target->parent != element)
-    return fail(c, SG_SAML_SIGNATURE, "signature: ID '%.100s' does not resolve to the %s", id,
-                what);
-  if (check_algorithms(c, info, ref, what) < 0)
-    return -1;
-
-  bool any_key = false, digest_failed = false;
-  for (size_t i = 0; i < c->trust->n_idp_keys; i++) {
-    if (!idp_key_usable(c, i))
-      continue;
-    any_key = true;
-    xmlSecDSigCtxPtr ctx = sg_saml_verify_context_new(c->trust->idp_keys[i], c->trust->allow_sha1, false);
-    if (ctx == NULL)
-      return fail(c, SG_SAML_SIGNATURE, "signature: cannot create an xmlsec context");
-    int rc = xmlSecDSigCtxVerify(ctx, sig);
-    bool ok = rc == 0 && ctx->status == xmlSecDSigStatusSucceeded;
-    /* Belt and braces: xmlsec must have digested exactly our one reference. */
-    if (ok) {
-      xmlSecDSigReferenceCtxPtr r =
-          xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1
-              ? (xmlSecDSigReferenceCtxPtr)xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0)
-              : NULL;
-      ok = r != NULL && r->status == xmlSecDSigStatusSucceeded && r->uri != NULL &&
-           strcmp((const char *)r->uri, uri) == 0;
-    } else {
-      for (xmlSecSize k = 0; k < xmlSecPtrListGetSize(&ctx->signedInfoReferences); k++) {
-        xmlSecDSigReferenceCtxPtr r =
-            (xmlSecDSigReferenceCtxPtr)xmlSecPtrListGetItem(&ctx->signedInfoReferences, k);
-        if (r != NULL && r->status == xmlSecDSigStatusInvalid)
-          digest_failed = true;
-      }
-    }
-    xmlSecDSigCtxDestroy(ctx);
-    if (ok)
-      return 1;
-    if (digest_failed) /* the content changed: no other key will help */
-      break;
-  }
-  if (!any_key)
-    return fail(c, SG_SAML_IDP_CERT_EXPIRED,
-                "signature: every IdP certificate in the metadata has expired");
-  if (digest_failed)
-    return fail(c, SG_SAML_SIGNATURE,
-                "signature: %s '%.100s' was altered after signing (digest mismatch)", what, id);
-  return fail(c, SG_SAML_SIGNATURE,
-              "signature: %s '%.100s' is not signed by a key from the IdP metadata "
-              "(or the signature is broken)",
-              what, id);
-}
-
 static unsigned count_elements(const xmlNode *node, const char *ns, const char *name) {
   unsigned n = 0;
   for (; node != NULL; node = node->next) {
@@ -539,7 +119,7 @@ static unsigned count_elements(const xmlNode *node, const char *ns, const char *
 /* The Response's own signature, verified before anything is decrypted (it
  * covers the EncryptedAssertion as sent). */
 static int validate_response_signature(struct check *c) {
-  int rc = verify_enveloped_signature(c, c->response, "Response");
+  int rc = sg_saml_verify_enveloped_signature(c, c->response, "Response");
   if (rc < 0)
     return -1;
   c->response_signed = rc == 1;
@@ -575,7 +155,7 @@ static int decrypt_assertion(struct check *c) {
   if (assertion == NULL)
     return fail(c, SG_SAML_DECRYPTION, "decryption: EncryptedAssertion: %s", why);
   c->assertion_decrypted = true;
-  if (register_unique_ids(c, assertion) < 0)
+  if (sg_saml_register_unique_ids(c, assertion) < 0)
     return -1;
   note(c, "EncryptedAssertion decrypted with an sp_decryption_key");
   return 0;
@@ -593,7 +173,7 @@ static int validate_assertion_signatures(struct check *c) {
     any_assertion = true;
     /* A present but bad assertion signature is refused even inside a
      * signed Response: something was altered. */
-    rc = verify_enveloped_signature(c, node, "Assertion");
+    rc = sg_saml_verify_enveloped_signature(c, node, "Assertion");
     if (rc < 0)
       return -1;
     if (rc == 0 && !c->response_signed)
@@ -637,7 +217,7 @@ static int check_issuer(struct check *c, xmlNodePtr parent, const char *what, bo
   if (n == 0 && !required)
     return 0;
   const char *why = NULL;
-  g_autofree char *value = n == 1 ? element_text(issuer, &why) : NULL;
+  g_autofree char *value = n == 1 ? sg_saml_element_text(issuer, &why) : NULL;
   const char *format = issuer ? attr(issuer, "Format") : NULL;
   if (value == NULL || strcmp(value, c->trust->idp_entity_id) != 0)
     return fail(c, SG_SAML_ISSUER, "issuer: %s Issuer expected '%s', got '%.200s'", what,
@@ -682,7 +262,7 @@ static int check_not_before(struct check *c, xmlNodePtr node, const char *what) 
   if (text == NULL)
     return 0;
   int64_t t;
-  if (!parse_time_ms(text, &t))
+  if (!sg_saml_parse_time_ms(text, &t))
     return fail(c, SG_SAML_NOT_YET_VALID, "time: %s NotBefore '%.64s' is not a UTC time", what,
                 text);
   if (c->now_ms + (int64_t)c->trust->clock_skew_ms < t)
@@ -699,7 +279,7 @@ static int check_not_on_or_after(struct check *c, xmlNodePtr node, const char *w
   if (text == NULL && !required)
     return 0;
   int64_t t;
-  if (text == NULL || !parse_time_ms(text, &t))
+  if (text == NULL || !sg_saml_parse_time_ms(text, &t))
     return fail(c, SG_SAML_EXPIRED, "time: %s NotOnOrAfter '%.64s' missing or not a UTC time", what,
                 show(text));
   if (c->now_ms - (int64_t)c->trust->clock_skew_ms >= t)
@@ -770,7 +350,7 @@ static int validate_audience(struct check *c) {
       if (!sg_xml_is_element(a, NS_SAML, "Audience"))
         continue;
       const char *why = NULL;
-      g_autofree char *value = element_text(a, &why);
+      g_autofree char *value = sg_saml_element_text(a, &why);
       match = value != NULL && strcmp(value, c->trust->sp_entity_id) == 0;
       if (first == NULL)
         first = g_strdup(value ? value : "(unreadable)");
@@ -898,7 +478,7 @@ static int read_name_id(struct check *c) {
     return fail(c, SG_SAML_SUBJECT, "name_id: expected one NameID in the Subject, found %u%s", n,
                 n == 0 ? " (and no email_attribute value to use instead)" : "");
   const char *why = NULL;
-  c->name_id = element_text(name_id, &why);
+  c->name_id = sg_saml_element_text(name_id, &why);
   if (c->name_id == NULL)
     return fail(c, SG_SAML_SUBJECT, "name_id: the NameID %s", why);
   note(c, "'%.200s'%s", c->name_id, c->name_id_decrypted ? " (decrypted EncryptedID)" : "");
@@ -921,7 +501,7 @@ static int collect_attribute(struct check *c, const char *name, GPtrArray *value
         if (v->children == NULL)
           continue; /* an empty value (or xsi:nil) says nothing */
         const char *why = NULL;
-        char *text = element_text(v, &why);
+        char *text = sg_saml_element_text(v, &why);
         if (text == NULL)
           return fail(c, SG_SAML_SUBJECT, "attributes: a value of '%.100s' %s", name, why);
         if (values->len >= max) {
@@ -1031,92 +611,6 @@ static void fill_result(struct check *c) {
   out->reason[0] = '\0';
 }
 
-/* The element child before node, skipping text and comments (NULL when
- * node is the first element). */
-static xmlNodePtr previous_element(xmlNodePtr node) {
-  for (node = node->prev; node != NULL; node = node->prev)
-    if (node->type == XML_ELEMENT_NODE)
-      return node;
-  return NULL;
-}
-
-/*
- * lasso 2.8 reads an element's children in schema order (SAML core 3.2.2,
- * 2.3.3: Issuer, then ds:Signature, then the rest) and refuses a document
- * with a Signature anywhere else ("Unsupported protocol profile (-409)",
- * from lasso_node_impl_init_from_xml).  Auth0 signs the Response with
- * xml-crypto's default placement: its Signature is the last child, after
- * the Assertion.  The signature we verified (the one direct child, checked
- * by verify_enveloped_signature) moves right after the Issuer.  That
- * changes nothing it covers: the enveloped-signature transform removes it
- * from wherever it is, so lasso still verifies it itself, on the same
- * canonical bytes.  True when it moved.
- */
-static bool put_signature_where_lasso_reads_it(xmlNodePtr element) {
-  xmlNodePtr sig = sg_xml_child_element(element, NS_DS, "Signature", NULL);
-  if (sig == NULL)
-    return false;
-  xmlNodePtr issuer = sg_xml_child_element(element, NS_SAML, "Issuer", NULL);
-  if (previous_element(sig) == issuer)
-    return false;
-  xmlUnlinkNode(sig);
-  if (issuer != NULL) {
-    xmlAddNextSibling(issuer, sig);
-  } else {
-    xmlNodePtr first = element->children;
-    while (first != NULL && first->type != XML_ELEMENT_NODE)
-      first = first->next;
-    if (first != NULL)
-      xmlAddPrevSibling(first, sig);
-    else
-      xmlAddChild(element, sig);
-  }
-  return true;
-}
-
-/* What lasso gets when its parser needs something else than the bytes as
- * posted: our tree as the rules saw it.  After a decryption the Response
- * signature covered the ciphertext and cannot verify on the plaintext, so
- * it goes; an EncryptedID's plaintext breaks the assertion's signature the
- * same way.  A verified Signature that is not where lasso reads it moves
- * there (see put_signature_where_lasso_reads_it). */
-static void export_for_lasso(struct check *c) {
-  const struct sg_saml_check_options *o = c->opt;
-  if (o->lasso_xml == NULL)
-    return;
-  xmlNodePtr sig = sg_xml_child_element(c->response, NS_DS, "Signature", NULL);
-  if (sig != NULL && c->assertion_decrypted) {
-    xmlUnlinkNode(sig);
-    xmlFreeNode(sig);
-  }
-  bool moved = false;
-  if (c->response_signed && !c->assertion_decrypted)
-    moved = put_signature_where_lasso_reads_it(c->response);
-  if (c->assertion_signed)
-    moved = put_signature_where_lasso_reads_it(c->assertion) || moved;
-  if (!moved && !c->assertion_decrypted && !c->name_id_decrypted)
-    return;
-  xmlChar *text = NULL;
-  int len = 0;
-  xmlDocDumpMemory(c->doc, &text, &len);
-  if (text == NULL || len <= 0) {
-    xmlFree(text);
-    fail(c, SG_SAML_MALFORMED, "out of memory");
-    return;
-  }
-  *o->lasso_xml = g_strndup((const char *)text, (gsize)len);
-  *o->lasso_len = (size_t)len;
-  xmlFree(text);
-  if (o->lasso_ignore_signature != NULL)
-    *o->lasso_ignore_signature =
-        c->name_id_decrypted || (c->assertion_decrypted && !c->assertion_signed);
-  if (o->lasso_what != NULL)
-    *o->lasso_what = c->assertion_decrypted || c->name_id_decrypted
-                         ? "the decrypted document"
-                         : "the document with its Signature after the Issuer, where lasso "
-                           "reads it";
-}
-
 /* ---- the order the rules run in ------------------------------------------------ */
 
 struct rule {
@@ -1125,7 +619,7 @@ struct rule {
 };
 
 static int rule_ids(struct check *c) {
-  if (register_unique_ids(c, c->response) < 0)
+  if (sg_saml_register_unique_ids(c, c->response) < 0)
     return -1;
   note(c, "every ID unique");
   return 0;
@@ -1194,7 +688,7 @@ int sg_saml_check_response_with(const struct sg_saml_trust *trust, const unsigne
   if (run_rules(&c, xml, len) == 0) {
     fill_result(&c);
     if (out->failure == SG_SAML_OK)
-      export_for_lasso(&c);
+      sg_saml_export_for_lasso(&c);
     rc = out->failure == SG_SAML_OK ? 0 : -1;
   }
   g_free(c.name_id);

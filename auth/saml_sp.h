@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "auth/identity.h"
+#include "auth/saml_result.h"
 #include "conf/config.h"
 
 struct sg_saml_sp;
@@ -110,40 +111,8 @@ char *sg_saml_sp_metadata_new(const struct sg_saml_sp *sp);
 int sg_saml_login_start(const struct sg_saml_sp *sp, const char *relay_state, char **redirect_url,
                         char **request_id, const char **reason);
 
-/* Why a response was refused; names are stable (metrics labels). */
-enum sg_saml_failure {
-  SG_SAML_OK = 0,
-  SG_SAML_MALFORMED,  /* not base64, not XML, DTD, too large */
-  SG_SAML_SIGNATURE,  /* unsigned, untrusted key, altered, wrapping */
-  SG_SAML_STATUS,     /* Status not Success */
-  SG_SAML_ASSERTIONS, /* not exactly one assertion, encrypted, ... */
-  SG_SAML_ISSUER,
-  SG_SAML_DESTINATION,
-  SG_SAML_RECIPIENT,
-  SG_SAML_AUDIENCE,
-  SG_SAML_EXPIRED,        /* NotOnOrAfter passed */
-  SG_SAML_NOT_YET_VALID,  /* NotBefore in the future */
-  SG_SAML_SUBJECT,        /* no bearer confirmation, no NameID */
-  SG_SAML_IN_RESPONSE_TO, /* unknown, missing, or unsolicited when not allowed */
-  SG_SAML_WEAK_ALGORITHM, /* rsa-sha1 / sha1 without [saml] allow_sha1 */
-  SG_SAML_DECRYPTION,     /* EncryptedAssertion / EncryptedID that cannot be decrypted */
-  /* Every IdP signing certificate has expired (and that is not accepted). */
-  SG_SAML_IDP_CERT_EXPIRED,
-  SG_SAML_FAILURE_COUNT
-};
-
+/* A failure code's stable name (the codes and the result: saml_result.h). */
 const char *sg_saml_failure_name(enum sg_saml_failure failure);
-
-struct sg_saml_result {
-  enum sg_saml_failure failure;
-  char reason[512];             /* precise, for the log: rule and values compared */
-  struct sg_identity identity;  /* filled on success; release with sg_identity_clear */
-  char assertion_id[256];       /* for the one-time-use check */
-  int64_t assertion_expires_at; /* unix s: keep the id at least until then */
-  char in_response_to[256];     /* "" for unsolicited */
-  bool unsolicited;             /* refused only for having no InResponseTo (the launcher) */
-  bool subject_is_email;        /* no NameID: the subject is the email attribute */
-};
 
 /*
  * Validates a SAMLResponse (the base64 form field, at most 1 MiB) as posted
@@ -156,10 +125,6 @@ struct sg_saml_result {
  */
 int sg_saml_acs_validate(const struct sg_saml_sp *sp, const char *saml_response,
                          const char *expected_request_id, int64_t now, struct sg_saml_result *out);
-
-/* One rule as it ran: verdict 1 passed, 0 failed, -1 not checked; detail
- * says what was compared (the failure's reason when it failed). */
-typedef void (*sg_saml_trace_fn)(void *ctx, const char *rule, int verdict, const char *detail);
 
 struct sg_saml_acs_options {
   sg_saml_trace_fn trace; /* NULL = no trace */
