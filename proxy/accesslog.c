@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/json.h"
-#include "proxy/log.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "proxy/route.h"
 #include "proxy/worker.h"
 

@@ -16,7 +16,7 @@
 #include "proxy/forward.h"
 #include "proxy/jwt_cache.h"
 #include "proxy/worker.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"

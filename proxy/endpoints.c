@@ -15,14 +15,14 @@
 #include <time.h>
 
 #include "auth/access.h"
-#include "auth/json.h"
+#include "base/json.h"
 #include "auth/return_to.h"
 #include "auth/saml_sp.h"
 #include "auth/session.h"
 #include "proxy/app.h"
 #include "proxy/cookies.h"
 #include "proxy/form.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"

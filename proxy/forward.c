@@ -28,7 +28,7 @@
 #include <time.h>
 
 #include "proxy/cookies.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/worker.h"

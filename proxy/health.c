@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/json.h"
+#include "base/json.h"
 #include "base/periodic.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"
 #include "proxy/worker.h"

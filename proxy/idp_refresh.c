@@ -21,7 +21,7 @@
 #include <glib.h>
 
 #include "base/periodic.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/snapshot.h"
 

@@ -26,7 +26,7 @@
 #include "proxy/forward.h"
 #include "proxy/health.h"
 #include "proxy/idp_refresh.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/reload.h"
 #include "proxy/server.h"

@@ -20,7 +20,7 @@
 
 #include "build_info.h"
 #include "proxy/health.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream.h"
 #include "redash/sync.h"

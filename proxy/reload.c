@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "conf/config.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/snapshot.h"
 

@@ -18,7 +18,7 @@
 #include "proxy/endpoints.h"
 #include "proxy/forward.h"
 #include "proxy/health.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/respond.h"
 #include "proxy/route.h"

@@ -30,7 +30,7 @@
 
 #include "base/clock.h"
 #include "base/periodic.h"
-#include "proxy/log.h"
+#include "base/log.h"
 
 #define DOWN_FOR_MS 5000
 #define MAX_ADDRESSES_PER_NAME 16

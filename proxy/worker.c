@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 
 #define MAX_EVENTS 64

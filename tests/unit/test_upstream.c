@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream.h"
 

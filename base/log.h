@@ -3,7 +3,9 @@
  *
  * Diagnostics (leveled, JSON or text) go to stderr; the access log (one JSON
  * line per request) goes to stdout through a per-worker buffer.  Every other
- * room returns reasons; only proxy/ writes them here.
+ * room returns reasons; only proxy/ (and redash/, off the request path)
+ * writes them here.  It lives in base/ so that any room may, and includes
+ * no room above it.
  */
 #ifndef SSOGATE_LOG_H
 #define SSOGATE_LOG_H
@@ -11,7 +13,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "conf/config.h"
+/* Set from [log] level and format (conf/config.h holds the chosen ones). */
+enum sg_log_level { SG_LOG_DEBUG, SG_LOG_INFO, SG_LOG_WARN, SG_LOG_ERROR };
+enum sg_log_format { SG_LOG_JSON, SG_LOG_TEXT };
 
 void sg_log_configure(enum sg_log_level level, enum sg_log_format format);
 int sg_log_enabled(enum sg_log_level level);

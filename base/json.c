@@ -5,7 +5,7 @@
  * code points past U+10FFFF, stray continuation bytes) become U+FFFD, so a
  * hostile name can never break the JSON it is put into.
  */
-#include "auth/json.h"
+#include "base/json.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * the access log (accesslog.c) and never for secrets: callers pass reasons,
  * not values.
  */
-#include "proxy/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/json.h"
+#include "base/json.h"
 
 static _Atomic int min_level = SG_LOG_INFO;
 static _Atomic int log_format = SG_LOG_JSON;
