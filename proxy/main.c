@@ -27,6 +27,7 @@
 #include "proxy/ops/health.h"
 #include "proxy/ops/idp_refresh.h"
 #include "base/log.h"
+#include "proxy/core/counters.h"
 #include "proxy/ops/metrics.h"
 #include "proxy/ops/reload.h"
 #include "proxy/server.h"

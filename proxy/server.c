@@ -19,7 +19,7 @@
 #include "proxy/forward/forward.h"
 #include "proxy/ops/health.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/respond.h"
 #include "proxy/gate/route.h"
 #include "proxy/core/worker.h"

@@ -13,7 +13,7 @@
 #include <glib.h>
 
 #include "auth/jwt.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 
 /* Apps whose clock runs a little behind must still accept a fresh token. */
 #define BACKDATE_S 10

@@ -13,7 +13,7 @@
 #include "base/clock.h"
 #include "proxy/core/client_deadline.h"
 #include "proxy/core/cookies.h"
-#include "proxy/gate/credential.h"
+#include "proxy/core/credential.h"
 #include "proxy/core/drain.h"
 #include "proxy/core/headers.h"
 #include "proxy/core/ring.h"

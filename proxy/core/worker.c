@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 
 #define MAX_EVENTS 64
 #define HOUSEKEEPING_MS 250

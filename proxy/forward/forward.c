@@ -29,7 +29,7 @@
 
 #include "proxy/core/cookies.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/respond.h"
 #include "proxy/core/worker.h"
 #include "upstream/pool.h"

@@ -17,7 +17,7 @@
 #include "proxy/core/jwt_cache.h"
 #include "proxy/core/worker.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/respond.h"
 #include "proxy/gate/route.h"
 

@@ -23,7 +23,7 @@
 #include "proxy/core/cookies.h"
 #include "proxy/core/form.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/respond.h"
 #include "proxy/gate/route.h"
 #include "redash/sync.h"

@@ -8,15 +8,9 @@
 #include <stddef.h>
 
 #include "proxy/core/request.h"
+#include "proxy/core/target.h" /* sg_path_is_public, sg_target_path_len */
 
 enum sg_route sg_route_for(const char *target, char *const *public_paths);
-
-/*
- * True when the path of target starts with one of prefixes at a segment
- * boundary and holds nothing an upstream could normalise into another path
- * (dot segments, encoded '.', '/' or '\', backslashes).
- */
-bool sg_path_is_public(const char *target, char *const *prefixes);
 
 /*
  * How ssogate answers a request that needs a session and has none, from
@@ -32,8 +26,4 @@ enum sg_login_answer {
 enum sg_login_answer sg_login_answer_for(const char *method, const char *sec_fetch_mode,
                                          const char *sec_fetch_dest, const char *accept,
                                          const char *x_requested_with);
-
-/* Length of the path part of a target (up to '?' or '#'). */
-size_t sg_target_path_len(const char *target);
-
 #endif

@@ -24,7 +24,6 @@
 
 #include "base/json.h"
 #include "base/log.h"
-#include "proxy/gate/route.h"
 #include "proxy/core/worker.h"
 
 #define BUFFER_CAP (64 * 1024)

@@ -18,7 +18,7 @@
 #include "base/periodic.h"
 #include "base/log.h"
 #include "proxy/core/respond.h"
-#include "proxy/gate/route.h"
+#include "proxy/core/target.h"
 #include "proxy/core/worker.h"
 
 #define PROBE_INTERVAL_S 5

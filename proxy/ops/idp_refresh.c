@@ -22,7 +22,7 @@
 
 #include "base/periodic.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
 
 #define MAX_SLEEP_S 60 /* look again at least this often (a reload may be missed by none) */

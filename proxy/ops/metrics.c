@@ -1,9 +1,8 @@
 /*
- * metrics.c - counters, histograms and the /metrics listener (see metrics.h).
+ * metrics.c - the /metrics exposition and its listener (see metrics.h).
  *
- * A worker's counters have one writer, so it updates them with relaxed
- * loads and stores (plain moves on x86), not locked read-modify-writes; the
- * scraper reads them with relaxed loads.
+ * Reads proxy/core/counters.h's storage with relaxed loads (each worker's
+ * counters have one writer), and gauges computed at scrape time.
  */
 #include "proxy/ops/metrics.h"
 
@@ -21,87 +20,16 @@
 #include "build_info.h"
 #include "proxy/ops/health.h"
 #include "base/log.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
 #include "upstream/targets.h"
 #include "redash/sync.h"
 
-static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                       0.5,   1,      2.5,   5,    10,    30,   60,  300};
-#define N_BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
-
-enum { UPSTREAM_CONNECT, UPSTREAM_TIMEOUT, UPSTREAM_IO, UPSTREAM_KINDS };
-
-struct histogram {
-  _Atomic uint64_t buckets[N_BUCKETS + 1]; /* last: +Inf */
-  _Atomic uint64_t sum_us;
-};
-
-struct worker_metrics {
-  _Atomic uint64_t requests[SG_ROUTE_COUNT][5];
-  _Atomic uint64_t upstream_errors[UPSTREAM_KINDS];
-  _Atomic uint64_t credentials[SG_CREDENTIAL_KINDS][SG_CREDENTIAL_OUTCOMES];
-  _Atomic int64_t connections; /* client connections open on this worker */
-  struct histogram total, upstream;
-  char pad[64];
-};
-
-static struct worker_metrics *per_worker;
-static unsigned n_per_worker;
-static _Atomic uint64_t events[SG_EV_COUNT];
-static _Atomic uint64_t login_failures[SG_LOGIN_FAIL_COUNT];
-static _Atomic uint64_t store_errors;
-static struct histogram store_latency; /* rare calls: atomic adds are fine */
-static _Atomic uint64_t slow_clients;
-static _Atomic unsigned generation;
 static struct MHD_Daemon *listener;
 
 static const char *const route_names[SG_ROUTE_COUNT] = {"app", "public", "health", "ssogate",
                                                                "credential"};
-static const char *const upstream_kinds[UPSTREAM_KINDS] = {"connect", "timeout", "io"};
-
-int sg_metrics_init(unsigned n_workers) {
-  per_worker = calloc(n_workers, sizeof *per_worker);
-  n_per_worker = n_workers;
-  return per_worker ? 0 : -1;
-}
-
-static inline void bump(_Atomic uint64_t *c, uint64_t by) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-                        memory_order_relaxed);
-}
-
-static void observe(struct histogram *h, uint64_t ns) {
-  double s = (double)ns / 1e9;
-  size_t i = 0;
-  while (i < N_BUCKETS && s > bucket_bounds[i])
-    i++;
-  bump(&h->buckets[i], 1);
-  bump(&h->sum_us, ns / 1000);
-}
-
-void sg_metrics_request(unsigned worker, enum sg_route route, int status, uint64_t total_ns,
-                        uint64_t upstream_ns) {
-  struct worker_metrics *m = &per_worker[worker];
-  int cls = status / 100 - 1;
-  if (cls < 0 || cls > 4)
-    cls = 4;
-  bump(&m->requests[route][cls], 1);
-  observe(&m->total, total_ns);
-  if (upstream_ns > 0)
-    observe(&m->upstream, upstream_ns);
-}
-
-void sg_metrics_upstream_error(unsigned worker, enum sg_upstream_failure failure) {
-  int kind = failure == SG_UPSTREAM_FAIL_CONNECT   ? UPSTREAM_CONNECT
-             : failure == SG_UPSTREAM_FAIL_TIMEOUT ? UPSTREAM_TIMEOUT
-                                                   : UPSTREAM_IO;
-  bump(&per_worker[worker].upstream_errors[kind], 1);
-}
-
-void sg_metrics_credential(unsigned worker, enum sg_credential_kind kind,
-                           enum sg_credential_outcome outcome) {
-  bump(&per_worker[worker].credentials[kind][outcome], 1);
-}
+static const char *const upstream_kinds[SG_UPSTREAM_KINDS] = {"connect", "timeout", "io"};
 
 static const char *const credential_outcomes[SG_CREDENTIAL_OUTCOMES] = {
     "passed", "failed", "error", "limited", "malformed"};
@@ -117,8 +45,8 @@ static void render_credentials(GString *out) {
   for (int k = SG_CREDENTIAL_NONE + 1; k < SG_CREDENTIAL_KINDS; k++)
     for (int o = 0; o < SG_CREDENTIAL_OUTCOMES; o++) {
       uint64_t total = 0;
-      for (unsigned w = 0; w < n_per_worker; w++)
-        total += load(&per_worker[w].credentials[k][o]);
+      for (unsigned w = 0; w < sg_counters.n_per_worker; w++)
+        total += load(&sg_counters.per_worker[w].credentials[k][o]);
       refused[o] += total;
       g_string_append_printf(out,
                              "ssogate_credential_requests_total{kind=\"%s\",outcome=\"%s\"} %lu\n",
@@ -133,19 +61,6 @@ static void render_credentials(GString *out) {
                          "ssogate_credential_refusals_total{reason=\"malformed\"} %lu\n",
                          (unsigned long)refused[SG_CREDENTIAL_LIMITED],
                          (unsigned long)refused[SG_CREDENTIAL_MALFORMED]);
-}
-
-void sg_metrics_event(enum sg_event event) { atomic_fetch_add(&events[event], 1); }
-
-void sg_metrics_store_call(uint64_t ns, bool ok) {
-  double sec = (double)ns / 1e9;
-  size_t i = 0;
-  while (i < N_BUCKETS && sec > bucket_bounds[i])
-    i++;
-  atomic_fetch_add(&store_latency.buckets[i], 1);
-  atomic_fetch_add(&store_latency.sum_us, ns / 1000);
-  if (!ok)
-    atomic_fetch_add(&store_errors, 1);
 }
 
 /* Days until each certificate of the current snapshot expires (negative
@@ -176,8 +91,8 @@ static void render_cert_expiry(GString *out) {
         "(-1: never).\n"
         "# TYPE ssogate_idp_metadata_age_seconds gauge\n"
         "ssogate_idp_metadata_age_seconds %" PRId64 "\n",
-        (unsigned long)atomic_load(&events[SG_EV_IDP_METADATA_FETCHED]),
-        (unsigned long)atomic_load(&events[SG_EV_IDP_METADATA_FAILED]),
+        (unsigned long)atomic_load(&sg_counters.events[SG_EV_IDP_METADATA_FETCHED]),
+        (unsigned long)atomic_load(&sg_counters.events[SG_EV_IDP_METADATA_FAILED]),
         good > 0 ? now - good : (int64_t)-1);
   }
   int64_t sp = s && s->saml ? sg_saml_sp_sp_cert_not_after(s->saml) : 0;
@@ -189,11 +104,6 @@ static void render_cert_expiry(GString *out) {
         "ssogate_sp_cert_days_to_expiry %.2f\n",
         (double)(sp - now) / 86400.0);
   sg_snapshot_unref(s);
-}
-
-void sg_metrics_login_failed(int reason) {
-  if (reason > 0 && reason < SG_LOGIN_FAIL_COUNT)
-    atomic_fetch_add(&login_failures[reason], 1);
 }
 
 static const char *login_failure_name(int reason) {
@@ -222,30 +132,22 @@ static void render_logins(GString *out) {
       "ssogate_jwt_signatures_total %lu\n"
       "# HELP ssogate_logins_failed_total Logins refused, by reason.\n"
       "# TYPE ssogate_logins_failed_total counter\n",
-      (unsigned long)atomic_load(&events[SG_EV_LOGIN_STARTED]),
-      (unsigned long)atomic_load(&events[SG_EV_LOGIN_SUCCEEDED]),
-      (unsigned long)atomic_load(&events[SG_EV_RATE_LIMITED]),
-      (unsigned long)atomic_load(&events[SG_EV_JWT_SIGNED]));
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_LOGIN_STARTED]),
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_LOGIN_SUCCEEDED]),
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_RATE_LIMITED]),
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_JWT_SIGNED]));
   for (int i = 1; i < SG_LOGIN_FAIL_COUNT; i++)
     g_string_append_printf(out, "ssogate_logins_failed_total{reason=\"%s\"} %lu\n",
-                           login_failure_name(i), (unsigned long)atomic_load(&login_failures[i]));
+                           login_failure_name(i), (unsigned long)atomic_load(&sg_counters.login_failures[i]));
 }
-void sg_metrics_connections(unsigned worker, int delta) {
-  _Atomic int64_t *c = &per_worker[worker].connections;
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
-                        memory_order_relaxed);
-}
-void sg_metrics_slow_clients(unsigned count) { atomic_fetch_add(&slow_clients, count); }
-void sg_metrics_set_generation(unsigned g) { atomic_store(&generation, g); }
-
 static uint64_t load(const _Atomic uint64_t *c) {
   return atomic_load_explicit(c, memory_order_relaxed);
 }
 
 static int64_t open_connections(void) {
   int64_t total = 0;
-  for (unsigned w = 0; w < n_per_worker; w++)
-    total += atomic_load_explicit(&per_worker[w].connections, memory_order_relaxed);
+  for (unsigned w = 0; w < sg_counters.n_per_worker; w++)
+    total += atomic_load_explicit(&sg_counters.per_worker[w].connections, memory_order_relaxed);
   return total;
 }
 
@@ -254,34 +156,34 @@ static int64_t open_connections(void) {
 static void render_worker_connections(GString *out) {
   g_string_append(out, "# HELP ssogate_worker_connections Client connections open now, by worker.\n"
                        "# TYPE ssogate_worker_connections gauge\n");
-  for (unsigned w = 0; w < n_per_worker; w++)
+  for (unsigned w = 0; w < sg_counters.n_per_worker; w++)
     g_string_append_printf(
         out, "ssogate_worker_connections{worker=\"%u\"} %ld\n", w,
-        (long)atomic_load_explicit(&per_worker[w].connections, memory_order_relaxed));
+        (long)atomic_load_explicit(&sg_counters.per_worker[w].connections, memory_order_relaxed));
 }
 
 /* Sums the histogram at offset in every worker's metrics, or renders
  * `single` alone when it is given. */
 static void render_histogram(GString *out, const char *name, const char *help, size_t offset,
-                             const struct histogram *single) {
+                             const struct sg_histogram *single) {
   g_string_append_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
   uint64_t cumulative = 0, sum_us = 0;
-  unsigned n = single ? 1 : n_per_worker;
-  for (size_t b = 0; b <= N_BUCKETS; b++) {
+  unsigned n = single ? 1 : sg_counters.n_per_worker;
+  for (size_t b = 0; b <= SG_HISTOGRAM_BUCKETS; b++) {
     for (unsigned w = 0; w < n; w++) {
-      const struct histogram *h =
-          single ? single : (const void *)((const char *)&per_worker[w] + offset);
+      const struct sg_histogram *h =
+          single ? single : (const void *)((const char *)&sg_counters.per_worker[w] + offset);
       cumulative += load(&h->buckets[b]);
     }
-    if (b < N_BUCKETS)
-      g_string_append_printf(out, "%s_bucket{le=\"%g\"} %lu\n", name, bucket_bounds[b],
+    if (b < SG_HISTOGRAM_BUCKETS)
+      g_string_append_printf(out, "%s_bucket{le=\"%g\"} %lu\n", name, sg_histogram_bounds[b],
                              (unsigned long)cumulative);
     else
       g_string_append_printf(out, "%s_bucket{le=\"+Inf\"} %lu\n", name, (unsigned long)cumulative);
   }
   for (unsigned w = 0; w < n; w++) {
-    const struct histogram *h =
-        single ? single : (const void *)((const char *)&per_worker[w] + offset);
+    const struct sg_histogram *h =
+        single ? single : (const void *)((const char *)&sg_counters.per_worker[w] + offset);
     sum_us += load(&h->sum_us);
   }
   g_string_append_printf(out, "%s_sum %.6f\n%s_count %lu\n", name, (double)sum_us / 1e6, name,
@@ -339,22 +241,22 @@ char *sg_metrics_render_new(void) {
   for (int route = 0; route < SG_ROUTE_COUNT; route++)
     for (int cls = 0; cls < 5; cls++) {
       uint64_t total = 0;
-      for (unsigned w = 0; w < n_per_worker; w++)
-        total += load(&per_worker[w].requests[route][cls]);
+      for (unsigned w = 0; w < sg_counters.n_per_worker; w++)
+        total += load(&sg_counters.per_worker[w].requests[route][cls]);
       g_string_append_printf(out, "ssogate_requests_total{route=\"%s\",class=\"%dxx\"} %lu\n",
                              route_names[route], cls + 1, (unsigned long)total);
     }
   render_histogram(out, "ssogate_request_duration_seconds", "Time from request head to last byte.",
-                   offsetof(struct worker_metrics, total), NULL);
+                   offsetof(struct sg_worker_counters, total), NULL);
   render_histogram(out, "ssogate_upstream_duration_seconds",
                    "Time from upstream request to upstream response head.",
-                   offsetof(struct worker_metrics, upstream), NULL);
+                   offsetof(struct sg_worker_counters, upstream), NULL);
   g_string_append(out, "# HELP ssogate_upstream_errors_total Upstream failures by kind.\n"
                        "# TYPE ssogate_upstream_errors_total counter\n");
-  for (int k = 0; k < UPSTREAM_KINDS; k++) {
+  for (int k = 0; k < SG_UPSTREAM_KINDS; k++) {
     uint64_t total = 0;
-    for (unsigned w = 0; w < n_per_worker; w++)
-      total += load(&per_worker[w].upstream_errors[k]);
+    for (unsigned w = 0; w < sg_counters.n_per_worker; w++)
+      total += load(&sg_counters.per_worker[w].upstream_errors[k]);
     g_string_append_printf(out, "ssogate_upstream_errors_total{kind=\"%s\"} %lu\n",
                            upstream_kinds[k], (unsigned long)total);
   }
@@ -378,22 +280,22 @@ char *sg_metrics_render_new(void) {
       "within client_timeout.\n"
       "# TYPE ssogate_client_timeouts_total counter\n"
       "ssogate_client_timeouts_total %lu\n",
-      (unsigned long)atomic_load(&events[SG_EV_RELOAD_OK]),
-      (unsigned long)atomic_load(&events[SG_EV_RELOAD_FAILED]), atomic_load(&generation),
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_RELOAD_OK]),
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_RELOAD_FAILED]), atomic_load(&sg_counters.generation),
       (long)open_connections(),
-      (unsigned long)atomic_load(&events[SG_EV_SPOOFED_HEADER]),
-      (unsigned long)atomic_load(&slow_clients));
+      (unsigned long)atomic_load(&sg_counters.events[SG_EV_SPOOFED_HEADER]),
+      (unsigned long)atomic_load(&sg_counters.slow_clients));
   render_worker_connections(out);
   render_logins(out);
   render_credentials(out);
   render_histogram(out, "ssogate_store_duration_seconds", "Time of calls to the shared store.", 0,
-                   &store_latency);
+                   &sg_counters.store_latency);
   g_string_append_printf(
       out,
       "# HELP ssogate_store_errors_total Store calls that failed (Redis down or slow).\n"
       "# TYPE ssogate_store_errors_total counter\n"
       "ssogate_store_errors_total %lu\n",
-      (unsigned long)atomic_load(&store_errors));
+      (unsigned long)atomic_load(&sg_counters.store_errors));
   g_string_append_printf(
       out,
       "# HELP ssogate_upstream_resolve_failures_total Resolutions of an [upstream] url name that "

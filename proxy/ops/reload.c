@@ -12,7 +12,7 @@
 
 #include "conf/config.h"
 #include "base/log.h"
-#include "proxy/ops/metrics.h"
+#include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
 
 struct sg_snapshot *sg_snapshot_load_new(const char *path, char **error) {

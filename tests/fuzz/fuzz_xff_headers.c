@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "proxy/core/cookies.h"
-#include "proxy/gate/credential.h"
+#include "proxy/core/credential.h"
 #include "proxy/core/headers.h"
 #include "proxy/gate/route.h"
 #include "proxy/core/xff.h"

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/gate/credential.h"
+#include "proxy/core/credential.h"
 #include "proxy/gate/route.h"
 
 #define KEY "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd" /* 40, like Redash's */

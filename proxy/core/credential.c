@@ -8,7 +8,7 @@
  * is refused instead of guessed at: a credential request never carries an
  * identity, so a refusal costs nothing a real client needs.
  */
-#include "proxy/gate/credential.h"
+#include "proxy/core/credential.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include <glib.h>
 
 #include "auth/hex.h"
-#include "proxy/gate/route.h"
+#include "proxy/core/target.h"
 
 static const char *const kind_names[SG_CREDENTIAL_KINDS] = {"none", "api_key", "authorization_key",
                                                             "public_dashboard"};
