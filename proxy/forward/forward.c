@@ -18,20 +18,17 @@
  */
 #include "proxy/forward/forward.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <time.h>
 
-#include "proxy/core/cookies.h"
 #include "base/log.h"
 #include "proxy/core/counters.h"
 #include "proxy/core/respond.h"
 #include "proxy/core/worker.h"
+#include "proxy/forward/response_head.h"
 #include "upstream/pool.h"
 #include "upstream/retry.h"
 
@@ -60,270 +57,6 @@ static void wake(struct sg_request *r) {
     r->suspended = false;
     MHD_resume_connection(r->conn);
   }
-}
-
-/* ---- buffers -------------------------------------------------------------- */
-
-static bool buf_reserve(struct sg_buf *b, size_t more) {
-  if (b->len + more <= b->cap)
-    return true;
-  size_t cap = b->cap ? b->cap : 1024;
-  while (cap < b->len + more)
-    cap *= 2;
-  char *data = realloc(b->data, cap);
-  if (data == NULL)
-    return false;
-  b->data = data;
-  b->cap = cap;
-  return true;
-}
-
-static bool buf_add(struct sg_buf *b, const char *s, size_t n) {
-  if (!buf_reserve(b, n))
-    return false;
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  return true;
-}
-
-static bool buf_add_header(struct sg_buf *b, const char *name, size_t name_len, const char *value,
-                           size_t value_len) {
-  if (!buf_reserve(b, name_len + value_len + 4))
-    return false;
-  memcpy(b->data + b->len, name, name_len);
-  b->len += name_len;
-  memcpy(b->data + b->len, ": ", 2);
-  b->len += 2;
-  memcpy(b->data + b->len, value, value_len);
-  b->len += value_len;
-  memcpy(b->data + b->len, "\r\n", 2);
-  b->len += 2;
-  return true;
-}
-
-static void buf_free(struct sg_buf *b) {
-  free(b->data);
-  memset(b, 0, sizeof *b);
-}
-
-int sg_header_lines_add(struct sg_header_lines *lines, const char *name, const char *value) {
-  if (name == NULL || value == NULL || value[0] == '\0' || !sg_header_value_safe(value))
-    return 0;
-  struct sg_buf b = {lines->data, lines->len, lines->cap, 0};
-  bool ok = buf_add_header(&b, name, strlen(name), value, strlen(value));
-  lines->data = b.data;
-  lines->len = b.len;
-  lines->cap = b.cap;
-  return ok ? 0 : -1;
-}
-
-void sg_header_lines_free(struct sg_header_lines *lines) {
-  if (lines == NULL)
-    return;
-  free(lines->data);
-  memset(lines, 0, sizeof *lines);
-}
-
-/* ---- the request head ------------------------------------------------------- */
-
-struct header_walk {
-  struct sg_request *r;
-  struct sg_connection_tokens tokens;
-  char xff[1024];
-  size_t xff_len;
-  const char *content_length;
-  const char *transfer_encoding;
-  bool saw_host;
-  bool failed;
-};
-
-static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *name,
-                                       size_t name_len, const char *value, size_t value_len) {
-  struct header_walk *h = cls;
-  (void)kind;
-  (void)name_len;
-  if (strcasecmp(name, "Connection") == 0) {
-    sg_connection_tokens_add(&h->tokens, value);
-  } else if (strcasecmp(name, "X-Forwarded-For") == 0) {
-    int n = snprintf(h->xff + h->xff_len, sizeof h->xff - h->xff_len, "%s%.*s",
-                     h->xff_len ? ", " : "", (int)value_len, value);
-    if (n > 0 && (size_t)n < sizeof h->xff - h->xff_len)
-      h->xff_len += (size_t)n;
-  } else if (strcasecmp(name, "Content-Length") == 0) {
-    h->content_length = value;
-  } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
-    h->transfer_encoding = value;
-  }
-  return MHD_YES;
-}
-
-/* ---- the app's own cookies, bound to the gate session (cookies.h) ------------ */
-
-static enum MHD_Result collect_app_cookies(void *cls, enum MHD_ValueKind kind, const char *name,
-                                           size_t name_len, const char *value, size_t value_len) {
-  struct sg_request *r = cls;
-  (void)kind;
-  (void)name_len;
-  (void)value_len;
-  if (strcasecmp(name, "Cookie") == 0)
-    sg_app_jar_read(&r->app_jar, r->snap->config->session.app_cookies, value);
-  return MHD_YES;
-}
-
-/* A public path opens no session on its way in: the session cookie, when it
- * opens, says whose app cookies these may be. */
-static void public_session_id(struct sg_request *r) {
-  const char *cookie = sg_cookie_get(r, r->snap->config->session.cookie_name);
-  struct sg_identity identity = {0};
-  const char *reason;
-  if (r->route != SG_ROUTE_PUBLIC || r->session_id[0] != '\0' || cookie == NULL ||
-      sg_session_open(r->snap->session_keys, cookie, (int64_t)time(NULL), &identity, &reason) != 0)
-    return;
-  memcpy(r->session_id, identity.session_id, sizeof r->session_id);
-  sg_identity_clear(&identity);
-}
-
-/* The app sees its cookies only when the binding cookie says they were
- * issued under this very session: otherwise they belong to whoever used
- * this browser before (or were stolen), and the app must go by the
- * identity ssogate sends instead.  Costs nothing without app cookies. */
-static void judge_app_cookies(struct sg_request *r) {
-  char *const *names = r->snap->config->session.app_cookies;
-  if (names[0] == NULL || r->route == SG_ROUTE_CREDENTIAL)
-    return;
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, collect_app_cookies, r);
-  if (r->app_jar.present == 0)
-    return;
-  public_session_id(r);
-  const char *binding = sg_cookie_get(r, r->snap->binding_cookie_name);
-  if (sg_app_jar_bound(r->snap->session_keys, r->session_id, names, &r->app_jar, binding))
-    return;
-  r->app_cookies_stripped = true;
-  sg_log(SG_LOG_INFO, r->request_id, "app cookies withheld from the app: %s",
-         r->session_id[0] == '\0' ? "no ssogate session"
-         : r->app_jar.duplicate    ? "an app cookie sent twice"
-         : binding == NULL         ? "no binding cookie"
-                                   : "issued under another session");
-}
-
-static void add_cookie_header(struct header_walk *h, const char *value, size_t len) {
-  char stack[4096];
-  size_t cap = SG_COOKIE_STRIP_CAP(len);
-  char *buf = cap <= sizeof stack ? stack : malloc(cap);
-  if (buf == NULL) {
-    h->failed = true;
-    return;
-  }
-  const char *const *drop = h->r->snap->own_cookies;
-  const char *withheld[4 + SG_APP_COOKIES_MAX];
-  if (h->r->app_cookies_stripped) {
-    size_t n = 0;
-    for (size_t i = 0; drop[i] != NULL; i++)
-      withheld[n++] = drop[i];
-    char *const *names = h->r->snap->config->session.app_cookies;
-    for (size_t i = 0; names[i] != NULL && i < SG_APP_COOKIES_MAX; i++)
-      withheld[n++] = names[i];
-    withheld[n] = NULL;
-    drop = withheld;
-  }
-  size_t n = sg_cookie_strip(value, buf, drop);
-  if (n > 0 && !buf_add_header(&h->r->head, "Cookie", 6, buf, n))
-    h->failed = true;
-  if (buf != stack)
-    free(buf);
-}
-
-/* No length limit of its own: libmicrohttpd's connection memory already
- * bounds a whole head (431 beyond it). */
-static enum MHD_Result copy_client_header(void *cls, enum MHD_ValueKind kind, const char *name,
-                                          size_t name_len, const char *value, size_t value_len) {
-  struct header_walk *h = cls;
-  struct sg_request *r = h->r;
-  (void)kind;
-  if (h->failed)
-    return MHD_NO;
-  switch (sg_request_header_verdict(name, &h->tokens, r->snap->identity_headers, 4)) {
-  case SG_HEADER_KEEP: break;
-  case SG_HEADER_DROP_SPOOF:
-    sg_metrics_event(SG_EV_SPOOFED_HEADER);
-    sg_log(SG_LOG_INFO, r->request_id,
-           "dropped client header %s: it would impersonate an identity header", name);
-    return MHD_YES;
-  case SG_HEADER_DROP_INVALID:
-    sg_log(SG_LOG_DEBUG, r->request_id, "dropped client header %s: '_' or not a token", name);
-    return MHD_YES;
-  case SG_HEADER_DROP: return MHD_YES;
-  }
-  if (strcasecmp(name, "Cookie") == 0) {
-    /* A credential request goes with no cookie: the app's own session
-     * cookie would otherwise serve it as that cookie's user (Redash's
-     * user_loader falls back to the Flask session when a key is wrong). */
-    if (r->route != SG_ROUTE_CREDENTIAL)
-      add_cookie_header(h, value, value_len);
-    return MHD_YES;
-  }
-  if (strcasecmp(name, "Host") == 0)
-    h->saw_host = true;
-  if (!buf_add_header(&r->head, name, name_len, value, value_len))
-    h->failed = true;
-  return MHD_YES;
-}
-
-static bool parse_content_length(const char *text, int64_t *out) {
-  char *end;
-  if (text == NULL || *text < '0' || *text > '9')
-    return false;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v > INT64_MAX)
-    return false;
-  *out = (int64_t)v;
-  return true;
-}
-
-static bool add_line(struct sg_request *r, const char *name, const char *value) {
-  return buf_add_header(&r->head, name, strlen(name), value, strlen(value));
-}
-
-/* The whole head in r->head, written in one go later. */
-static bool write_head(struct sg_request *r, struct header_walk *h, int64_t body_length,
-                       const struct sg_header_lines *extra) {
-  const struct sg_config *cfg = r->snap->config;
-  struct sg_buf *b = &r->head;
-  bool ok = buf_add(b, r->method, strlen(r->method)) && buf_add(b, " ", 1) &&
-            buf_add(b, r->target, strlen(r->target)) && buf_add(b, " HTTP/1.1\r\n", 11);
-  if (!ok)
-    return false;
-
-  char forwarded_for[1200];
-  sg_xff_resolve(h->xff_len ? h->xff : NULL, r->peer_ip, cfg->server.trusted_proxies, r->client_ip,
-                 forwarded_for, sizeof forwarded_for);
-  judge_app_cookies(r);
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, copy_client_header, h);
-  if (h->failed)
-    return false;
-  if (!h->saw_host && !add_line(r, "Host", r->upstream->authority))
-    return false;
-  const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-  ok = add_line(r, "X-Forwarded-For", forwarded_for) &&
-       add_line(r, "X-Forwarded-Proto", cfg->server.public_https ? "https" : "http") &&
-       add_line(r, "X-Forwarded-Host",
-                host && sg_header_value_safe(host) ? host : cfg->server.public_host) &&
-       add_line(r, "X-Request-Id", r->request_id);
-  if (!ok)
-    return false;
-  if (extra != NULL && extra->len > 0 && !buf_add(b, extra->data, extra->len))
-    return false;
-  if (r->body_chunked) {
-    ok = add_line(r, "Transfer-Encoding", "chunked");
-  } else if (body_length > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
-             strcmp(r->method, "PATCH") == 0) {
-    /* An empty body still gets "Content-Length: 0", which servers expect. */
-    char len[24];
-    snprintf(len, sizeof len, "%" PRId64, body_length);
-    ok = add_line(r, "Content-Length", len);
-  }
-  return ok && buf_add(b, "\r\n", 2);
 }
 
 /* ---- the response ------------------------------------------------------------ */
@@ -398,73 +131,6 @@ static struct MHD_Response *response_new(struct sg_request *r) {
   uint64_t size = r->content_length >= 0 ? (uint64_t)r->content_length : MHD_SIZE_UNKNOWN;
   size_t block = ring->cap > 0 && ring->cap < READER_BLOCK ? ring->cap : READER_BLOCK;
   return MHD_create_response_from_callback(size, block, read_for_client, r, NULL);
-}
-
-/* After the app's Set-Cookie lines: withheld cookies the app did not set
- * again are expired, and a jar the app changed is bound again (its values
- * override the request's; a deleted cookie is gone). */
-static void settle_app_cookies(struct sg_request *r, struct MHD_Response *response,
-                               const struct sg_app_jar *jar, const bool *set_by_app,
-                               bool app_set) {
-  const struct sg_snapshot *s = r->snap;
-  char *const *names = s->config->session.app_cookies;
-  if (r->app_cookies_stripped)
-    for (size_t i = 0; names[i] != NULL && i < SG_APP_COOKIES_MAX; i++) {
-      if (r->app_jar.value[i] == NULL || set_by_app[i])
-        continue;
-      char *line = sg_cookie_app_clear_new(s, names[i]);
-      if (line != NULL)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
-      free(line);
-    }
-  if (!app_set && !r->app_cookies_stripped)
-    return;
-  public_session_id(r);
-  char binding[SG_BINDING_LEN + 1];
-  char *line = r->session_id[0] != '\0' && jar->present > 0 &&
-                       sg_app_jar_binding(s->session_keys, r->session_id, names, jar, binding) == 0
-                   ? sg_cookie_binding_new(s, binding)
-                   : sg_cookie_binding_clear_new(s);
-  if (line != NULL)
-    MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, line);
-  free(line);
-}
-
-static void add_response_headers(struct sg_request *r, struct MHD_Response *response) {
-  const char *name, *value;
-  size_t off = 0;
-  char *const *app_names = r->snap->config->session.app_cookies;
-  struct sg_app_jar jar = {0};
-  bool set_by_app[SG_APP_COOKIES_MAX] = {false}, app_set = false;
-  int64_t now = (int64_t)time(NULL);
-  if (!r->app_cookies_stripped)
-    jar = r->app_jar;
-  memset(&r->response_connection, 0, sizeof r->response_connection);
-  while (sg_response_next_header(&r->answer, &off, &name, &value))
-    if (strcasecmp(name, "Connection") == 0)
-      sg_connection_tokens_add(&r->response_connection, value);
-  off = 0;
-  while (sg_response_next_header(&r->answer, &off, &name, &value)) {
-    if (sg_response_header_verdict(name, &r->response_connection) != SG_HEADER_KEEP)
-      continue;
-    if (strcasecmp(name, "Set-Cookie") == 0 &&
-        sg_set_cookie_names_one_of(value, r->snap->own_cookies)) {
-      sg_log(SG_LOG_WARN, r->request_id, "dropped upstream Set-Cookie for ssogate's own cookie");
-      continue;
-    }
-    if (app_names[0] != NULL && strcasecmp(name, "Set-Cookie") == 0) {
-      int i = sg_app_jar_apply_set_cookie(&jar, app_names, value, now);
-      if (i >= 0)
-        set_by_app[i] = app_set = true;
-    }
-    if (MHD_add_response_header(response, name, value) != MHD_YES)
-      sg_log(SG_LOG_DEBUG, r->request_id, "dropped upstream header %s: refused by the server",
-             name);
-  }
-  if (app_names[0] != NULL)
-    settle_app_cookies(r, response, &jar, set_by_app, app_set);
-  if (sg_workers_draining())
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 static ssize_t read_for_client(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -664,7 +330,7 @@ static void stage_body(struct sg_request *r) {
   if (o->sent < o->len || r->body_end_queued)
     return;
   o->len = o->sent = 0;
-  if (!buf_reserve(o, OUT_CHUNK + 32))
+  if (!sg_buf_reserve(o, OUT_CHUNK + 32))
     return;
   size_t avail = r->upload.len;
   if (r->body_chunked) {
@@ -864,18 +530,18 @@ static int fail_start(struct sg_request *r, int status, const char *reason) {
 
 int sg_forward_start(struct sg_request *r, struct sg_header_lines *extra) {
   const struct sg_config *cfg = r->snap->config;
-  struct header_walk h = {.r = r};
+  struct sg_header_walk h = {.r = r};
   int64_t body_length = 0;
 
   /* The head checks (server.c) already refused ambiguous framing: one
    * Content-Length at most, or one "Transfer-Encoding: chunked" alone. */
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, collect_framing, &h);
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, sg_collect_framing, &h);
   if (h.transfer_encoding != NULL) {
     r->has_body = true;
     r->body_chunked = true;
     body_length = -1;
   } else if (h.content_length != NULL) {
-    if (!parse_content_length(h.content_length, &body_length)) {
+    if (!sg_parse_content_length(h.content_length, &body_length)) {
       sg_header_lines_free(extra);
       return fail_start(r, 400, "bad Content-Length");
     }
@@ -893,7 +559,7 @@ int sg_forward_start(struct sg_request *r, struct sg_header_lines *extra) {
     r->error_reason = "upstream name did not resolve"; /* the access log says why */
     return fail_start(r, 502, r->error_reason);
   }
-  bool ok = write_head(r, &h, body_length, extra);
+  bool ok = sg_write_head(r, &h, body_length, extra);
   sg_header_lines_free(extra);
   if (!ok)
     return fail_start(r, 503, "out of memory");
@@ -932,7 +598,7 @@ static enum MHD_Result queue_head(struct sg_request *r) {
       response = r->response;
       r->response = NULL;
     } else {
-      add_response_headers(r, response);
+      sg_add_response_headers(r, response);
     }
   }
   r->on_more = NULL;
@@ -979,8 +645,8 @@ void sg_forward_abort(struct sg_request *r) {
     release_conn(r, false);
   }
   detach(r);
-  buf_free(&r->head);
-  buf_free(&r->out);
+  sg_buf_free(&r->head);
+  sg_buf_free(&r->out);
   sg_response_release(&r->answer);
   sg_upstream_set_release(r->upstream_set); /* the request has ended: its targets go with it */
   r->upstream_set = NULL;

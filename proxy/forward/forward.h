@@ -3,22 +3,16 @@
  * walk, the body streamed out of the client ring, the answer parsed
  * (upstream/response.c) and streamed back through libmicrohttpd, on the
  * worker's loop, over the worker's keep-alive pool.
+ *
+ * forward.c drives the leg (connection, body, retries, deadlines); the
+ * head it sends is request_head.c's, the head it returns response_head.c's,
+ * and the app's own cookies on both sides app_cookies.c's.
  */
 #ifndef SSOGATE_FORWARD_H
 #define SSOGATE_FORWARD_H
 
 #include "proxy/core/request.h"
-
-/* Header lines ssogate adds (identity headers): "Name: value\r\n" each. */
-struct sg_header_lines {
-  char *data;
-  size_t len, cap;
-};
-
-/* Adds one line; a NULL or empty value, or one with CR, LF or NUL, is left
- * out.  Returns 0, or -1 when out of memory. */
-int sg_header_lines_add(struct sg_header_lines *lines, const char *name, const char *value);
-void sg_header_lines_free(struct sg_header_lines *lines);
+#include "proxy/forward/request_head.h" /* struct sg_header_lines */
 
 /*
  * Starts the upstream leg for r on the access handler's first call.
