@@ -22,8 +22,8 @@
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 
-#include "base/json.h"
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "redash/api.h"
 #include "redash/plan.h"

@@ -29,8 +29,8 @@
 #include <glib.h>
 
 #include "base/clock.h"
-#include "base/periodic.h"
 #include "base/log.h"
+#include "base/periodic.h"
 
 #define DOWN_FOR_MS 5000
 #define MAX_ADDRESSES_PER_NAME 16

@@ -14,8 +14,8 @@
 #include "auth/session.h"
 #include "auth/store.h"
 #include "conf/config.h"
-#include "upstream/targets.h"
 #include "tls/tls.h"
+#include "upstream/targets.h"
 
 struct sg_snapshot {
   atomic_uint refs;

@@ -12,13 +12,13 @@
 
 #include "auth/access.h"
 #include "auth/session.h"
-#include "proxy/core/cookies.h"
-#include "proxy/forward/forward.h"
-#include "proxy/core/jwt_cache.h"
-#include "proxy/core/worker.h"
 #include "base/log.h"
+#include "proxy/core/cookies.h"
 #include "proxy/core/counters.h"
+#include "proxy/core/jwt_cache.h"
 #include "proxy/core/respond.h"
+#include "proxy/core/worker.h"
+#include "proxy/forward/forward.h"
 #include "proxy/gate/route.h"
 
 enum MHD_Result sg_app_forward(struct sg_request *r, struct sg_header_lines *extra_headers) {

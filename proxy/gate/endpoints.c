@@ -15,16 +15,16 @@
 #include <time.h>
 
 #include "auth/access.h"
-#include "base/json.h"
 #include "auth/return_to.h"
 #include "auth/saml_sp.h"
 #include "auth/session.h"
-#include "proxy/gate/app.h"
-#include "proxy/core/cookies.h"
-#include "proxy/core/form.h"
+#include "base/json.h"
 #include "base/log.h"
+#include "proxy/core/cookies.h"
 #include "proxy/core/counters.h"
+#include "proxy/core/form.h"
 #include "proxy/core/respond.h"
+#include "proxy/gate/app.h"
 #include "proxy/gate/route.h"
 #include "redash/sync.h"
 

@@ -23,8 +23,8 @@
 #include "auth/access.h"
 #include "auth/saml_sp.h"
 #include "conf/config.h"
-#include "proxy/ops/reload.h"
 #include "proxy/core/snapshot.h"
+#include "proxy/ops/reload.h"
 
 #define MAX_CAPTURE (4 * 1024 * 1024)
 

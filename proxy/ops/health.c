@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "base/json.h"
-#include "base/periodic.h"
 #include "base/log.h"
+#include "base/periodic.h"
 #include "proxy/core/respond.h"
 #include "proxy/core/target.h"
 #include "proxy/core/worker.h"

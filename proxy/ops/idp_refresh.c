@@ -20,8 +20,8 @@
 #include <curl/curl.h>
 #include <glib.h>
 
-#include "base/periodic.h"
 #include "base/log.h"
+#include "base/periodic.h"
 #include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
 

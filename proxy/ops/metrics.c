@@ -17,13 +17,13 @@
 #include <glib.h>
 #include <microhttpd.h>
 
-#include "build_info.h"
-#include "proxy/ops/health.h"
 #include "base/log.h"
+#include "build_info.h"
 #include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
-#include "upstream/targets.h"
+#include "proxy/ops/health.h"
 #include "redash/sync.h"
+#include "upstream/targets.h"
 
 static struct MHD_Daemon *listener;
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "conf/config.h"
 #include "base/log.h"
+#include "conf/config.h"
 #include "proxy/core/counters.h"
 #include "proxy/core/snapshot.h"
 
