@@ -12,7 +12,7 @@
 
 #include "base/clock.h"
 #include "proxy/core/client_deadline.h"
-#include "proxy/core/cookies.h"
+#include "proxy/core/app_jar.h"
 #include "proxy/core/credential.h"
 #include "proxy/core/drain.h"
 #include "proxy/core/headers.h"
@@ -54,7 +54,7 @@ struct sg_request {
   char peer_ip[SG_IP_MAX];
   char user[256]; /* for the access log, when known */
   char session_id[SG_SESSION_ID_LEN + 1]; /* the gate session's id; "" = none */
-  struct sg_app_jar app_jar;  /* the app cookies the request carries (cookies.h) */
+  struct sg_app_jar app_jar;  /* the app cookies the request carries (app_jar.h) */
   bool app_cookies_stripped;  /* not bound to this session: kept from the app */
   enum sg_route route;
   enum sg_credential_kind credential; /* on SG_ROUTE_CREDENTIAL */
