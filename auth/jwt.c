@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "auth/json.h"
+#include "base/json.h"
 #include "conf/config.h"
 
 #define MAX_KEY_FILE (64 * 1024) /* a 16384-bit RSA key in PEM is under 13 KiB */

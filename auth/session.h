@@ -66,7 +66,7 @@ int sg_state_open(const struct sg_session_keys *keys, const char *cookie, int64_
                   char **request_id, char **return_to, const char **reason);
 
 /*
- * Binding an app's own login cookies to one session (proxy/cookies.c says
+ * Binding an app's own login cookies to one session (proxy/core/app_jar.c says
  * what the message holds): base64url(HMAC-SHA256(key, parts...)), the key
  * derived from the first secret by HKDF with a label of its own.  Matching
  * tries every configured secret, so a secret rotation keeps bindings valid.

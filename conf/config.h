@@ -15,8 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sg_log_level { SG_LOG_DEBUG, SG_LOG_INFO, SG_LOG_WARN, SG_LOG_ERROR };
-enum sg_log_format { SG_LOG_JSON, SG_LOG_TEXT };
+#include "base/log.h" /* enum sg_log_level, sg_log_format */
 
 /* A NULL-terminated list of strings (g_strsplit style); never NULL itself. */
 typedef char **sg_strv;

@@ -13,16 +13,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/accesslog.h"
-#include "proxy/app.h"
-#include "proxy/endpoints.h"
-#include "proxy/forward.h"
-#include "proxy/health.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/respond.h"
-#include "proxy/route.h"
-#include "proxy/worker.h"
+#include "base/log.h"
+#include "proxy/core/counters.h"
+#include "proxy/core/respond.h"
+#include "proxy/core/worker.h"
+#include "proxy/forward/forward.h"
+#include "proxy/gate/app.h"
+#include "proxy/gate/endpoints.h"
+#include "proxy/gate/route.h"
+#include "proxy/ops/accesslog.h"
+#include "proxy/ops/health.h"
 
 /* Per connection, for request headers and response framing; libmicrohttpd
  * zeroes it after every request, so bigger is slower (large cookies still fit). */

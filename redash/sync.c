@@ -22,9 +22,9 @@
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 
-#include "auth/json.h"
 #include "base/clock.h"
-#include "proxy/log.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "redash/api.h"
 #include "redash/plan.h"
 

@@ -5,7 +5,7 @@
  * Content-Length, chunked (extensions skipped, trailers dropped),
  * close-delimited bodies, bodiless answers (HEAD, 1xx, 204, 304).  This file
  * adds the limits a proxy needs (head size, header count, interim answers)
- * and names every failure.  Not here: I/O, header hygiene (proxy/headers.c),
+ * and names every failure.  Not here: I/O, header hygiene (proxy/core/headers.c),
  * anything libmicrohttpd.
  */
 #ifndef SSOGATE_UPSTREAM_RESPONSE_H

@@ -20,7 +20,7 @@ bool sg_retry_allowed(const char *method, bool reused, bool body_byte_sent, bool
 
 /*
  * Whether a request whose leg broke may go to another address of the same
- * upstream (a stopped Redash task: proxy/forward.c marks a refusing address
+ * upstream (a stopped Redash task: proxy/forward/forward.c marks a refusing address
  * down and sends the request elsewhere):
  *  - the connection never came up (refused, unreachable, connect timeout,
  *    TLS handshake): nothing was sent, any method may go;

@@ -109,11 +109,11 @@ AWS_ALB_METRICS = {
     "aws.applicationelb.httpcode_elb_5xx": "loadbalancer",
     "aws.applicationelb.request_count": "loadbalancer",
 }
-METRICS_C = os.path.join(ROOT, "proxy", "metrics.c")
+METRICS_C = os.path.join(ROOT, "proxy", "ops", "metrics.c")
 
 
 def source_families():
-    """{prometheus family: type} that proxy/metrics.c can render (some only
+    """{prometheus family: type} that proxy/ops/metrics.c can render (some only
     in some configurations, e.g. URL metadata), read from its # TYPE lines."""
     text = open(METRICS_C).read()
     return dict(re.findall(r"# TYPE (ssogate_[a-z_]+) (counter|gauge|histogram)", text))
@@ -273,7 +273,7 @@ def test_the_log_pipeline_reads_keys_the_access_line_has(access_line):
 
 def refusal_tokens_in_the_sources():
     tokens = set()
-    for path in glob.glob(os.path.join(ROOT, "proxy", "*.c")):
+    for path in glob.glob(os.path.join(ROOT, "proxy", "**", "*.c"), recursive=True):
         text = open(path).read()
         for stmt in re.findall(r"refusal\s*=\s*([^;]+);", text):
             tokens |= set(re.findall(r'"([a-z_]+)"', stmt))

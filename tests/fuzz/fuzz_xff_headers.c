@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/cookies.h"
-#include "proxy/credential.h"
-#include "proxy/headers.h"
-#include "proxy/route.h"
-#include "proxy/xff.h"
+#include "proxy/core/cookies.h"
+#include "proxy/core/credential.h"
+#include "proxy/core/headers.h"
+#include "proxy/gate/route.h"
+#include "proxy/core/xff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);

@@ -472,7 +472,7 @@ def test_metadata_signing_cert(tmp_path, gate_factory, upstream, md_server):
 
 # Each hostile answer, what the gate logs for it, and how long it may take
 # from the switch, times SLOW (one 5 s refresh interval; "slow": plus the
-# 10 s total timeout of proxy/idp_refresh.h).
+# 10 s total timeout of proxy/ops/idp_refresh.h).
 HOSTILE = (("slow", "Operation timed out", 20),
            ("error", "HTTP status 500", 20),
            ("huge", "larger than 1048576 bytes", 20),

@@ -9,7 +9,7 @@ Here the name keeps listing both addresses for the whole test, the worst
 case of that window, and one of the two origins (tests/upstream/app.py on
 127.0.0.7 and 127.0.0.8, one port) is killed under a steady request loop.
 
-What ssogate does (proxy/forward.c, the retry path): a connect that fails
+What ssogate does (proxy/forward/, the retry path): a connect that fails
 (refused, unreachable, connect_timeout) sent nothing, so the request, whatever
 its method, goes at once to another address of the same URL, and the failed
 address is marked down (skipped for 5 s, and for as long as the prober's

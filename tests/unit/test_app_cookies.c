@@ -14,9 +14,9 @@
 #include <cmocka.h>
 
 #include "auth/session.h"
-#include "proxy/cookies.h"
-#include "proxy/headers.h"
-#include "proxy/snapshot.h"
+#include "proxy/core/cookies.h"
+#include "proxy/core/headers.h"
+#include "proxy/core/snapshot.h"
 
 #define NOW 1800000000
 #define SID_ALICE "0123456789abcdef0123456789abcdef"

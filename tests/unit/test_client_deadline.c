@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/client_deadline.h"
+#include "proxy/core/client_deadline.h"
 
 struct pair {
   int ours, theirs;

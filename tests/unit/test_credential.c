@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "proxy/credential.h"
-#include "proxy/route.h"
+#include "proxy/core/credential.h"
+#include "proxy/gate/route.h"
 
 #define KEY "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd" /* 40, like Redash's */
 

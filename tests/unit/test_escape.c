@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "auth/base64.h"
-#include "auth/json.h"
+#include "base/json.h"
 
 static void check(const char *in, size_t len, const char *want) {
   char out[256];

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "proxy/headers.h"
-#include "proxy/route.h"
-#include "proxy/xff.h"
+#include "proxy/core/headers.h"
+#include "proxy/gate/route.h"
+#include "proxy/core/xff.h"
 
 static const char *const identity[] = {"X-Forwarded-Remote-User", "X-Forwarded-Email",
                                        "X-Forwarded-Groups", "X-Ssogate-Assertion"};

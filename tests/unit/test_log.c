@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 /* What the timestamp must read at time t: RFC 3339, UTC, milliseconds. */
 static void expected_at(const struct timespec *t, char *out, size_t cap) {

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "auth/session.h"
-#include "proxy/session_cache.h"
+#include "proxy/core/session_cache.h"
 
 #define NOW 1800000000
 #define PUBLIC_URL "https://redash.example.com"

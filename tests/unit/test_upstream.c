@@ -1,5 +1,5 @@
 /*
- * test_upstream.c - the upstream target set (proxy/upstream.c): one target
+ * test_upstream.c - the upstream target set (upstream/targets.c): one target
  * per address, re-resolution swaps the set (a "down until" mark stays with
  * an address that stays, a vanished address is never picked again, a new
  * one is picked from the next acquire), in-flight holders keep their set,
@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/upstream.h"
+#include "base/log.h"
+#include "proxy/ops/metrics.h"
+#include "upstream/targets.h"
 
 /* ---- a resolver the test controls --------------------------------------------- */
 
