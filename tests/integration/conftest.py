@@ -350,3 +350,12 @@ def two_gates_sharing_a_store(tmp_path, gate_factory, upstream, redis, store):
     yield a, b, idp, redis
     idp.stop()
     redis.stop()
+
+
+def rsa_key(tmp, name):
+    """A 2048-bit RSA private key file, mode 600 (ssogate refuses keys others may read)."""
+    path = os.path.join(tmp, name)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", path], check=True, capture_output=True)
+    os.chmod(path, 0o600)
+    return path

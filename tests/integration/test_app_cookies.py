@@ -34,17 +34,10 @@ import jwt
 import pytest
 import requests
 
-from conftest import SANITIZED, Idp, free_port, login
+from conftest import Idp, SANITIZED, free_port, login, rsa_key
 
 REMEMBER_DAYS = 31  # Flask-Login's default REMEMBER_COOKIE_DURATION (Redash keeps it)
 
-
-def rsa_key(tmp, name):
-    path = os.path.join(tmp, name)
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                    "-out", path], check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    return path
 
 
 class RedashLogin:

@@ -2,22 +2,13 @@
 Redash verifies it (PyJWT from Debian), the plain identity headers, and header
 hygiene on authenticated requests."""
 import json
-import os
-import subprocess
 
 import jwt
 import pytest
 import requests
 
-from conftest import Idp, free_port, login, wait_until
+from conftest import Idp, free_port, login, rsa_key, wait_until
 
-
-def rsa_key(tmp, name):
-    path = os.path.join(tmp, name)
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                    "-out", path], check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    return path
 
 
 def redash_verify(jwks, token, issuer, audience, leeway=0):

@@ -17,15 +17,8 @@ import pytest
 import requests
 
 import saml_fixtures as fx
-from conftest import BIN, Idp, free_port, login, secret, wait_until
+from conftest import BIN, Idp, free_port, login, rsa_key, secret, wait_until
 
-
-def rsa_key(tmp, name):
-    path = os.path.join(tmp, name)
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                    "-out", path], check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    return path
 
 
 @pytest.fixture
