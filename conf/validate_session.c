@@ -139,7 +139,7 @@ void conf_check_session(struct loader *l, struct sg_config *c) {
     if (!conf_is_token(c->session.app_cookies[i]))
       conf_fail_key(l, "session", "app_cookies", "'%.80s' is not a cookie name",
                c->session.app_cookies[i]);
-  /* Each is bound to the session (proxy/cookies.h): the binding covers so many. */
+  /* Each is bound to the session (proxy/core/app_jar.h, SG_APP_COOKIES_MAX): the binding covers so many. */
   if (n_app_cookies > 16)
     conf_fail_key(l, "session", "app_cookies", "%zu names; at most 16", n_app_cookies);
 }

@@ -2,7 +2,7 @@
  * floor.c - the floor of libmicrohttpd's cost per request (issue 23).
  *
  * A bare libmicrohttpd 0.9.x server set up as ssogate sets up its workers
- * (proxy/server.c, proxy/worker.c): external epoll loop, MHD_USE_EPOLL |
+ * (proxy/server.c, proxy/core/worker.c): external epoll loop, MHD_USE_EPOLL |
  * MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, a 32 KiB connection pool, one
  * SO_REUSEPORT listening socket per worker thread.  It answers every request
  * with the same 18 bytes as bench/run's origin, nothing else: no upstream,
@@ -46,7 +46,7 @@ static uint16_t port;
 
 /* libmicrohttpd 0.9.75 closes the connection when a response is queued at
  * the first call (before the request is complete), so, like ssogate
- * (proxy/respond.c), the answer goes out at the second call at the
+ * (proxy/core/respond.c), the answer goes out at the second call at the
  * earliest.  Calls per request: 1 head (ssogate sends the request to the
  * upstream here), 2 complete (suspend: park it while the upstream answers),
  * 3 after the resume (queue the answer). */

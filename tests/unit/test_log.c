@@ -1,4 +1,4 @@
-/* test_log.c - the timestamp of log and access-log lines (proxy/log.c). */
+/* test_log.c - the timestamp of log and access-log lines (base/log.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

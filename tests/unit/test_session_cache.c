@@ -1,6 +1,6 @@
 /*
  * test_session_cache.c - the per-worker cache of opened session cookies
- * (proxy/session_cache.c) never serves what sg_session_open would refuse:
+ * (proxy/core/session_cache.c) never serves what sg_session_open would refuse:
  * an expired session, a cookie after a reload to other secrets, another
  * cookie's identity.
  */
