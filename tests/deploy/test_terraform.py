@@ -131,12 +131,12 @@ def dependencies(workspace, subdir, node):
     for a, b in re.findall(r'^\s*"([^"]+)" -> "([^"]+)"', dot, re.M):
         edges.setdefault(node_name(a), set()).add(node_name(b))
     assert node in edges, "no %s in the graph:\n%s" % (node, dot)
-    seen, todo = set(), [node]
-    while todo:
-        for b in edges.get(todo.pop(), ()):
+    seen, pending = set(), [node]
+    while pending:
+        for b in edges.get(pending.pop(), ()):
             if b not in seen:
                 seen.add(b)
-                todo.append(b)
+                pending.append(b)
     return seen
 
 

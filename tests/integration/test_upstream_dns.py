@@ -95,9 +95,9 @@ def redeploy(tmp_path, gate_factory):
     ups = {A: Upstream(str(tmp_path), "redash-a", host=A, port=port),
            B: Upstream(str(tmp_path), "redash-b", host=B, port=port)}
 
-    def start_gate():
+    def start_gate(resolve_interval="%ds" % INTERVAL_S):
         return gate_factory(["http://%s:%d" % (NAME, port)], launcher=names.launcher,
-                            extra={"upstream": {"resolve_interval": "%ds" % INTERVAL_S}})
+                            extra={"upstream": {"resolve_interval": resolve_interval}})
 
     yield names, ups, start_gate
     for u in ups.values():

@@ -43,30 +43,21 @@ import time
 import pytest
 import requests
 
-from conftest import SLOW, Upstream, wait_until
-from test_upstream_dns import NAME, A, B, Names, mount_namespace_works, port_free_on_both
+from conftest import SLOW, wait_until
+from test_upstream_dns import A, B, redeploy  # noqa: F401 (redeploy: the fixture two_origins builds on)
 
 AFTER_KILL_S = 7  # longer than one "down" period (5 s): the dead address is tried again
 
 
 @pytest.fixture
-def two_origins(tmp_path, gate_factory):
+def two_origins(redeploy):
     """(gate, origins by address); the name lists both addresses throughout."""
-    why = mount_namespace_works(str(tmp_path))
-    if why:
-        pytest.skip(why)
-    names = Names(str(tmp_path))
-    port = port_free_on_both()
-    ups = {A: Upstream(str(tmp_path), "redash-a", host=A, port=port),
-           B: Upstream(str(tmp_path), "redash-b", host=B, port=port)}
+    names, ups, start_gate = redeploy
     names.point(A, B)
-    gate = gate_factory(["http://%s:%d" % (NAME, port)], launcher=names.launcher,
-                        extra={"upstream": {"resolve_interval": "1s"}})
+    gate = start_gate(resolve_interval="1s")
     wait_until(lambda: {who(requests.get(gate.url + "/echo", timeout=5)) for _ in range(6)}
                == {A, B}, what="both addresses to answer")
-    yield gate, ups, port
-    for u in ups.values():
-        u.stop()
+    return gate, ups, ups[A].port
 
 
 def who(response):
